@@ -1,0 +1,337 @@
+//! The shared client: resolver → TCP → TLS → connection limit, inside hyper-util's
+//! pooled `Client`.
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::Full;
+use hyper::body::{Body, Incoming};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::{self, connect::HttpConnector};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::RootCertStore;
+use tower::timeout::Timeout;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::dns::{CachingResolver, DnsConfig, DnsMetrics};
+use crate::limit::{
+    ConnectionLimit, ConnectionLimitLayer, ConnectionMetrics, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_CONNECTIONS_PER_HOST,
+};
+use crate::BoxError;
+
+/// Default time an idle pooled connection is kept before it is closed.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Default bound on establishing a connection (TCP and TLS), and separately on waiting
+/// for a connection permit.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default TCP keepalive probe interval.
+pub const DEFAULT_TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+
+/// The connector stack of [`Client`]: the connection limit, over a timeout on
+/// establishing the connection, over TLS (or plain HTTP), over TCP with the DNS cache.
+pub type Connector = ConnectionLimit<Timeout<HttpsConnector<HttpConnector<CachingResolver>>>>;
+
+/// Builds a [`Client`]. Every setting starts at the project default.
+#[derive(Clone)]
+pub struct Builder {
+    max_connections: usize,
+    max_connections_per_host: usize,
+    idle_timeout: Duration,
+    connect_timeout: Duration,
+    tcp_keepalive: Option<Duration>,
+    nodelay: bool,
+    http2_only: bool,
+    dns: DnsConfig,
+    resolver: Option<CachingResolver>,
+    tls: Option<rustls::ClientConfig>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_host: DEFAULT_MAX_CONNECTIONS_PER_HOST,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            tcp_keepalive: Some(DEFAULT_TCP_KEEPALIVE),
+            nodelay: true,
+            http2_only: false,
+            dns: DnsConfig::default(),
+            resolver: None,
+            tls: None,
+        }
+    }
+}
+
+impl Builder {
+    /// A builder with every default.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Cap on open connections over all hosts, idle or busy. Default 300.
+    ///
+    /// # Panics
+    ///
+    /// In [`build`](Self::build), if zero.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// Cap on open connections per host (scheme + host + port). Default 50.
+    ///
+    /// # Panics
+    ///
+    /// In [`build`](Self::build), if zero.
+    pub fn max_connections_per_host(mut self, max: usize) -> Self {
+        self.max_connections_per_host = max;
+        self
+    }
+
+    /// How long an idle pooled connection is kept. Default 120 s.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Bound on establishing a connection (TCP connect and TLS handshake), and
+    /// separately on waiting for a connection permit when a cap is reached. Default 5 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// TCP keepalive probe interval, or `None` for none. Default 60 s.
+    pub fn tcp_keepalive(mut self, interval: Option<Duration>) -> Self {
+        self.tcp_keepalive = interval;
+        self
+    }
+
+    /// `TCP_NODELAY`. Default on: requests are written whole, and Nagle's algorithm
+    /// only adds latency to them.
+    pub fn nodelay(mut self, nodelay: bool) -> Self {
+        self.nodelay = nodelay;
+        self
+    }
+
+    /// Speak only HTTP/2: h2c with prior knowledge over plain HTTP, and HTTP/2 over TLS
+    /// whatever ALPN says. Default off: HTTP/1.1, or HTTP/2 where TLS negotiates it.
+    pub fn http2_only(mut self, enabled: bool) -> Self {
+        self.http2_only = enabled;
+        self
+    }
+
+    /// TTL of cached DNS answers. Default 300 s. Ignored if [`resolver`](Self::resolver)
+    /// is set.
+    pub fn dns_ttl(mut self, ttl: Duration) -> Self {
+        self.dns.ttl = ttl;
+        self
+    }
+
+    /// All DNS cache settings. Ignored if [`resolver`](Self::resolver) is set.
+    pub fn dns_config(mut self, config: DnsConfig) -> Self {
+        self.dns = config;
+        self
+    }
+
+    /// Use this resolver (and its cache) instead of a new cache over the system
+    /// resolver. Useful to share one DNS cache between clients, or to resolve with
+    /// something else.
+    pub fn resolver(mut self, resolver: CachingResolver) -> Self {
+        self.resolver = Some(resolver);
+        self
+    }
+
+    /// Trust these roots for HTTPS instead of the bundled Mozilla roots (webpki-roots),
+    /// e.g. a private CA.
+    pub fn root_certificates(mut self, roots: RootCertStore) -> Self {
+        self.tls = Some(tls_config(roots));
+        self
+    }
+
+    /// Use this rustls configuration for HTTPS. Its ALPN list must be empty: it is set
+    /// from the HTTP versions in use.
+    pub fn tls_config(mut self, config: rustls::ClientConfig) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// Builds the client. `B` is the request body type.
+    ///
+    /// # Panics
+    ///
+    /// If a cap is zero, or a [`tls_config`](Self::tls_config) has ALPN protocols set.
+    pub fn build<B>(self) -> Client<B>
+    where
+        B: Body + Send + 'static,
+        B::Data: Send,
+    {
+        let resolver = self
+            .resolver
+            .unwrap_or_else(|| CachingResolver::new(dns_lookup(), self.dns.clone()));
+        let mut http = HttpConnector::new_with_resolver(resolver.clone());
+        http.enforce_http(false);
+        http.set_nodelay(self.nodelay);
+        http.set_keepalive(self.tcp_keepalive);
+        http.set_connect_timeout(Some(self.connect_timeout));
+
+        let tls = self.tls.unwrap_or_else(|| {
+            tls_config(RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            })
+        });
+        let https = HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+
+        let limit = ConnectionLimitLayer::new(self.max_connections, self.max_connections_per_host)
+            .with_timeout(self.connect_timeout);
+        let connector = limit.layer(Timeout::new(https, self.connect_timeout));
+
+        let inner = legacy::Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .pool_idle_timeout(self.idle_timeout)
+            .pool_max_idle_per_host(self.max_connections_per_host)
+            .http2_only(self.http2_only)
+            .build(connector);
+        Client {
+            inner,
+            parts: Arc::new(Parts { limit, resolver }),
+        }
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("max_connections", &self.max_connections)
+            .field("max_connections_per_host", &self.max_connections_per_host)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("tcp_keepalive", &self.tcp_keepalive)
+            .field("nodelay", &self.nodelay)
+            .field("http2_only", &self.http2_only)
+            .field("dns", &self.dns)
+            .field("custom_resolver", &self.resolver.is_some())
+            .field("custom_tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
+fn dns_lookup() -> hyper_util::client::legacy::connect::dns::GaiResolver {
+    hyper_util::client::legacy::connect::dns::GaiResolver::new()
+}
+
+fn tls_config(roots: RootCertStore) -> rustls::ClientConfig {
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("the ring provider supports the default TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
+/// A snapshot of a [`Client`]'s connection and DNS metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolMetrics {
+    /// Open connections, waiters and connect counters.
+    pub connections: ConnectionMetrics,
+    /// DNS cache counters.
+    pub dns: DnsMetrics,
+}
+
+/// The one shared, bounded HTTP client of a process. Cloning is cheap, and every clone
+/// shares the pool, the connection caps and the DNS cache.
+///
+/// It is a `tower::Service<Request<B>>` and also has [`request`](Self::request).
+pub struct Client<B = Full<Bytes>> {
+    inner: legacy::Client<Connector, B>,
+    parts: Arc<Parts>,
+}
+
+struct Parts {
+    limit: ConnectionLimitLayer,
+    resolver: CachingResolver,
+}
+
+impl Client {
+    /// A builder with every default.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+}
+
+impl<B> Client<B>
+where
+    B: Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    /// Sends a request. The URI must be absolute (`http://` or `https://`).
+    pub fn request(&self, req: Request<B>) -> legacy::ResponseFuture {
+        self.inner.request(req)
+    }
+}
+
+impl<B> Client<B> {
+    /// A snapshot of the connection and DNS metrics.
+    pub fn metrics(&self) -> PoolMetrics {
+        PoolMetrics {
+            connections: self.parts.limit.metrics(),
+            dns: self.parts.resolver.metrics(),
+        }
+    }
+
+    /// The hyper-util client inside.
+    pub fn get_ref(&self) -> &legacy::Client<Connector, B> {
+        &self.inner
+    }
+}
+
+impl<B> Clone for Client<B> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            parts: self.parts.clone(),
+        }
+    }
+}
+
+impl<B> fmt::Debug for Client<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("limit", &self.parts.limit)
+            .field("resolver", &self.parts.resolver)
+            .finish()
+    }
+}
+
+impl<B> Service<Request<B>> for Client<B>
+where
+    B: Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<Incoming>;
+    type Error = legacy::Error;
+    type Future = legacy::ResponseFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        self.inner.request(req)
+    }
+}

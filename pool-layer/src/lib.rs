@@ -1,0 +1,63 @@
+//! One shared, bounded outbound HTTP client: a connection limit with a global and a
+//! per-host cap, a DNS cache, TLS by rustls, all inside hyper-util's pooled client.
+//!
+//! Gateways that build a client per request, or pool without a cap, run out of file
+//! descriptors under load. This crate gives a process one [`Client`] whose every socket
+//! holds a permit from the moment it starts connecting until hyper drops it; the caps
+//! hold whatever the pool, the load or a background connect do.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use bytes::Bytes;
+//! use http_body_util::{BodyExt, Full};
+//! use pool_layer::Client;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! # use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//! # let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! # let addr = listener.local_addr()?;
+//! # tokio::spawn(async move {
+//! #     let (mut socket, _) = listener.accept().await.expect("accept");
+//! #     let mut buf = [0u8; 1024];
+//! #     let _ = socket.read(&mut buf).await;
+//! #     let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello").await;
+//! # });
+//! let client: Client = Client::builder()
+//!     .max_connections(300)          // all hosts together
+//!     .max_connections_per_host(50)  // per scheme + host + port
+//!     .idle_timeout(Duration::from_secs(120))
+//!     .build();
+//!
+//! let req = http::Request::post(format!("http://{addr}/v1/chat/completions"))
+//!     .body(Full::new(Bytes::from_static(b"{}")))?;
+//! let res = client.request(req).await?;
+//! assert_eq!(res.status(), 200);
+//! assert_eq!(res.into_body().collect().await?.to_bytes(), "hello");
+//!
+//! let metrics = client.metrics();
+//! assert_eq!(metrics.connections.connects, 1);
+//! assert!(metrics.connections.open_connections <= 1);
+//! # Ok(()) }
+//! ```
+//!
+//! # Pieces
+//!
+//! - [`limit`]: the connection limit as a tower layer over any connector.
+//! - [`dns`]: the DNS cache, a resolver for hyper-util's `HttpConnector`.
+//! - [`Builder`] / [`Client`]: the assembled stack with the project's defaults.
+
+pub mod dns;
+pub mod limit;
+
+mod client;
+
+pub use self::client::{
+    Builder, Client, Connector, PoolMetrics, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_TCP_KEEPALIVE,
+};
+
+/// The boxed error type of this crate's services.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -1,0 +1,225 @@
+//! The shared state of one connection limit: the global semaphore and the per-host map.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use tokio::sync::Semaphore;
+
+/// The key a connection is counted under: scheme, host and port, e.g.
+/// `https://api.openai.com:443`.
+///
+/// The port is made explicit from the scheme's default, so `https://h` and
+/// `https://h:443` share one budget. Cloning is cheap.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct HostKey(Arc<str>);
+
+impl HostKey {
+    /// The key for a URI, or `None` when the URI has no host.
+    pub fn from_uri(uri: &http::Uri) -> Option<Self> {
+        let host = uri.host()?;
+        let scheme = uri.scheme_str().unwrap_or("http");
+        let port = uri.port_u16().or(match scheme {
+            "http" | "ws" => Some(80),
+            "https" | "wss" => Some(443),
+            _ => None,
+        });
+        let key = match port {
+            Some(port) => format!("{scheme}://{host}:{port}"),
+            None => format!("{scheme}://{host}"),
+        };
+        Some(Self(key.to_ascii_lowercase().into()))
+    }
+
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for HostKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for HostKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A snapshot of a connection limit's gauges and counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectionMetrics {
+    /// Global cap on open connections.
+    pub max_connections: usize,
+    /// Cap on open connections per host.
+    pub max_connections_per_host: usize,
+    /// Connections open or being opened (each holds its permits), all hosts.
+    pub open_connections: usize,
+    /// Open connections per host, hosts with none left out, sorted by key.
+    pub open_per_host: Vec<(HostKey, usize)>,
+    /// Connects waiting for a permit right now.
+    pub waiting: usize,
+    /// Connections established since start.
+    pub connects: u64,
+    /// Connects that failed in the inner connector since start.
+    pub connect_errors: u64,
+    /// Connects that gave up waiting for a permit ([`LimitTimeout`](super::LimitTimeout)).
+    pub limit_timeouts: u64,
+}
+
+/// State shared by every clone of one [`ConnectionLimitLayer`](super::ConnectionLimitLayer)
+/// and of the services it made.
+pub(super) struct Shared {
+    pub(super) max_total: usize,
+    pub(super) max_per_host: usize,
+    pub(super) global: Arc<Semaphore>,
+    hosts: Mutex<HostMap>,
+    pub(super) waiting: AtomicUsize,
+    pub(super) connects: AtomicU64,
+    pub(super) connect_errors: AtomicU64,
+    pub(super) limit_timeouts: AtomicU64,
+}
+
+/// Per-host semaphores, held weakly: a host's entry lives exactly as long as a permit
+/// or a waiter for it does. Dead entries are swept when the map has doubled since the
+/// last sweep, so its size stays within `max(MIN_SWEEP, 2 × live hosts)` at O(1)
+/// amortized cost.
+struct HostMap {
+    map: HashMap<HostKey, Weak<Semaphore>>,
+    sweep_at: usize,
+}
+
+const MIN_SWEEP: usize = 64;
+
+impl Shared {
+    pub(super) fn new(max_total: usize, max_per_host: usize) -> Self {
+        assert!(max_total > 0, "max_connections must be at least 1");
+        assert!(
+            max_per_host > 0,
+            "max_connections_per_host must be at least 1"
+        );
+        Self {
+            max_total,
+            max_per_host,
+            global: Arc::new(Semaphore::new(max_total)),
+            hosts: Mutex::new(HostMap {
+                map: HashMap::new(),
+                sweep_at: MIN_SWEEP,
+            }),
+            waiting: AtomicUsize::new(0),
+            connects: AtomicU64::new(0),
+            connect_errors: AtomicU64::new(0),
+            limit_timeouts: AtomicU64::new(0),
+        }
+    }
+
+    /// The semaphore of `key`, created on first use.
+    pub(super) fn host(&self, key: &HostKey) -> Arc<Semaphore> {
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(sem) = hosts.map.get(key).and_then(Weak::upgrade) {
+            return sem;
+        }
+        let sem = Arc::new(Semaphore::new(self.max_per_host));
+        if hosts.map.len() >= hosts.sweep_at {
+            hosts.map.retain(|_, weak| weak.strong_count() > 0);
+            hosts.sweep_at = (hosts.map.len() * 2).max(MIN_SWEEP);
+        }
+        hosts.map.insert(key.clone(), Arc::downgrade(&sem));
+        sem
+    }
+
+    pub(super) fn metrics(&self) -> ConnectionMetrics {
+        let mut open_per_host: Vec<(HostKey, usize)> = {
+            let hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+            hosts
+                .map
+                .iter()
+                .filter_map(|(key, weak)| {
+                    let sem = weak.upgrade()?;
+                    let open = self.max_per_host - sem.available_permits();
+                    (open > 0).then(|| (key.clone(), open))
+                })
+                .collect()
+        };
+        open_per_host.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        ConnectionMetrics {
+            max_connections: self.max_total,
+            max_connections_per_host: self.max_per_host,
+            open_connections: self.max_total - self.global.available_permits(),
+            open_per_host,
+            waiting: self.waiting.load(Ordering::Relaxed),
+            connects: self.connects.load(Ordering::Relaxed),
+            connect_errors: self.connect_errors.load(Ordering::Relaxed),
+            limit_timeouts: self.limit_timeouts.load(Ordering::Relaxed),
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn host_entries(&self) -> usize {
+        self.hosts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map
+            .len()
+    }
+}
+
+/// Counts one waiting connect for as long as it lives.
+pub(super) struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    pub(super) fn new(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_host_map_forgets_hosts_nobody_holds() {
+        let shared = Shared::new(10, 2);
+        let mut live = Vec::new();
+        for i in 0..10_000 {
+            let key = HostKey(format!("http://host{i}:80").into());
+            let sem = shared.host(&key);
+            // Keep every hundredth host alive, as if it had an open connection.
+            if i % 100 == 0 {
+                live.push((key, sem));
+            }
+            assert!(shared.host_entries() <= MIN_SWEEP.max(2 * (live.len() + 1)) + 1);
+        }
+        // Live hosts keep their semaphore: asking again returns the same one.
+        for (key, sem) in &live {
+            assert!(Arc::ptr_eq(sem, &shared.host(key)));
+        }
+    }
+
+    #[test]
+    fn host_keys_make_the_default_port_explicit() {
+        let key = |s: &str| HostKey::from_uri(&s.parse().expect("uri")).map(|k| k.to_string());
+        assert_eq!(
+            key("https://API.openai.com/v1").as_deref(),
+            Some("https://api.openai.com:443")
+        );
+        assert_eq!(
+            key("http://localhost:11434").as_deref(),
+            Some("http://localhost:11434")
+        );
+        assert_eq!(key("http://[::1]/").as_deref(), Some("http://[::1]:80"));
+        assert_eq!(key("/no/host"), None);
+    }
+}
