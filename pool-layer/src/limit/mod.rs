@@ -22,6 +22,11 @@
 //! permits, so it cannot push the socket count over the cap either; it simply waits
 //! (bounded by the timeout) or adds one more idle connection to the pool.
 //!
+//! Idle pooled connections hold their permits too (that is what bounds sockets), so a
+//! new host can find the global cap taken by idle connections of other hosts; it then
+//! waits until one closes, by its idle timeout at the latest. Size the global cap at
+//! least as `per-host cap × busy hosts`, or shorten the pool's idle timeout.
+//!
 //! # Example
 //!
 //! ```
