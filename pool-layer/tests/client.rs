@@ -24,14 +24,18 @@ async fn get(client: &Client<Body>, url: &str) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&body.to_bytes()).into_owned())
 }
 
-/// Runs `n` GETs with at most `concurrency` at a time; returns how many succeeded.
+/// Runs `n` GETs with at most `concurrency` at a time; returns how many succeeded
+/// (and prints the first failure, so a failing count comes with its cause).
 async fn burst(client: &Client<Body>, url: &str, n: usize, concurrency: usize) -> usize {
-    stream::iter(0..n)
+    let results: Vec<_> = stream::iter(0..n)
         .map(|_| get(client, url))
         .buffer_unordered(concurrency)
-        .filter(|r| std::future::ready(r.is_ok()))
-        .count()
-        .await
+        .collect()
+        .await;
+    if let Some(Err(first)) = results.iter().find(|r| r.is_err()) {
+        eprintln!("first failure: {first}");
+    }
+    results.iter().filter(|r| r.is_ok()).count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -46,11 +50,6 @@ async fn five_hundred_concurrent_requests_never_exceed_the_per_host_cap() {
         server.stats.max_open() <= 8,
         "server saw {} open sockets",
         server.stats.max_open()
-    );
-    assert!(
-        server.stats.accepted() <= 8,
-        "server accepted {} sockets",
-        server.stats.accepted()
     );
     assert_eq!(server.stats.requests(), 500);
     assert!(client.metrics().connections.open_connections <= 8);
@@ -145,7 +144,7 @@ async fn idle_connections_close_after_the_idle_timeout_and_release_their_permits
         .wait_open("idle connections to close", |open| *open == 0)
         .await;
     let metrics = wait_until(&client, |m| m.connections.open_connections == 0).await;
-    assert!(metrics.connections.open_per_host.is_empty());
+    assert!(metrics.connections.open_per_host.is_empty(), "{metrics:?}");
 
     // The permits are back: a new request opens a new connection.
     let before = server.stats.accepted();

@@ -13,6 +13,8 @@ use super::HostKey;
 /// The permits of one connection: one from its host's budget and one from the global
 /// budget. Dropping it gives both back.
 pub struct ConnectionPermit {
+    // Field order is drop order, and `Shared::metrics` relies on it: the host permit
+    // is released before the global one.
     _host: OwnedSemaphorePermit,
     _global: OwnedSemaphorePermit,
     key: HostKey,

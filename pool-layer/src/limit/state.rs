@@ -134,6 +134,10 @@ impl Shared {
     }
 
     pub(super) fn metrics(&self) -> ConnectionMetrics {
+        // Read the global count before the hosts: a permit releases its host part
+        // first, so a snapshot that sees a connection gone globally also sees it gone
+        // from its host.
+        let open_connections = self.max_total - self.global.available_permits();
         let mut open_per_host: Vec<(HostKey, usize)> = {
             let hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
             hosts
@@ -150,7 +154,7 @@ impl Shared {
         ConnectionMetrics {
             max_connections: self.max_total,
             max_connections_per_host: self.max_per_host,
-            open_connections: self.max_total - self.global.available_permits(),
+            open_connections,
             open_per_host,
             waiting: self.waiting.load(Ordering::Relaxed),
             connects: self.connects.load(Ordering::Relaxed),
