@@ -1,0 +1,168 @@
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tokio::time::Instant;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::body::{EventBody, Pending};
+use crate::callbacks::{ModelName, Outcome, Registry, Usage, UsageCell};
+
+/// Applies [`Events`] to a service.
+#[derive(Clone, Debug)]
+pub struct EventLayer {
+    registry: Registry,
+}
+
+impl EventLayer {
+    /// Emits into `registry`.
+    pub fn new(registry: Registry) -> Self {
+        Self { registry }
+    }
+}
+
+impl<S> Layer<S> for EventLayer {
+    type Service = Events<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Events {
+            inner,
+            registry: self.registry.clone(),
+        }
+    }
+}
+
+/// Emits one event per request when its response body ends.
+#[derive(Clone)]
+pub struct Events<S> {
+    inner: S,
+    registry: Registry,
+}
+
+impl<S> Events<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for Events<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Events")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Events<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = Response<EventBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let record = self.registry.has_callbacks().then(|| Record {
+            route: req.uri().path().to_string(),
+            model: req.extensions().get::<ModelName>().map(|m| m.0.clone()),
+            start: Instant::now(),
+            registry: self.registry.clone(),
+        });
+        ResponseFuture {
+            future: self.inner.call(req),
+            record,
+        }
+    }
+}
+
+/// What is known of a request before its response.
+pub(super) struct Record {
+    pub(super) route: String,
+    pub(super) model: Option<Arc<str>>,
+    pub(super) start: Instant,
+    pub(super) registry: Registry,
+}
+
+pin_project! {
+    /// The future of an [`Events`] call.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        future: F,
+        record: Option<Record>,
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<EventBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = std::task::ready!(this.future.poll(cx));
+        let record = this.record.take();
+        Poll::Ready(match result {
+            Ok(res) => {
+                let pending = record.map(|record| Pending {
+                    status: res.status().as_u16(),
+                    usage: res.extensions().get::<Usage>().copied(),
+                    usage_cell: res.extensions().get::<UsageCell>().cloned(),
+                    record,
+                });
+                Ok(res.map(|body| EventBody::new(body, pending)))
+            }
+            Err(err) => {
+                if let Some(record) = record {
+                    record.emit(None, None, 0, Outcome::Failed);
+                }
+                Err(err)
+            }
+        })
+    }
+}
+
+impl<F> fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl Record {
+    pub(super) fn emit(
+        self,
+        status: Option<u16>,
+        usage: Option<Usage>,
+        bytes: u64,
+        outcome: Outcome,
+    ) {
+        let mut event = crate::callbacks::Event::new(self.route);
+        event.model = self.model;
+        event.status = status;
+        event.latency = self.start.elapsed();
+        event.response_bytes = bytes;
+        event.usage = usage;
+        event.outcome = outcome;
+        self.registry.emit(event);
+    }
+}

@@ -1,0 +1,147 @@
+//! The event layer: one event per request, emitted when the response body ends.
+#![allow(clippy::unwrap_used)] // test helpers: a panic is the failure report
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::channel::Channel;
+use http_body_util::BodyExt;
+use limits_layer::callbacks::{
+    callback_fn, Event, ModelName, Outcome, Registry, RegistryConfig, Usage, UsageCell,
+};
+use limits_layer::events::EventLayer;
+use tower::{service_fn, Service, ServiceExt};
+use tower_layer::Layer;
+
+/// A registry whose single callback records every event.
+fn recording() -> (Registry, Arc<Mutex<Vec<Event>>>) {
+    let registry = Registry::new(RegistryConfig::default());
+    let seen: Arc<Mutex<Vec<Event>>> = Arc::default();
+    let sink = seen.clone();
+    registry
+        .register(
+            "record",
+            callback_fn(move |e: &Event| sink.lock().unwrap().push(e.clone())),
+        )
+        .unwrap();
+    (registry, seen)
+}
+
+async fn events(seen: &Arc<Mutex<Vec<Event>>>, n: usize) -> Vec<Event> {
+    for _ in 0..10_000 {
+        if seen.lock().unwrap().len() >= n {
+            return seen.lock().unwrap().clone();
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("expected {n} events, got {:?}", seen.lock().unwrap());
+}
+
+fn request(model: &str) -> http::Request<()> {
+    let mut req = http::Request::post("/v1/chat/completions")
+        .body(())
+        .unwrap();
+    req.extensions_mut().insert(ModelName(model.into()));
+    req
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_stream_emits_one_event_after_its_last_byte() {
+    let (registry, seen) = recording();
+    let (mut tx, body) = Channel::<Bytes, Infallible>::new(4);
+    let usage = UsageCell::default();
+    let cell = usage.clone();
+    let body = Mutex::new(Some(body));
+    let inner = service_fn(move |_req: http::Request<()>| {
+        let mut res = http::Response::new(body.lock().unwrap().take().unwrap());
+        res.extensions_mut().insert(cell.clone());
+        async move { Ok::<_, Infallible>(res) }
+    });
+    let svc = EventLayer::new(registry.clone()).layer(inner);
+    let mut res_body = svc
+        .oneshot(request("gpt-4o-mini"))
+        .await
+        .unwrap()
+        .into_body();
+
+    for chunk in ["data: a\n\n", "data: bb\n\n"] {
+        tx.send_data(Bytes::from(chunk)).await.unwrap();
+        res_body.frame().await.unwrap().unwrap();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    assert_eq!(
+        registry.metrics().emitted,
+        0,
+        "no event while the stream is open"
+    );
+    usage.set(Usage {
+        prompt_tokens: 7,
+        completion_tokens: 2,
+    });
+    drop(tx);
+    assert!(res_body.frame().await.is_none());
+
+    let events = events(&seen, 1).await;
+    let event = &events[0];
+    assert_eq!(event.route, "/v1/chat/completions");
+    assert_eq!(event.model.as_deref(), Some("gpt-4o-mini"));
+    assert_eq!((event.status, event.response_bytes), (Some(200), 19));
+    assert_eq!(event.latency, Duration::from_secs(4));
+    assert_eq!(
+        event.usage,
+        Some(Usage {
+            prompt_tokens: 7,
+            completion_tokens: 2
+        })
+    );
+    assert_eq!(event.outcome, Outcome::Completed);
+    assert_eq!(registry.metrics().emitted, 1);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_dropped_body_and_a_failed_call_each_emit_once() {
+    let (registry, seen) = recording();
+    let inner = service_fn(|req: http::Request<()>| async move {
+        if req
+            .extensions()
+            .get::<ModelName>()
+            .is_some_and(|m| &*m.0 == "broken")
+        {
+            return Err("upstream down");
+        }
+        let (_tx, body) = Channel::<Bytes, Infallible>::new(1);
+        Ok(http::Response::new(body))
+    });
+    let svc = EventLayer::new(registry.clone()).layer(inner);
+
+    let res = svc.clone().oneshot(request("m")).await.unwrap();
+    drop(res);
+    assert!(svc.oneshot(request("broken")).await.is_err());
+
+    let events = events(&seen, 2).await;
+    assert_eq!(
+        (events[0].outcome, events[0].status),
+        (Outcome::Abandoned, Some(200))
+    );
+    assert_eq!(
+        (events[1].outcome, events[1].status),
+        (Outcome::Failed, None)
+    );
+    assert_eq!(registry.metrics().emitted, 2);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn without_callbacks_nothing_is_emitted() {
+    let registry = Registry::new(RegistryConfig::default());
+    let inner = service_fn(|_req: http::Request<()>| async {
+        Ok::<_, Infallible>(http::Response::new(http_body_util::Full::new(Bytes::from(
+            "x",
+        ))))
+    });
+    let mut svc = EventLayer::new(registry.clone()).layer(inner);
+    let res = svc.ready().await.unwrap().call(request("m")).await.unwrap();
+    res.into_body().collect().await.unwrap();
+    assert_eq!(registry.metrics().emitted, 0);
+}
