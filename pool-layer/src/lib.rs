@@ -59,5 +59,9 @@ pub use self::client::{
     DEFAULT_TCP_KEEPALIVE,
 };
 
+/// The error of a [`Client`] request (hyper-util's), re-exported so callers need not
+/// depend on hyper-util to name it.
+pub use hyper_util::client::legacy::Error as ClientError;
+
 /// The boxed error type of this crate's services.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -1,0 +1,434 @@
+//! [`ProviderClient`]: one deployment's adapter over the shared client.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{
+    HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER,
+};
+use http::{Request, Response};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::endpoint::Operation;
+use crate::providers::anthropic::{self, AnthropicDecoder, AnthropicEncoder};
+use crate::providers::gemini::{self, GeminiDecoder};
+use crate::providers::ollama::{self, OllamaDecoder};
+use crate::providers::openai::OpenAiDecoder;
+use crate::providers::{parse_object, Decoder};
+use crate::request::{edit_top_level, json_string, peek};
+use crate::stream::{ChatStream, ClientFormat, Framing, Mode, Timeouts};
+use crate::{BoxError, Endpoint, Provider, ProviderError};
+
+/// The body of every response a [`ProviderClient`] returns.
+pub type ResponseBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// The shared HTTP client adapters send through.
+pub type HttpClient = pool_layer::Client<Full<Bytes>>;
+
+/// Largest upstream error body read for its message.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// The client-facing API of a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// `POST /v1/chat/completions` (OpenAI format).
+    ChatCompletions,
+    /// `POST /v1/embeddings` (OpenAI format).
+    Embeddings,
+    /// `POST /v1/messages` (Anthropic Messages format).
+    Messages,
+}
+
+/// One deployment's adapter: turns client requests into the provider's native
+/// requests, sends them through the shared client, and turns the answers (streams
+/// included) back. Cloning is cheap.
+#[derive(Clone)]
+pub struct ProviderClient {
+    endpoint: Arc<Endpoint>,
+    http: HttpClient,
+}
+
+/// Turns an upstream response JSON into the client's.
+type MapJson = Box<dyn FnOnce(&Value) -> Value + Send>;
+
+/// How the upstream answer is turned back.
+enum Reply {
+    /// Upstream speaks the client's format: body passed on untouched.
+    Raw,
+    /// Upstream response JSON → client response JSON.
+    Json(MapJson),
+    /// A stream.
+    Stream { framing: Framing, mode: Mode },
+}
+
+impl ProviderClient {
+    /// An adapter for `endpoint` over the shared `http` client.
+    pub fn new(endpoint: Endpoint, http: HttpClient) -> Self {
+        Self {
+            endpoint: Arc::new(endpoint),
+            http,
+        }
+    }
+
+    /// The endpoint.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Serves one client request (`body` is the client's JSON) and returns the
+    /// response in the client's format. Streams come back as soon as the upstream's
+    /// headers do, and are forwarded chunk by chunk.
+    pub async fn send(
+        &self,
+        api: Api,
+        body: Bytes,
+    ) -> Result<Response<ResponseBody>, ProviderError> {
+        let started = Instant::now();
+        let ep = &*self.endpoint;
+        let deadline = started + ep.timeout;
+        let stream = api != Api::Embeddings && peek(&body)?.stream;
+        let client = if api == Api::Messages {
+            ClientFormat::Anthropic
+        } else {
+            ClientFormat::OpenAi
+        };
+        let (url, upstream_body, reply) = self.build(api, &body, stream)?;
+
+        let mut req = Request::post(&url)
+            .header(CONTENT_TYPE, "application/json")
+            .body(Full::new(upstream_body))
+            .map_err(|_| ProviderError::bad_gateway("invalid upstream URL; check `api_base`"))?;
+        if stream {
+            req.headers_mut()
+                .insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+        }
+        self.authorize(req.headers_mut())?;
+
+        // Until headers: the first-token bound for streams, the total one otherwise.
+        let head_deadline = if stream {
+            started + first_token(ep)
+        } else {
+            deadline
+        }
+        .min(deadline);
+        let res = match tokio::time::timeout_at(head_deadline, self.http.request(req)).await {
+            Ok(Ok(res)) => res,
+            Ok(Err(err)) => return Err(transport_error(&err, ep)),
+            Err(_) => {
+                return Err(ProviderError::timeout(format!(
+                    "upstream {} did not answer within {:?}",
+                    ep.client_key().label(),
+                    head_deadline - started
+                )))
+            }
+        };
+        let status = res.status();
+        if !status.is_success() {
+            let retry_after = res.headers().get(RETRY_AFTER).cloned();
+            let body = read_bounded(res.into_body(), MAX_ERROR_BODY, deadline)
+                .await
+                .unwrap_or_default();
+            let secret = ep.api_key.as_ref().map(|k| k.expose());
+            return Err(ProviderError::from_upstream(
+                status,
+                &body,
+                retry_after,
+                secret,
+            ));
+        }
+
+        match reply {
+            Reply::Stream { framing, mode } => {
+                let timeouts = Timeouts {
+                    first_token: first_token(ep).saturating_sub(started.elapsed()),
+                    stall: ep.stream_timeout,
+                    deadline,
+                };
+                let body = ChatStream::new(res.into_body(), framing, mode, client, timeouts);
+                let mut out = Response::new(UnsyncBoxBody::new(body));
+                let headers = out.headers_mut();
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+                headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                Ok(out)
+            }
+            Reply::Raw => {
+                let bytes = read_bounded(res.into_body(), ep.max_response_bytes, deadline).await?;
+                Ok(json_response(bytes))
+            }
+            Reply::Json(map) => {
+                let bytes = read_bounded(res.into_body(), ep.max_response_bytes, deadline).await?;
+                let upstream = parse_object(&bytes, "response", true)?;
+                Ok(json_response(Bytes::from(map(&upstream).to_string())))
+            }
+        }
+    }
+
+    /// The upstream URL, body, and how to turn the answer back.
+    fn build(
+        &self,
+        api: Api,
+        body: &Bytes,
+        stream: bool,
+    ) -> Result<(String, Bytes, Reply), ProviderError> {
+        let ep = &*self.endpoint;
+        let model = ep.model.clone();
+        let op = if api == Api::Embeddings {
+            Operation::Embeddings
+        } else {
+            Operation::Chat { stream }
+        };
+        let url = ep.url(op)?;
+        let set_model =
+            |body: &Bytes| edit_top_level(body, &[("model", &json_string(&ep.model))], &[]);
+        let sse = || Framing::Sse(crate::sse::SseParser::default());
+        let translate = |decoder: Box<dyn Decoder>, anthropic_out: bool| Mode::Translate {
+            decoder,
+            anthropic: anthropic_out.then(AnthropicEncoder::new),
+        };
+
+        Ok(match (api, ep.provider) {
+            (Api::Embeddings, Provider::OpenAi | Provider::Azure) => {
+                (url, set_model(body)?, Reply::Raw)
+            }
+            (Api::Embeddings, Provider::Gemini) => {
+                let req = parse_object(body, "request body", false)?;
+                let out = gemini::embeddings_request(&req, &model)?;
+                (
+                    url,
+                    to_bytes(&out),
+                    Reply::Json(Box::new(move |r| gemini::embeddings_response(r, &model))),
+                )
+            }
+            (Api::Embeddings, Provider::VertexAi) => {
+                let req = parse_object(body, "request body", false)?;
+                let out = gemini::vertex_embeddings_request(&req)?;
+                (
+                    url,
+                    to_bytes(&out),
+                    Reply::Json(Box::new(move |r| gemini::embeddings_response(r, &model))),
+                )
+            }
+            (Api::Embeddings, Provider::Ollama) => {
+                let req = parse_object(body, "request body", false)?;
+                let out = ollama::embeddings_request(&req, &model)?;
+                (
+                    url,
+                    to_bytes(&out),
+                    Reply::Json(Box::new(move |r| ollama::embeddings_response(r, &model))),
+                )
+            }
+            (Api::Embeddings, Provider::Anthropic) => unreachable_embeddings()?,
+
+            // The client's own format: sent on with only the model changed.
+            (Api::ChatCompletions, Provider::OpenAi | Provider::Azure)
+            | (Api::Messages, Provider::Anthropic) => {
+                let reply = if stream {
+                    Reply::Stream {
+                        framing: sse(),
+                        mode: Mode::Passthrough {
+                            finished: false,
+                            saw_finish_reason: false,
+                        },
+                    }
+                } else {
+                    Reply::Raw
+                };
+                (url, set_model(body)?, reply)
+            }
+
+            (Api::ChatCompletions | Api::Messages, provider) => {
+                let client_req = parse_object(body, "request body", false)?;
+                let anthropic_out = api == Api::Messages;
+                // Anthropic-format requests are first made OpenAI-format.
+                let openai_req = if anthropic_out {
+                    anthropic::request_to_openai(&client_req)?
+                } else {
+                    client_req
+                };
+                let include_usage = anthropic_out
+                    || openai_req
+                        .pointer("/stream_options/include_usage")
+                        .and_then(Value::as_bool)
+                        == Some(true);
+                let (upstream, decoder, framing, to_openai): (
+                    Value,
+                    Box<dyn Decoder>,
+                    Framing,
+                    MapJson,
+                ) = match provider {
+                    Provider::Anthropic => (
+                        anthropic::request_from_openai(&openai_req, &model)?,
+                        Box::new(AnthropicDecoder::new(include_usage)),
+                        sse(),
+                        Box::new(anthropic::response_to_openai),
+                    ),
+                    Provider::Gemini | Provider::VertexAi => {
+                        let m = model.clone();
+                        (
+                            gemini::request_from_openai(&openai_req)?,
+                            Box::new(GeminiDecoder::new(&model, include_usage)),
+                            sse(),
+                            Box::new(move |r| gemini::response_to_openai(r, &m)),
+                        )
+                    }
+                    Provider::Ollama => (
+                        ollama::request_from_openai(&openai_req, &model, stream)?,
+                        Box::new(OllamaDecoder::new(include_usage)),
+                        Framing::Ndjson(crate::sse::NdjsonParser::default()),
+                        Box::new(ollama::response_to_openai),
+                    ),
+                    Provider::OpenAi | Provider::Azure => {
+                        let mut req = openai_req;
+                        req["model"] = model.clone().into();
+                        (
+                            req,
+                            Box::new(OpenAiDecoder::default()),
+                            sse(),
+                            Box::new(|r: &Value| r.clone()),
+                        )
+                    }
+                };
+                let reply = if stream {
+                    Reply::Stream {
+                        framing,
+                        mode: translate(decoder, anthropic_out),
+                    }
+                } else if anthropic_out {
+                    Reply::Json(Box::new(move |r| {
+                        anthropic::response_from_openai(&to_openai(r))
+                    }))
+                } else {
+                    Reply::Json(to_openai)
+                };
+                (url, to_bytes(&upstream), reply)
+            }
+        })
+    }
+
+    fn authorize(&self, headers: &mut http::HeaderMap) -> Result<(), ProviderError> {
+        let ep = &*self.endpoint;
+        let key = ep.api_key.as_ref().map(|k| k.expose());
+        let sensitive = |value: String| -> Result<HeaderValue, ProviderError> {
+            let mut value = HeaderValue::try_from(value).map_err(|_| {
+                ProviderError::bad_gateway("the configured API key is not a valid header value")
+            })?;
+            value.set_sensitive(true);
+            Ok(value)
+        };
+        let bearer = |key: &str| sensitive(format!("Bearer {key}"));
+        match (ep.provider, key) {
+            (Provider::OpenAi | Provider::VertexAi | Provider::Ollama, Some(key)) => {
+                headers.insert(AUTHORIZATION, bearer(key)?);
+            }
+            (Provider::Azure, Some(key)) => {
+                headers.insert(
+                    HeaderName::from_static("api-key"),
+                    sensitive(key.to_string())?,
+                );
+            }
+            (Provider::Gemini, Some(key)) => {
+                headers.insert(
+                    HeaderName::from_static("x-goog-api-key"),
+                    sensitive(key.to_string())?,
+                );
+            }
+            (Provider::Anthropic, key) => {
+                if let Some(key) = key {
+                    headers.insert(
+                        HeaderName::from_static("x-api-key"),
+                        sensitive(key.to_string())?,
+                    );
+                }
+                let version = ep
+                    .api_version
+                    .as_deref()
+                    .unwrap_or(anthropic::DEFAULT_VERSION);
+                let version = HeaderValue::try_from(version)
+                    .map_err(|_| ProviderError::bad_gateway("invalid anthropic api_version"))?;
+                headers.insert(HeaderName::from_static("anthropic-version"), version);
+            }
+            (_, None) => {}
+        }
+        Ok(())
+    }
+}
+
+fn unreachable_embeddings() -> Result<(String, Bytes, Reply), ProviderError> {
+    Err(ProviderError::bad_request(
+        "anthropic has no embeddings API; route embeddings to another model",
+    ))
+}
+
+fn first_token(ep: &Endpoint) -> Duration {
+    ep.first_token_timeout.unwrap_or(ep.timeout)
+}
+
+fn to_bytes(value: &Value) -> Bytes {
+    Bytes::from(value.to_string())
+}
+
+fn json_response(bytes: Bytes) -> Response<ResponseBody> {
+    let body = Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let mut res = Response::new(body);
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res
+}
+
+/// Reads a whole upstream body, at most `max` bytes, by `deadline`.
+async fn read_bounded(
+    body: Incoming,
+    max: usize,
+    deadline: Instant,
+) -> Result<Bytes, ProviderError> {
+    let limited = Limited::new(body, max);
+    match tokio::time::timeout_at(deadline, limited.collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => Err(
+            ProviderError::bad_gateway(format!("upstream response larger than {max} bytes")),
+        ),
+        Ok(Err(err)) => Err(ProviderError::bad_gateway(format!(
+            "upstream response broke: {err}"
+        ))),
+        Err(_) => Err(ProviderError::timeout(
+            "upstream response did not finish within the request timeout",
+        )),
+    }
+}
+
+/// A 502 (504 for connect timeouts) describing a transport failure without the URL's
+/// secrets: the host label and the error chain.
+fn transport_error(err: &pool_layer::ClientError, ep: &Endpoint) -> ProviderError {
+    let mut chain = Vec::new();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        chain.push(e.to_string());
+        source = e.source();
+    }
+    let text = chain.join(": ");
+    let label = ep.client_key().label();
+    if text.contains("timed out")
+        || text.contains("deadline has elapsed")
+        || text.contains("no connection slot")
+    {
+        ProviderError::timeout(format!("could not connect to {label}: {text}"))
+    } else {
+        ProviderError::bad_gateway(format!("could not reach {label}: {text}"))
+    }
+}
+
+impl fmt::Debug for ProviderClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderClient")
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}

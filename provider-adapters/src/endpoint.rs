@@ -1,0 +1,283 @@
+//! Where and how to reach one deployment: provider, upstream model, base URL,
+//! credential, timeouts.
+
+use std::fmt;
+use std::time::Duration;
+
+use cache_layer::client::{ClientKey, Secret};
+
+use crate::ProviderError;
+
+/// Default total time for one request (for a stream: until its end).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+/// Default longest gap between two stream chunks.
+pub const DEFAULT_STREAM_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default largest non-streaming upstream body accepted.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
+
+/// The provider APIs spoken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Provider {
+    /// OpenAI, or any OpenAI-compatible server (vLLM, Groq, Together, LM Studio…).
+    OpenAi,
+    /// Azure OpenAI: deployment URLs, `api-key` header, `api-version` query.
+    Azure,
+    /// Anthropic Messages API.
+    Anthropic,
+    /// Google AI Studio (Gemini API).
+    Gemini,
+    /// Gemini on Vertex AI.
+    VertexAi,
+    /// Ollama's native API.
+    Ollama,
+}
+
+/// OpenAI-compatible providers known by prefix, with their base URLs.
+const COMPATIBLE: &[(&str, &str)] = &[
+    ("groq", "https://api.groq.com/openai/v1"),
+    ("together_ai", "https://api.together.xyz/v1"),
+    ("mistral", "https://api.mistral.ai/v1"),
+    ("deepseek", "https://api.deepseek.com/v1"),
+    ("fireworks_ai", "https://api.fireworks.ai/inference/v1"),
+    ("openrouter", "https://openrouter.ai/api/v1"),
+    ("xai", "https://api.x.ai/v1"),
+    ("lm_studio", "http://localhost:1234/v1"),
+    ("hosted_vllm", ""),
+    ("openai_compatible", ""),
+];
+
+impl Provider {
+    /// Splits `provider/model` (LiteLLM naming). Returns the provider, the upstream
+    /// model, and the default base URL the prefix implies, if any.
+    pub fn parse(model: &str) -> Result<(Provider, &str, Option<&'static str>), String> {
+        let (prefix, name) = model
+            .split_once('/')
+            .ok_or_else(|| format!("`{model}` has no provider prefix (e.g. `openai/{model}`)"))?;
+        if name.is_empty() {
+            return Err(format!("`{model}` names no model after the provider"));
+        }
+        let provider = match prefix {
+            "openai" | "text-completion-openai" => Provider::OpenAi,
+            "azure" => Provider::Azure,
+            "anthropic" => Provider::Anthropic,
+            "gemini" => Provider::Gemini,
+            "vertex_ai" => Provider::VertexAi,
+            "ollama" | "ollama_chat" => Provider::Ollama,
+            other => match COMPATIBLE.iter().find(|(p, _)| *p == other) {
+                Some((_, base)) => {
+                    return Ok((Provider::OpenAi, name, Some(*base).filter(|b| !b.is_empty())))
+                }
+                None => {
+                    return Err(format!(
+                        "unknown provider `{other}` in `{model}`; supported: openai, azure, anthropic, \
+                         gemini, vertex_ai, ollama, and OpenAI-compatible {}",
+                        COMPATIBLE.iter().map(|(p, _)| *p).collect::<Vec<_>>().join(", ")
+                    ))
+                }
+            },
+        };
+        Ok((provider, name, None))
+    }
+
+    /// The prefix used in model names.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::OpenAi => "openai",
+            Provider::Azure => "azure",
+            Provider::Anthropic => "anthropic",
+            Provider::Gemini => "gemini",
+            Provider::VertexAi => "vertex_ai",
+            Provider::Ollama => "ollama",
+        }
+    }
+}
+
+/// One upstream deployment. Build with [`Endpoint::new`] and the `with_*` methods;
+/// the credential never appears in `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The provider API.
+    pub provider: Provider,
+    /// The upstream model (or Azure deployment) name.
+    pub model: String,
+    /// Base URL; `None` for the provider's public API.
+    pub api_base: Option<String>,
+    /// The credential sent upstream (API key; a bearer token for Vertex AI).
+    pub api_key: Option<Secret>,
+    /// Azure `api-version`, or Anthropic `anthropic-version`.
+    pub api_version: Option<String>,
+    /// Vertex AI project.
+    pub vertex_project: Option<String>,
+    /// Vertex AI location (default `us-central1`).
+    pub vertex_location: Option<String>,
+    /// Total time for a request, a stream included. Default [`DEFAULT_TIMEOUT`].
+    pub timeout: Duration,
+    /// Time until the first stream chunk; default: `timeout`.
+    pub first_token_timeout: Option<Duration>,
+    /// Longest gap between stream chunks. Default [`DEFAULT_STREAM_TIMEOUT`].
+    pub stream_timeout: Duration,
+    /// Largest non-streaming upstream body. Default [`DEFAULT_MAX_RESPONSE_BYTES`].
+    pub max_response_bytes: usize,
+}
+
+impl Endpoint {
+    /// An endpoint for `provider/model`, e.g. `anthropic/claude-3-5-haiku-latest`.
+    pub fn new(model: &str) -> Result<Self, String> {
+        let (provider, name, base) = Provider::parse(model)?;
+        Ok(Self {
+            provider,
+            model: name.to_string(),
+            api_base: base.map(str::to_string),
+            api_key: None,
+            api_version: None,
+            vertex_project: None,
+            vertex_location: None,
+            timeout: DEFAULT_TIMEOUT,
+            first_token_timeout: None,
+            stream_timeout: DEFAULT_STREAM_TIMEOUT,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+        })
+    }
+
+    /// With this base URL.
+    pub fn with_api_base(mut self, base: impl Into<String>) -> Self {
+        self.api_base = Some(base.into());
+        self
+    }
+
+    /// With this credential.
+    pub fn with_api_key(mut self, key: Secret) -> Self {
+        self.api_key = Some(key);
+        self
+    }
+
+    /// Checks what the provider requires (Azure: a base URL; Vertex AI: a project).
+    pub fn validate(&self) -> Result<(), String> {
+        match self.provider {
+            Provider::Azure if self.api_base.is_none() => {
+                Err("azure models need `api_base` (https://NAME.openai.azure.com)".into())
+            }
+            Provider::VertexAi if self.vertex_project.is_none() => {
+                Err("vertex_ai models need `vertex_project`".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The key for a client cache: everything that changes how requests are sent.
+    pub fn client_key(&self) -> ClientKey {
+        let mut key = ClientKey::new(self.base().to_string())
+            .with_timeout(self.timeout)
+            .with_stream_timeout(self.stream_timeout)
+            .with_setting("provider", self.provider.as_str())
+            .with_setting("model", self.model.clone());
+        if let Some(secret) = &self.api_key {
+            key = key.with_credential(secret.clone());
+        }
+        for (name, value) in [
+            ("api_version", &self.api_version),
+            ("vertex_project", &self.vertex_project),
+            ("vertex_location", &self.vertex_location),
+        ] {
+            if let Some(value) = value {
+                key = key.with_setting(name, value.clone());
+            }
+        }
+        if let Some(t) = self.first_token_timeout {
+            key = key.with_setting("first_token_timeout_ms", t.as_millis().to_string());
+        }
+        key
+    }
+
+    /// The base URL without a trailing slash.
+    pub(crate) fn base(&self) -> String {
+        let base = match (&self.api_base, self.provider) {
+            (Some(base), _) => base.clone(),
+            (None, Provider::OpenAi) => "https://api.openai.com/v1".into(),
+            (None, Provider::Azure) => String::new(),
+            (None, Provider::Anthropic) => "https://api.anthropic.com".into(),
+            (None, Provider::Gemini) => "https://generativelanguage.googleapis.com".into(),
+            (None, Provider::VertexAi) => {
+                format!("https://{}-aiplatform.googleapis.com", self.location())
+            }
+            (None, Provider::Ollama) => "http://localhost:11434".into(),
+        };
+        base.trim_end_matches('/').to_string()
+    }
+
+    fn location(&self) -> &str {
+        self.vertex_location.as_deref().unwrap_or("us-central1")
+    }
+
+    /// The URL of an operation.
+    pub(crate) fn url(&self, op: Operation) -> Result<String, ProviderError> {
+        let base = self.base();
+        let model = &self.model;
+        Ok(match (self.provider, op) {
+            (Provider::OpenAi, Operation::Chat { .. }) => format!("{base}/chat/completions"),
+            (Provider::OpenAi, Operation::Embeddings) => format!("{base}/embeddings"),
+            (Provider::Azure, op) => {
+                let path = match op {
+                    Operation::Chat { .. } => "chat/completions",
+                    Operation::Embeddings => "embeddings",
+                };
+                let version = self.api_version.as_deref().unwrap_or("2024-10-21");
+                format!("{base}/openai/deployments/{model}/{path}?api-version={version}")
+            }
+            (Provider::Anthropic, Operation::Chat { .. }) => {
+                let root = base.strip_suffix("/v1").unwrap_or(&base);
+                format!("{root}/v1/messages")
+            }
+            (Provider::Gemini, op) => {
+                let root = base.strip_suffix("/v1beta").unwrap_or(&base);
+                format!("{root}/v1beta/models/{model}:{}", gemini_method(op))
+            }
+            (Provider::VertexAi, op) => {
+                let method = match op {
+                    Operation::Embeddings => "predict",
+                    chat => gemini_method(chat),
+                };
+                let project = self.vertex_project.as_deref().unwrap_or_default();
+                format!(
+                    "{base}/v1/projects/{project}/locations/{}/publishers/google/models/{model}:{method}",
+                    self.location(),
+                )
+            }
+            (Provider::Ollama, Operation::Chat { .. }) => format!("{base}/api/chat"),
+            (Provider::Ollama, Operation::Embeddings) => format!("{base}/api/embed"),
+            (Provider::Anthropic, Operation::Embeddings) => {
+                return Err(ProviderError::bad_request(
+                    "anthropic has no embeddings API; route embeddings to another model",
+                ))
+            }
+        })
+    }
+}
+
+fn gemini_method(op: Operation) -> &'static str {
+    match op {
+        Operation::Chat { stream: false } => "generateContent",
+        Operation::Chat { stream: true } => "streamGenerateContent?alt=sse",
+        Operation::Embeddings => "batchEmbedContents",
+    }
+}
+
+/// What is being asked of the upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Operation {
+    Chat { stream: bool },
+    Embeddings,
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("provider", &self.provider)
+            .field("model", &self.model)
+            .field("api_base", &self.client_key().label())
+            .field("api_key", &self.api_key)
+            .field("timeout", &self.timeout)
+            .field("stream_timeout", &self.stream_timeout)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,246 @@
+//! Errors as clients see them: OpenAI-shaped JSON with the right status.
+
+use std::fmt;
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode};
+use serde_json::{json, Value};
+
+/// An error to answer a client with: status, OpenAI error `type` and `code`, the
+/// message (the provider's own, when it sent one), and `Retry-After` if the upstream
+/// gave one.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProviderError {
+    status: StatusCode,
+    kind: &'static str,
+    code: Option<String>,
+    message: String,
+    retry_after: Option<HeaderValue>,
+}
+
+impl ProviderError {
+    /// An error with this status and message; `type` follows the status.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            kind: kind_of(status),
+            code: None,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 400: the request cannot be served as sent.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// 502: the upstream could not be reached or sent something unusable.
+    pub fn bad_gateway(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_GATEWAY, message).with_code("upstream_error")
+    }
+
+    /// 504: the upstream did not answer in time.
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::GATEWAY_TIMEOUT, message).with_code("upstream_timeout")
+    }
+
+    /// An upstream error response: the status is kept, the provider's message is
+    /// extracted from its error JSON (any provider's shape), and `secret` (the key the
+    /// gateway sent) is masked wherever it appears.
+    pub fn from_upstream(
+        status: StatusCode,
+        body: &[u8],
+        retry_after: Option<HeaderValue>,
+        secret: Option<&str>,
+    ) -> Self {
+        let status = if status.is_client_error() || status.is_server_error() {
+            status
+        } else {
+            StatusCode::BAD_GATEWAY
+        };
+        let (message, code) = match serde_json::from_slice::<Value>(body) {
+            Ok(json) => extract(&json),
+            Err(_) => (None, None),
+        };
+        let message = message.unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(&body[..body.len().min(512)])
+                .trim()
+                .to_string();
+            if text.is_empty() {
+                format!("upstream returned {status}")
+            } else {
+                text
+            }
+        });
+        let message = match secret {
+            Some(secret) if secret.len() >= 4 => message.replace(secret, "***"),
+            _ => message,
+        };
+        Self {
+            status,
+            kind: kind_of(status),
+            code,
+            message: format!("upstream error: {message}"),
+            retry_after,
+        }
+    }
+
+    /// With this machine-readable code.
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        self.code = Some(code.into());
+        self
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The OpenAI error `type`.
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    /// The upstream's `Retry-After`, if any.
+    pub fn retry_after(&self) -> Option<&HeaderValue> {
+        self.retry_after.as_ref()
+    }
+
+    /// Whether trying again (another deployment, or later) may succeed: rate limits,
+    /// server errors, unreachable upstreams and timeouts.
+    pub fn is_retryable(&self) -> bool {
+        self.status == StatusCode::TOO_MANY_REQUESTS || self.status.is_server_error()
+    }
+
+    /// `{"error":{"message","type","code"}}`.
+    pub fn to_json(&self) -> Value {
+        json!({"error": {"message": self.message, "type": self.kind, "code": self.code}})
+    }
+
+    /// The error as an Anthropic streaming `error` event payload.
+    pub fn to_anthropic_json(&self) -> Value {
+        json!({"type": "error", "error": {"type": anthropic_kind(self.status), "message": self.message}})
+    }
+
+    /// A complete JSON response, `Retry-After` included.
+    pub fn to_response(&self) -> Response<Bytes> {
+        let mut res = Response::new(Bytes::from(self.to_json().to_string()));
+        *res.status_mut() = self.status;
+        res.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(retry) = &self.retry_after {
+            res.headers_mut()
+                .insert(http::header::RETRY_AFTER, retry.clone());
+        }
+        res
+    }
+}
+
+impl fmt::Debug for ProviderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderError")
+            .field("status", &self.status.as_u16())
+            .field("type", &self.kind)
+            .field("code", &self.code)
+            .field("message", &self.message)
+            .finish()
+    }
+}
+
+impl fmt::Display for ProviderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({}): {}",
+            self.status.as_u16(),
+            self.kind,
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for ProviderError {}
+
+/// The message and code of any provider's error JSON: OpenAI and Gemini
+/// `{"error":{"message",...}}`, Anthropic `{"type":"error","error":{"type","message"}}`,
+/// Ollama `{"error":"..."}`.
+fn extract(json: &Value) -> (Option<String>, Option<String>) {
+    let error = json.get("error").unwrap_or(json);
+    if let Some(text) = error.as_str() {
+        return (Some(text.to_string()), None);
+    }
+    let message = error
+        .get("message")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    // OpenAI: `code`; Gemini: `status` (its `code` is the HTTP number); Anthropic: `type`.
+    let code = ["code", "status", "type"]
+        .iter()
+        .find_map(|k| error.get(*k).and_then(Value::as_str).map(str::to_string));
+    (message, code)
+}
+
+fn kind_of(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 | 413 | 422 => "invalid_request_error",
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        429 => "rate_limit_error",
+        504 => "timeout_error",
+        _ => "api_error",
+    }
+}
+
+fn anthropic_kind(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 | 413 | 422 => "invalid_request_error",
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        429 => "rate_limit_error",
+        529 | 503 => "overloaded_error",
+        _ => "api_error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_providers_error_shape_keeps_its_message() {
+        let cases: [(&[u8], &str); 4] = [
+            (br#"{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}"#, "Rate limit reached"),
+            (br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#, "Overloaded"),
+            (br#"{"error":{"code":400,"message":"API key not valid.","status":"INVALID_ARGUMENT"}}"#, "API key not valid."),
+            (br#"{"error":"model \"llama9\" not found, try pulling it first"}"#, "model \"llama9\" not found, try pulling it first"),
+        ];
+        for (body, message) in cases {
+            let err = ProviderError::from_upstream(StatusCode::TOO_MANY_REQUESTS, body, None, None);
+            assert_eq!(err.message(), format!("upstream error: {message}"));
+            assert_eq!(err.status(), 429);
+        }
+    }
+
+    #[test]
+    fn the_gateways_key_is_masked_in_upstream_messages() {
+        let body = br#"{"error":{"message":"Incorrect API key provided: sk-live-abcdef."}}"#;
+        let err = ProviderError::from_upstream(
+            StatusCode::UNAUTHORIZED,
+            body,
+            None,
+            Some("sk-live-abcdef"),
+        );
+        assert!(!err.to_json().to_string().contains("sk-live-abcdef"));
+        assert_eq!(err.kind(), "authentication_error");
+    }
+}

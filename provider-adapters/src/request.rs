@@ -1,0 +1,159 @@
+//! Reading what routing needs from a client's JSON body without parsing all of it, and
+//! changing the `model` field without re-serializing the rest.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use bytes::Bytes;
+use serde::de::{self, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::ProviderError;
+
+/// The fields of a request body that routing needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peek {
+    /// The `model` field.
+    pub model: String,
+    /// The `stream` field (false if absent).
+    pub stream: bool,
+}
+
+#[derive(Deserialize)]
+struct Fields<'a> {
+    #[serde(borrow)]
+    model: Option<Cow<'a, str>>,
+    #[serde(default)]
+    stream: Option<bool>,
+}
+
+/// Reads `model` and `stream` from a JSON object body; every other value is skipped,
+/// not built. Errors are client errors (400) that say what is wrong.
+pub fn peek(body: &[u8]) -> Result<Peek, ProviderError> {
+    let fields: Fields<'_> = serde_json::from_slice(body).map_err(|e| {
+        ProviderError::bad_request(format!("request body is not valid JSON: {e}"))
+            .with_code("invalid_json")
+    })?;
+    let model = fields.model.ok_or_else(|| {
+        ProviderError::bad_request("request body has no `model` field").with_code("missing_model")
+    })?;
+    Ok(Peek {
+        model: model.into_owned(),
+        stream: fields.stream.unwrap_or(false),
+    })
+}
+
+/// The top-level members of a JSON object, values left as raw text.
+struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Members<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+                let mut out = Vec::new();
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    let value: &'de RawValue = map.next_value()?;
+                    out.push((key, value));
+                }
+                Ok(Members(out))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+/// Sets top-level fields of a JSON object body: `set` replaces or adds, `remove`
+/// drops. Nested values are copied as raw text, never re-serialized. Returns the body
+/// unchanged (no copy) when nothing would change.
+pub fn edit_top_level(
+    body: &Bytes,
+    set: &[(&str, &str)],
+    remove: &[&str],
+) -> Result<Bytes, ProviderError> {
+    let members: Members<'_> = serde_json::from_slice(body).map_err(|e| {
+        ProviderError::bad_request(format!("request body is not a JSON object: {e}"))
+    })?;
+    let unchanged = set.iter().all(|(k, raw)| {
+        members
+            .0
+            .iter()
+            .any(|(key, value)| key == k && value.get() == *raw)
+    }) && !members
+        .0
+        .iter()
+        .any(|(key, _)| remove.contains(&key.as_ref()));
+    if unchanged {
+        return Ok(body.clone());
+    }
+    let mut out = String::with_capacity(body.len() + 32);
+    out.push('{');
+    let mut first = true;
+    let mut push = |out: &mut String, key: &str, raw: &str| {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        out.push_str(&serde_json::Value::from(key).to_string());
+        out.push(':');
+        out.push_str(raw);
+    };
+    for (key, value) in &members.0 {
+        if remove.contains(&key.as_ref()) || set.iter().any(|(k, _)| k == key) {
+            continue;
+        }
+        push(&mut out, key, value.get());
+    }
+    for (key, raw) in set {
+        push(&mut out, key, raw);
+    }
+    out.push('}');
+    Ok(Bytes::from(out))
+}
+
+/// A JSON string literal for `s`.
+pub(crate) fn json_string(s: &str) -> String {
+    serde_json::Value::from(s).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peek_reads_model_and_stream_only() {
+        let body =
+            br#"{"messages":[{"role":"user","content":"hi"}],"model":"gpt-4o-mini","stream":true}"#;
+        assert_eq!(
+            peek(body).unwrap_or_else(|e| panic!("{e}")),
+            Peek {
+                model: "gpt-4o-mini".into(),
+                stream: true
+            }
+        );
+        assert_eq!(peek(b"{nope").unwrap_err().status(), 400);
+        assert!(peek(br#"{"messages":[]}"#)
+            .unwrap_err()
+            .message()
+            .contains("`model`"));
+    }
+
+    #[test]
+    fn editing_keeps_nested_values_verbatim() {
+        let body =
+            Bytes::from_static(br#"{"model":"alias","messages":[{"content":"a  b"}],"n":1}"#);
+        let same = edit_top_level(&body, &[("model", "\"alias\"")], &[]).unwrap_or_default();
+        assert_eq!(same.as_ptr(), body.as_ptr(), "unchanged body is not copied");
+        let edited =
+            edit_top_level(&body, &[("model", &json_string("gpt-4o"))], &["n"]).unwrap_or_default();
+        assert_eq!(
+            edited,
+            r#"{"messages":[{"content":"a  b"}],"model":"gpt-4o"}"#
+        );
+    }
+}

@@ -1,0 +1,371 @@
+//! The streaming response body: upstream events parsed incrementally, translated if
+//! needed, re-framed for the client, under a first-token, a stall and a total timeout.
+//! A stream that stalls, breaks or ends without its end marker ends with an error
+//! event in the client's format, never with a made-up `finish_reason`.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use serde_json::Value;
+use tokio::time::{Instant, Sleep};
+
+use crate::providers::anthropic::AnthropicEncoder;
+use crate::providers::Decoder;
+use crate::sse::{NdjsonParser, SseEvent, SseParser};
+use crate::{BoxError, ProviderError};
+
+/// The client's stream format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClientFormat {
+    /// OpenAI chunks, `data: [DONE]` at the end.
+    OpenAi,
+    /// Anthropic Messages events, `message_stop` at the end.
+    Anthropic,
+}
+
+pub(crate) enum Framing {
+    Sse(SseParser),
+    Ndjson(NdjsonParser),
+}
+
+pub(crate) enum Mode {
+    /// The upstream already speaks the client's format: events are re-framed as they
+    /// are, and only watched for the end marker.
+    Passthrough {
+        finished: bool,
+        saw_finish_reason: bool,
+    },
+    /// Upstream events become OpenAI chunks, then the client's format.
+    Translate {
+        decoder: Box<dyn Decoder>,
+        anthropic: Option<AnthropicEncoder>,
+    },
+}
+
+/// Timeouts of one stream.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timeouts {
+    pub(crate) first_token: Duration,
+    pub(crate) stall: Duration,
+    pub(crate) deadline: Instant,
+}
+
+pin_project! {
+    /// A translated, watched, time-bounded stream of server-sent events.
+    pub struct ChatStream<B> {
+        #[pin]
+        upstream: B,
+        #[pin]
+        timer: Sleep,
+        framing: Framing,
+        mode: Mode,
+        client: ClientFormat,
+        timeouts: Timeouts,
+        first: bool,
+        out: BytesMut,
+        done: bool,
+        events: Vec<SseEvent>,
+        lines: Vec<Vec<u8>>,
+        chunks: Vec<Value>,
+    }
+}
+
+impl<B> ChatStream<B> {
+    pub(crate) fn new(
+        upstream: B,
+        framing: Framing,
+        mode: Mode,
+        client: ClientFormat,
+        timeouts: Timeouts,
+    ) -> Self {
+        let first = (Instant::now() + timeouts.first_token).min(timeouts.deadline);
+        Self {
+            upstream,
+            timer: tokio::time::sleep_until(first),
+            framing,
+            mode,
+            client,
+            timeouts,
+            first: true,
+            out: BytesMut::new(),
+            done: false,
+            events: Vec::new(),
+            lines: Vec::new(),
+            chunks: Vec::new(),
+        }
+    }
+}
+
+fn frame_event(out: &mut BytesMut, event: Option<&str>, data: &str) {
+    if let Some(name) = event {
+        out.put_slice(b"event: ");
+        out.put_slice(name.as_bytes());
+        out.put_u8(b'\n');
+    }
+    for line in data.split('\n') {
+        out.put_slice(b"data: ");
+        out.put_slice(line.as_bytes());
+        out.put_u8(b'\n');
+    }
+    out.put_u8(b'\n');
+}
+
+fn error_event(client: ClientFormat, err: &ProviderError) -> Bytes {
+    match client {
+        ClientFormat::OpenAi => {
+            let mut out = BytesMut::new();
+            frame_event(&mut out, None, &err.to_json().to_string());
+            out.freeze()
+        }
+        ClientFormat::Anthropic => AnthropicEncoder::error(err),
+    }
+}
+
+impl Mode {
+    /// Handles one upstream event; `Err` ends the stream with that error.
+    fn event(
+        &mut self,
+        client: ClientFormat,
+        name: Option<&str>,
+        data: &str,
+        chunks: &mut Vec<Value>,
+        out: &mut BytesMut,
+    ) -> Result<(), ProviderError> {
+        match self {
+            Mode::Passthrough {
+                finished,
+                saw_finish_reason,
+            } => {
+                frame_event(out, name, data);
+                match client {
+                    ClientFormat::OpenAi => {
+                        if data.trim() == "[DONE]" || data.starts_with("{\"error\"") {
+                            *finished = true;
+                        } else if data.contains("\"finish_reason\":\"")
+                            || data.contains("\"finish_reason\": \"")
+                        {
+                            *saw_finish_reason = true;
+                        }
+                    }
+                    ClientFormat::Anthropic => {
+                        if matches!(name, Some("message_stop" | "error")) {
+                            *finished = true;
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Mode::Translate { decoder, anthropic } => {
+                chunks.clear();
+                let result = decoder.event(name, data, chunks);
+                for chunk in chunks.iter() {
+                    match anthropic {
+                        Some(encoder) => encoder.chunk(chunk, out),
+                        None => frame_event(out, None, &chunk.to_string()),
+                    }
+                }
+                result
+            }
+        }
+    }
+
+    /// At the upstream's end: the closing frames, or the error if it ended early.
+    fn finish(&mut self, client: ClientFormat, out: &mut BytesMut) -> Result<(), ProviderError> {
+        let truncated = || {
+            ProviderError::bad_gateway("upstream closed the stream before it finished")
+                .with_code("stream_truncated")
+        };
+        match self {
+            Mode::Passthrough { finished: true, .. } => Ok(()),
+            // Some OpenAI-compatible servers end right after the final chunk.
+            Mode::Passthrough {
+                saw_finish_reason: true,
+                ..
+            } if client == ClientFormat::OpenAi => {
+                frame_event(out, None, "[DONE]");
+                Ok(())
+            }
+            Mode::Passthrough { .. } => Err(truncated()),
+            Mode::Translate { decoder, anthropic } => {
+                if !decoder.complete() {
+                    return Err(truncated());
+                }
+                match anthropic {
+                    Some(encoder) => encoder.finish(out),
+                    None => frame_event(out, None, "[DONE]"),
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl<B> Body for ChatStream<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: fmt::Display,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let mut this = self.project();
+        loop {
+            if !this.out.is_empty() {
+                return Poll::Ready(Some(Ok(Frame::data(this.out.split().freeze()))));
+            }
+            if *this.done {
+                return Poll::Ready(None);
+            }
+            let result: Result<(), ProviderError> = match this.upstream.as_mut().poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
+                    if data.is_empty() {
+                        continue;
+                    }
+                    *this.first = false;
+                    let next = (Instant::now() + this.timeouts.stall).min(this.timeouts.deadline);
+                    this.timer.as_mut().reset(next);
+                    feed(
+                        this.framing,
+                        this.mode,
+                        *this.client,
+                        &data,
+                        this.events,
+                        this.lines,
+                        this.chunks,
+                        this.out,
+                    )
+                }
+                Poll::Ready(Some(Err(err))) => Err(ProviderError::bad_gateway(format!(
+                    "upstream stream broke: {err}"
+                ))
+                .with_code("stream_broken")),
+                Poll::Ready(None) => {
+                    *this.done = true;
+                    finish(
+                        this.framing,
+                        this.mode,
+                        *this.client,
+                        this.events,
+                        this.lines,
+                        this.chunks,
+                        this.out,
+                    )
+                }
+                Poll::Pending => {
+                    std::task::ready!(this.timer.as_mut().poll(cx));
+                    let now = Instant::now();
+                    let message = if now >= this.timeouts.deadline {
+                        "upstream stream exceeded the request timeout".to_string()
+                    } else if *this.first {
+                        format!(
+                            "no first token from upstream within {:?}",
+                            this.timeouts.first_token
+                        )
+                    } else {
+                        format!(
+                            "upstream stream stalled: no data for {:?}",
+                            this.timeouts.stall
+                        )
+                    };
+                    Err(ProviderError::timeout(message))
+                }
+            };
+            if let Err(err) = result {
+                tracing::debug!(error = %err, "stream ended with an error event");
+                *this.done = true;
+                this.out.extend_from_slice(&error_event(*this.client, &err));
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done && self.out.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn feed(
+    framing: &mut Framing,
+    mode: &mut Mode,
+    client: ClientFormat,
+    data: &[u8],
+    events: &mut Vec<SseEvent>,
+    lines: &mut Vec<Vec<u8>>,
+    chunks: &mut Vec<Value>,
+    out: &mut BytesMut,
+) -> Result<(), ProviderError> {
+    let broken = |e: crate::sse::SseError| {
+        ProviderError::bad_gateway(format!("upstream stream is malformed: {e}"))
+    };
+    match framing {
+        Framing::Sse(parser) => {
+            events.clear();
+            parser.feed(data, events).map_err(broken)?;
+            for event in events.drain(..) {
+                mode.event(client, event.event.as_deref(), &event.data, chunks, out)?;
+            }
+        }
+        Framing::Ndjson(parser) => {
+            lines.clear();
+            parser.feed(data, lines).map_err(broken)?;
+            for line in lines.drain(..) {
+                mode.event(client, None, &String::from_utf8_lossy(&line), chunks, out)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn finish(
+    framing: &mut Framing,
+    mode: &mut Mode,
+    client: ClientFormat,
+    events: &mut Vec<SseEvent>,
+    lines: &mut Vec<Vec<u8>>,
+    chunks: &mut Vec<Value>,
+    out: &mut BytesMut,
+) -> Result<(), ProviderError> {
+    match framing {
+        Framing::Sse(parser) => {
+            events.clear();
+            parser.finish(events);
+            for event in events.drain(..) {
+                mode.event(client, event.event.as_deref(), &event.data, chunks, out)?;
+            }
+        }
+        Framing::Ndjson(parser) => {
+            lines.clear();
+            parser.finish(lines);
+            for line in lines.drain(..) {
+                mode.event(client, None, &String::from_utf8_lossy(&line), chunks, out)?;
+            }
+        }
+    }
+    mode.finish(client, out)
+}
+
+impl<B> fmt::Debug for ChatStream<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChatStream")
+            .field("client", &self.client)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
