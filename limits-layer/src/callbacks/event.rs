@@ -7,7 +7,7 @@ use std::time::Duration;
 pub struct Event {
     /// The request path.
     pub route: String,
-    /// The model, if the request carried a [`ModelName`] extension.
+    /// The model, if the request or response carried a [`ModelName`] extension.
     pub model: Option<Arc<str>>,
     /// The response status, or `None` if the service failed before responding.
     pub status: Option<u16>,
@@ -57,7 +57,8 @@ pub struct Usage {
     pub completion_tokens: u64,
 }
 
-/// Request extension naming the model, for [`Event::model`].
+/// Request (or response) extension naming the model, for [`Event::model`]; on the
+/// response it wins, for handlers that learn the model from the body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelName(pub Arc<str>);
 

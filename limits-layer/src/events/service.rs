@@ -124,7 +124,15 @@ where
         let record = this.record.take();
         Poll::Ready(match result {
             Ok(res) => {
-                let pending = record.map(|record| Pending {
+                let pending = record.map(|mut record| {
+                    // The model may be known only once the request body was read: a
+                    // handler can name it on the response instead.
+                    if let Some(model) = res.extensions().get::<ModelName>() {
+                        record.model = Some(model.0.clone());
+                    }
+                    record
+                });
+                let pending = pending.map(|record| Pending {
                     status: res.status().as_u16(),
                     usage: res.extensions().get::<Usage>().copied(),
                     usage_cell: res.extensions().get::<UsageCell>().cloned(),

@@ -1,0 +1,674 @@
+//! The HTTP application: routes, the middleware stack, and the proxy handler.
+//!
+//! Outside in: request id → trace → overhead header and JSON errors → body limit →
+//! request timeout → auth → (optional) response cache → events → admission →
+//! routing by model (least busy, retries) → client cache → adapter → shared client.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use bytes::Bytes;
+use cache_layer::client::{ClientCache, ClientCacheLayer, ClientKey, NewService};
+use cache_layer::response::{ResponseCacheConfig, ResponseCacheLayer};
+use cache_layer::ttl::CacheConfig as TtlConfig;
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderName, HeaderValue, StatusCode};
+use http_body_util::Full;
+use limits_layer::admission::{AdmissionBody, AdmissionLayer, Controller, Limits};
+use limits_layer::callbacks::{ModelName, Registry, RegistryConfig};
+use limits_layer::events::{EventBody, EventLayer};
+use pin_project_lite::pin_project;
+use provider_adapters::{Api, Endpoint, ProviderClient, ProviderError};
+use serde_json::json;
+use subtle::ConstantTimeEq;
+use tokio::time::Instant;
+use tower::util::BoxCloneSyncService;
+use tower::ServiceBuilder;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use tower_layer::Layer;
+
+use crate::config::{Config, Strategy};
+use crate::metrics::{self, Metrics};
+use crate::mock::MockProvider;
+
+/// The header carrying the request id.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// The header carrying the time spent in the gateway, upstream time excluded.
+pub const X_OVERHEAD: HeaderName = HeaderName::from_static("x-gateway-overhead-duration-ms");
+
+/// A deployment and its cache key.
+#[derive(Clone)]
+pub(crate) struct Target {
+    key: ClientKey,
+    endpoint: Arc<Endpoint>,
+}
+
+impl PartialEq for Target {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+impl Eq for Target {}
+impl Hash for Target {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.key.hash(state);
+    }
+}
+
+/// Builds a provider client for a target, over the one shared HTTP client.
+#[derive(Clone)]
+pub(crate) struct MakeClient {
+    http: pool_layer::Client<Full<Bytes>>,
+}
+
+impl NewService<Target> for MakeClient {
+    type Service = ProviderClient;
+
+    fn new_service(&self, target: Target) -> ProviderClient {
+        ProviderClient::new((*target.endpoint).clone(), self.http.clone())
+    }
+}
+
+struct DeploymentState {
+    target: Target,
+    in_flight: AtomicUsize,
+}
+
+struct ModelGroup {
+    deployments: Vec<Arc<DeploymentState>>,
+    next: AtomicUsize,
+    max_retries: u32,
+}
+
+/// Everything the handlers share.
+pub struct AppState {
+    pub(crate) config: Config,
+    pub(crate) http: pool_layer::Client<Full<Bytes>>,
+    pub(crate) clients: ClientCache<Target, MakeClient>,
+    pub(crate) admission: Controller,
+    pub(crate) registry: Registry,
+    pub(crate) metrics: Metrics,
+    pub(crate) response_cache: Option<ResponseCacheLayer>,
+    pub(crate) ready: AtomicBool,
+    models: HashMap<String, ModelGroup>,
+    names: Vec<String>,
+    _mock: Option<MockProvider>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("models", &self.names)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Builds the shared state: the client, the mock provider if needed, the layers.
+    /// Must run inside a Tokio runtime.
+    pub async fn new(config: Config) -> std::io::Result<Arc<Self>> {
+        let pool = &config.pool;
+        let http: pool_layer::Client<Full<Bytes>> = pool_layer::Client::builder()
+            .max_connections(pool.max_connections)
+            .max_connections_per_host(pool.max_connections_per_host)
+            .idle_timeout(pool.keepalive)
+            .dns_ttl(pool.dns_ttl)
+            .connect_timeout(pool.connect_timeout)
+            .build();
+
+        let mock = if config.deployments.iter().any(|d| d.mock) {
+            let fixed = config
+                .deployments
+                .iter()
+                .filter(|d| d.mock)
+                .filter_map(|d| {
+                    d.mock_response
+                        .clone()
+                        .map(|r| (d.endpoint.model.clone(), r))
+                })
+                .collect();
+            Some(MockProvider::start(fixed).await?)
+        } else {
+            None
+        };
+
+        let mut models: HashMap<String, ModelGroup> = HashMap::new();
+        let mut names = Vec::new();
+        for d in &config.deployments {
+            let mut endpoint = d.endpoint.clone();
+            if d.mock {
+                endpoint.api_base = mock.as_ref().map(MockProvider::base_url);
+            }
+            let target = Target {
+                key: endpoint.client_key(),
+                endpoint: Arc::new(endpoint),
+            };
+            let group = models.entry(d.model_name.clone()).or_insert_with(|| {
+                names.push(d.model_name.clone());
+                ModelGroup {
+                    deployments: Vec::new(),
+                    next: AtomicUsize::new(0),
+                    max_retries: d.max_retries,
+                }
+            });
+            group.max_retries = group.max_retries.max(d.max_retries);
+            group.deployments.push(Arc::new(DeploymentState {
+                target,
+                in_flight: AtomicUsize::new(0),
+            }));
+        }
+
+        let clients = ClientCacheLayer::with_config(TtlConfig {
+            capacity: config.cache.client_capacity,
+            ttl: config.cache.client_ttl,
+            ..TtlConfig::default()
+        })
+        .layer(MakeClient { http: http.clone() });
+        let admission = Controller::new(Limits {
+            max_in_flight: config.limits.max_in_flight,
+            max_queued: config.limits.max_queued,
+            queue_timeout: config.limits.queue_timeout,
+            ..Limits::default()
+        });
+        let registry = Registry::new(RegistryConfig {
+            max_callbacks: config.limits.max_callbacks,
+            queue: config.limits.callback_queue,
+            ..RegistryConfig::default()
+        });
+        let metrics = Metrics::new();
+        if config.limits.max_callbacks > 0 {
+            registry
+                .register("gateway-metrics", metrics.callback())
+                .map_err(std::io::Error::other)?;
+        }
+        let response_cache = config.cache.responses.enabled.then(|| {
+            ResponseCacheLayer::with_config(ResponseCacheConfig {
+                ttl: config.cache.responses.ttl,
+                capacity: config.cache.responses.capacity,
+                max_item_bytes: config.cache.responses.max_item_bytes,
+            })
+        });
+        Ok(Arc::new(Self {
+            config,
+            http,
+            clients,
+            admission,
+            registry,
+            metrics,
+            response_cache,
+            ready: AtomicBool::new(true),
+            models,
+            names,
+            _mock: mock,
+        }))
+    }
+
+    /// The callback registry (register your own callbacks here).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The shared upstream client (its metrics show the pool).
+    pub fn http(&self) -> &pool_layer::Client<Full<Bytes>> {
+        &self.http
+    }
+
+    /// The admission controller.
+    pub fn admission(&self) -> &Controller {
+        &self.admission
+    }
+}
+
+// === the router ===
+
+/// The whole application as an axum `Router`.
+pub fn router(state: Arc<AppState>) -> Router {
+    let server = &state.config.server;
+    let upstream = upstream_service(&state);
+    let authed = Router::new()
+        .route("/v1/models", get(models))
+        .route("/models", get(models))
+        .route_service("/v1/chat/completions", upstream.clone())
+        .route_service("/chat/completions", upstream.clone())
+        .route_service("/v1/embeddings", upstream.clone())
+        .route_service("/embeddings", upstream.clone())
+        .route_service("/v1/messages", upstream)
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth));
+    Router::new()
+        .route("/health/liveliness", get(liveliness))
+        .route("/health/liveness", get(liveliness))
+        .route("/health/readiness", get(readiness))
+        .route("/metrics", get(metrics_text))
+        .merge(authed)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state.clone())
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(
+                    X_REQUEST_ID,
+                    FastRequestId::default(),
+                ))
+                .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
+                .layer(TraceLayer::new_for_http())
+                .layer(middleware::from_fn(overhead))
+                .layer(tower_http::limit::RequestBodyLimitLayer::new(
+                    server.max_body_bytes,
+                ))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    server.request_timeout,
+                )),
+        )
+}
+
+type Upstream = BoxCloneSyncService<Request, Response, Infallible>;
+
+/// The routes that call upstreams, behind the optional response cache, the event
+/// layer and admission.
+fn upstream_service(state: &Arc<AppState>) -> Upstream {
+    let handlers: Router = Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .route("/chat/completions", post(chat))
+        .route("/v1/embeddings", post(embeddings))
+        .route("/embeddings", post(embeddings))
+        .route("/v1/messages", post(messages))
+        .with_state(state.clone());
+    let admitted = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(admission_error))
+        .map_response(|res: http::Response<AdmissionBody<Body>>| res.map(Body::new))
+        .layer(AdmissionLayer::with_controller(state.admission.clone()))
+        .service(handlers);
+    let evented = ServiceBuilder::new()
+        .map_response(|res: http::Response<EventBody<Body>>| res.map(Body::new))
+        .layer(EventLayer::new(state.registry.clone()))
+        .service(admitted);
+    match &state.response_cache {
+        None => BoxCloneSyncService::new(evented),
+        Some(cache) => BoxCloneSyncService::new(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(|err: tower::BoxError| async move {
+                    error_response(&ProviderError::new(
+                        StatusCode::BAD_REQUEST,
+                        format!("could not read the request: {err}"),
+                    ))
+                }))
+                .map_response(
+                    |res: http::Response<cache_layer::response::ResponseBody<Body>>| {
+                        res.map(Body::new)
+                    },
+                )
+                .layer(cache.clone())
+                .service(evented),
+        ),
+    }
+}
+
+async fn admission_error(err: tower::BoxError) -> Response {
+    match limits_layer::http::rejection(&*err) {
+        Some(rejection) => {
+            let message = match rejection.code() {
+                "queue_full" => "the gateway is at capacity: too many requests in flight and queued; retry later",
+                _ => "the request waited too long in the gateway's queue; retry later",
+            };
+            let body = json!({"error": {"message": message, "type": "rate_limit_error", "code": rejection.code()}});
+            let mut res = (rejection.status, axum::Json(body)).into_response();
+            res.headers_mut()
+                .insert(http::header::RETRY_AFTER, rejection.retry_after());
+            res
+        }
+        None => error_response(&ProviderError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("internal error: {err}"),
+        )),
+    }
+}
+
+// === middleware ===
+
+/// Per-request share of time spent waiting for upstreams.
+#[derive(Debug, Default)]
+pub(crate) struct Timing {
+    upstream_nanos: AtomicU64,
+}
+
+impl Timing {
+    fn add(&self, d: Duration) {
+        self.upstream_nanos
+            .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Sets the overhead header, and turns error responses that are not JSON (from the
+/// body limit, the timeout, the router) into OpenAI-shaped JSON errors.
+async fn overhead(mut req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let timing = Arc::new(Timing::default());
+    req.extensions_mut().insert(timing.clone());
+    let mut res = next.run(req).await;
+    let status = res.status();
+    if (status.is_client_error() || status.is_server_error())
+        && res
+            .headers()
+            .get(CONTENT_TYPE)
+            .is_none_or(|ct| !ct.as_bytes().starts_with(b"application/json"))
+    {
+        let message = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => "request body too large".to_string(),
+            StatusCode::GATEWAY_TIMEOUT => "the request timed out in the gateway".to_string(),
+            other => other.canonical_reason().unwrap_or("error").to_lowercase(),
+        };
+        let keep = res.headers().clone();
+        res = error_response(&ProviderError::new(status, message));
+        for name in [X_REQUEST_ID, http::header::RETRY_AFTER, http::header::ALLOW] {
+            if let Some(v) = keep.get(&name) {
+                res.headers_mut().insert(name, v.clone());
+            }
+        }
+    }
+    let upstream = Duration::from_nanos(timing.upstream_nanos.load(Ordering::Relaxed));
+    let overhead = start.elapsed().saturating_sub(upstream);
+    if let Ok(v) = HeaderValue::try_from(format!("{:.3}", overhead.as_secs_f64() * 1000.0)) {
+        res.headers_mut().insert(X_OVERHEAD, v);
+    }
+    res
+}
+
+/// Checks the master key (`Authorization: Bearer KEY` or `x-api-key: KEY`) in
+/// constant time. The key is never forwarded: upstream requests are built afresh.
+async fn auth(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let Some(master) = &state.config.server.master_key else {
+        return next.run(req).await;
+    };
+    let headers = req.headers();
+    let bearer = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let api_key = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    let expected = master.expose().as_bytes();
+    let ok = [bearer, api_key]
+        .into_iter()
+        .flatten()
+        .any(|given| bool::from(given.as_bytes().ct_eq(expected)));
+    if ok {
+        return next.run(req).await;
+    }
+    let message = if bearer.is_none() && api_key.is_none() {
+        "missing API key: send `Authorization: Bearer KEY` or `x-api-key: KEY`"
+    } else {
+        "invalid API key"
+    };
+    error_response(
+        &ProviderError::new(StatusCode::UNAUTHORIZED, message).with_code("invalid_api_key"),
+    )
+}
+
+/// Request ids: a random per-process prefix and a counter, cheaper than a UUID.
+#[derive(Clone)]
+struct FastRequestId {
+    prefix: u64,
+    next: Arc<AtomicU64>,
+}
+
+impl Default for FastRequestId {
+    fn default() -> Self {
+        let prefix = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
+        Self {
+            prefix,
+            next: Arc::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+impl MakeRequestId for FastRequestId {
+    fn make_request_id<B>(&mut self, _req: &http::Request<B>) -> Option<RequestId> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        HeaderValue::try_from(format!("{:016x}-{n:x}", self.prefix))
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+// === handlers ===
+
+pub(crate) fn error_response(err: &ProviderError) -> Response {
+    let res = err.to_response();
+    let (parts, body) = res.into_parts();
+    Response::from_parts(parts, Body::from(body))
+}
+
+async fn chat(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    proxy(state, Api::ChatCompletions, req).await
+}
+
+async fn embeddings(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    proxy(state, Api::Embeddings, req).await
+}
+
+async fn messages(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    proxy(state, Api::Messages, req).await
+}
+
+async fn proxy(state: Arc<AppState>, api: Api, req: Request) -> Response {
+    let timing = req.extensions().get::<Arc<Timing>>().cloned();
+    let limit = state.config.server.max_body_bytes;
+    let body = match axum::body::to_bytes(req.into_body(), limit).await {
+        Ok(body) => body,
+        Err(err) => {
+            let too_large = std::error::Error::source(&err)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            return error_response(&if too_large {
+                ProviderError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("request body larger than {limit} bytes"),
+                )
+            } else {
+                ProviderError::bad_request(format!("could not read the request body: {err}"))
+            });
+        }
+    };
+    let peek = match provider_adapters::request::peek(&body) {
+        Ok(peek) => peek,
+        Err(err) => return error_response(&err),
+    };
+    let Some(group) = state.models.get(&peek.model) else {
+        let err = ProviderError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "model `{}` is not served here; GET /v1/models lists the models",
+                peek.model
+            ),
+        )
+        .with_code("model_not_found");
+        return error_response(&err);
+    };
+    let model: Arc<str> = Arc::from(peek.model.as_str());
+
+    let attempts = group.max_retries + 1;
+    let mut tried: Vec<usize> = Vec::new();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let index = pick(group, state.config.strategy, &tried);
+        let deployment = group.deployments[index].clone();
+        let busy = Busy::new(deployment.clone());
+        let client = state.clients.new_service(deployment.target.clone());
+        let started = Instant::now();
+        let result = client.send(api, body.clone()).await;
+        if let Some(t) = &timing {
+            t.add(started.elapsed());
+        }
+        match result {
+            Ok(res) => {
+                let (mut parts, body) = res.into_parts();
+                parts.extensions.insert(ModelName(model));
+                // The deployment counts as busy until the response body ends.
+                return Response::from_parts(
+                    parts,
+                    Body::new(BusyBody {
+                        inner: body,
+                        _busy: busy,
+                    }),
+                );
+            }
+            Err(err) if err.is_retryable() && attempt < attempts => {
+                tracing::debug!(model = %model, attempt, error = %err, "retrying on another attempt");
+                tried.push(index);
+                drop(busy);
+                let backoff = Duration::from_millis(50 * 2u64.pow(attempt.min(5) - 1))
+                    .min(Duration::from_secs(1));
+                tokio::time::sleep(backoff).await;
+            }
+            Err(err) => {
+                tracing::debug!(model = %model, error = %err, "upstream request failed");
+                let mut res = error_response(&err);
+                res.extensions_mut().insert(ModelName(model));
+                return res;
+            }
+        }
+    }
+}
+
+/// The deployment to try: not yet tried if possible, then least busy or in turn.
+fn pick(group: &ModelGroup, strategy: Strategy, tried: &[usize]) -> usize {
+    let n = group.deployments.len();
+    let untried: Vec<usize> = (0..n).filter(|i| !tried.contains(i)).collect();
+    let candidates = if untried.is_empty() {
+        (0..n).collect()
+    } else {
+        untried
+    };
+    match strategy {
+        Strategy::RoundRobin => {
+            let turn = group.next.fetch_add(1, Ordering::Relaxed);
+            candidates[turn % candidates.len()]
+        }
+        Strategy::LeastBusy => {
+            // Ties go round robin so equal deployments share the load.
+            let turn = group.next.fetch_add(1, Ordering::Relaxed);
+            let len = candidates.len();
+            (0..len)
+                .map(|k| candidates[(turn + k) % len])
+                .min_by_key(|i| group.deployments[*i].in_flight.load(Ordering::Relaxed))
+                .unwrap_or(candidates[0])
+        }
+    }
+}
+
+/// Counts a request against its deployment while it lives.
+struct Busy(Arc<DeploymentState>);
+
+impl Busy {
+    fn new(d: Arc<DeploymentState>) -> Self {
+        d.in_flight.fetch_add(1, Ordering::Relaxed);
+        Self(d)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+pin_project! {
+    /// A response body that keeps its deployment counted as busy until it is dropped.
+    struct BusyBody<B> {
+        #[pin]
+        inner: B,
+        _busy: Busy,
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for BusyBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+        self.project().inner.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+async fn models(State(state): State<Arc<AppState>>) -> Response {
+    let data: Vec<_> = state
+        .names
+        .iter()
+        .map(|name| json!({"id": name, "object": "model", "created": 0, "owned_by": "gateway"}))
+        .collect();
+    axum::Json(json!({"object": "list", "data": data})).into_response()
+}
+
+async fn liveliness() -> Response {
+    axum::Json("I'm alive!").into_response()
+}
+
+async fn readiness(State(state): State<Arc<AppState>>) -> Response {
+    if state.ready.load(Ordering::Relaxed) {
+        axum::Json(json!({"status": "healthy", "models": state.names.len()})).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"status": "draining"})),
+        )
+            .into_response()
+    }
+}
+
+async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+    let mut res = metrics::render(&state).into_response();
+    res.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    res
+}
+
+async fn not_found() -> Response {
+    error_response(
+        &ProviderError::new(StatusCode::NOT_FOUND, "no such route").with_code("not_found"),
+    )
+}
+
+async fn method_not_allowed() -> Response {
+    error_response(
+        &ProviderError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed on this route",
+        )
+        .with_code("method_not_allowed"),
+    )
+}

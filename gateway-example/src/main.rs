@@ -1,0 +1,153 @@
+//! `gateway`: an OpenAI/Anthropic-compatible LLM proxy.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use gateway_example::config::{Config, DEMO};
+use gateway_example::Gateway;
+use tracing_subscriber::EnvFilter;
+
+/// An OpenAI/Anthropic-compatible LLM gateway: bounded, leak-proof, fast.
+///
+/// With no arguments it serves an embedded demo config on 127.0.0.1:4000, whose models
+/// are answered by a built-in mock provider (offline). Routes: POST
+/// /v1/chat/completions, /v1/embeddings, /v1/messages; GET /v1/models,
+/// /health/liveliness, /health/readiness, /metrics.
+#[derive(Parser, Debug)]
+#[command(name = "gateway", version)]
+struct Cli {
+    /// YAML config file (LiteLLM `model_list` shape, plus `server`, `pool`, `limits`,
+    /// `cache` sections). Values `os.environ/NAME` are read from the environment.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Listen address, overriding `server.listen`.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+
+    /// Validate the config, print a summary, and exit (0 valid, 2 invalid).
+    #[arg(long)]
+    check_config: bool,
+
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    match cli.log_format {
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .init(),
+    }
+
+    let (text, name) = match &cli.config {
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(text) => (text, path.display().to_string()),
+            Err(err) => {
+                eprintln!("error: cannot read config {}: {err}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => (DEMO.to_string(), "<embedded demo config>".to_string()),
+    };
+    let mut config = match Config::parse(&text, &name) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("error: invalid config: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(listen) = cli.listen {
+        config.server.listen = listen;
+    }
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    if cli.check_config {
+        let names: std::collections::BTreeSet<&str> = config
+            .deployments
+            .iter()
+            .map(|d| d.model_name.as_str())
+            .collect();
+        println!(
+            "{name}: ok: {} deployments of {} models; listen {}",
+            config.deployments.len(),
+            names.len(),
+            config.server.listen
+        );
+        return ExitCode::SUCCESS;
+    }
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(config))
+}
+
+async fn run(config: Config) -> ExitCode {
+    let listen = config.server.listen;
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            eprintln!("error: cannot listen on {listen}: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let models = config.deployments.len();
+    let gateway = match Gateway::start(config, listener).await {
+        Ok(gateway) => gateway,
+        Err(err) => {
+            eprintln!("error: cannot start: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(addr = %gateway.addr(), deployments = models, "gateway listening");
+    println!("gateway listening on http://{}", gateway.addr());
+    shutdown_signal().await;
+    tracing::info!("shutdown signal received");
+    gateway.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

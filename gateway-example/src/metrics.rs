@@ -1,0 +1,340 @@
+//! `/metrics`: request counts and latency histograms per route, model and status (fed
+//! by a callback in the capped registry, off the request path), plus a snapshot of
+//! every layer's gauges at scrape time, in Prometheus text format.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use limits_layer::callbacks::{callback_fn, Event, FnCallback};
+use prometheus_client::encoding::text::encode_registry;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::app::AppState;
+
+type Labels = Vec<(&'static str, String)>;
+
+/// The request metrics.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    requests: Family<Labels, Counter>,
+    latency: Family<Labels, Histogram>,
+    bytes: Family<Labels, Counter>,
+    tokens: Family<Labels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Empty metrics.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<Labels, Counter>::default();
+        let latency = Family::<Labels, Histogram>::new_with_constructor(|| {
+            // 5 ms … ~82 s.
+            Histogram::new(exponential_buckets(0.005, 2.0, 15))
+        });
+        let bytes = Family::<Labels, Counter>::default();
+        let tokens = Family::<Labels, Counter>::default();
+        registry.register(
+            "gateway_requests",
+            "Requests by route, model and status",
+            requests.clone(),
+        );
+        registry.register(
+            "gateway_request_duration_seconds",
+            "Time from request to the end of the response body",
+            latency.clone(),
+        );
+        registry.register(
+            "gateway_response_bytes",
+            "Response body bytes sent",
+            bytes.clone(),
+        );
+        registry.register(
+            "gateway_tokens",
+            "Tokens reported by providers",
+            tokens.clone(),
+        );
+        Self {
+            registry: Arc::new(registry),
+            requests,
+            latency,
+            bytes,
+            tokens,
+        }
+    }
+
+    /// The registry callback that records each request's event.
+    pub fn callback(&self) -> FnCallback<impl Fn(&Event) + Send + Sync + 'static> {
+        let metrics = self.clone();
+        callback_fn(move |event: &Event| metrics.record(event))
+    }
+
+    fn record(&self, event: &Event) {
+        let model = event.model.as_deref().unwrap_or("").to_string();
+        let status = event
+            .status
+            .map_or_else(|| "error".to_string(), |s| s.to_string());
+        self.requests
+            .get_or_create(&vec![
+                ("route", event.route.clone()),
+                ("model", model.clone()),
+                ("status", status),
+            ])
+            .inc();
+        self.latency
+            .get_or_create(&vec![
+                ("route", event.route.clone()),
+                ("model", model.clone()),
+            ])
+            .observe(event.latency.as_secs_f64());
+        self.bytes
+            .get_or_create(&vec![("model", model.clone())])
+            .inc_by(event.response_bytes);
+        if let Some(usage) = event.usage {
+            self.tokens
+                .get_or_create(&vec![("model", model.clone()), ("kind", "prompt".into())])
+                .inc_by(usage.prompt_tokens);
+            self.tokens
+                .get_or_create(&vec![("model", model), ("kind", "completion".into())])
+                .inc_by(usage.completion_tokens);
+        }
+    }
+}
+
+fn gauge(out: &mut String, name: &str, help: &str, kind: &str, samples: &[(String, f64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    for (labels, value) in samples {
+        let _ = writeln!(out, "{name}{labels} {value}");
+    }
+}
+
+fn one(out: &mut String, name: &str, help: &str, kind: &str, value: f64) {
+    gauge(out, name, help, kind, &[(String::new(), value)]);
+}
+
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The whole `/metrics` text.
+pub(crate) fn render(state: &AppState) -> String {
+    let mut out = String::new();
+    let _ = encode_registry(&mut out, &state.metrics.registry);
+
+    let pool = state.http.metrics();
+    let c = &pool.connections;
+    one(
+        &mut out,
+        "gateway_pool_open_connections",
+        "Upstream connections open or opening",
+        "gauge",
+        c.open_connections as f64,
+    );
+    gauge(
+        &mut out,
+        "gateway_pool_open_connections_per_host",
+        "Upstream connections per host",
+        "gauge",
+        &c.open_per_host
+            .iter()
+            .map(|(h, n)| (format!("{{host=\"{}\"}}", escape(h.as_str())), *n as f64))
+            .collect::<Vec<_>>(),
+    );
+    one(
+        &mut out,
+        "gateway_pool_max_connections",
+        "Global cap on upstream connections",
+        "gauge",
+        c.max_connections as f64,
+    );
+    one(
+        &mut out,
+        "gateway_pool_waiting",
+        "Connects waiting for a permit",
+        "gauge",
+        c.waiting as f64,
+    );
+    one(
+        &mut out,
+        "gateway_pool_connects_total",
+        "Upstream connections made",
+        "counter",
+        c.connects as f64,
+    );
+    one(
+        &mut out,
+        "gateway_pool_connect_errors_total",
+        "Upstream connects that failed",
+        "counter",
+        c.connect_errors as f64,
+    );
+    one(
+        &mut out,
+        "gateway_pool_limit_timeouts_total",
+        "Connects that gave up waiting for a permit",
+        "counter",
+        c.limit_timeouts as f64,
+    );
+    one(
+        &mut out,
+        "gateway_dns_hits_total",
+        "DNS cache hits",
+        "counter",
+        pool.dns.hits as f64,
+    );
+    one(
+        &mut out,
+        "gateway_dns_misses_total",
+        "DNS lookups made",
+        "counter",
+        pool.dns.misses as f64,
+    );
+    one(
+        &mut out,
+        "gateway_dns_errors_total",
+        "DNS lookups failed",
+        "counter",
+        pool.dns.errors as f64,
+    );
+
+    let a = state.admission.metrics();
+    one(
+        &mut out,
+        "gateway_in_flight",
+        "Requests holding an admission slot",
+        "gauge",
+        a.in_flight as f64,
+    );
+    one(
+        &mut out,
+        "gateway_queued",
+        "Requests waiting for a slot",
+        "gauge",
+        a.queued as f64,
+    );
+    one(
+        &mut out,
+        "gateway_admitted_total",
+        "Requests admitted",
+        "counter",
+        a.admitted as f64,
+    );
+    gauge(
+        &mut out,
+        "gateway_rejected_total",
+        "Requests rejected by admission",
+        "counter",
+        &[
+            (
+                "{reason=\"queue_full\"}".to_string(),
+                a.rejected_overload as f64,
+            ),
+            (
+                "{reason=\"queue_timeout\"}".to_string(),
+                a.rejected_timeout as f64,
+            ),
+        ],
+    );
+
+    for (name, m) in [
+        ("client", Some(state.clients.metrics())),
+        (
+            "response",
+            state.response_cache.as_ref().map(|c| c.metrics()),
+        ),
+    ] {
+        let Some(m) = m else { continue };
+        one(
+            &mut out,
+            &format!("gateway_{name}_cache_entries"),
+            "Cache entries",
+            "gauge",
+            m.entries as f64,
+        );
+        one(
+            &mut out,
+            &format!("gateway_{name}_cache_hits_total"),
+            "Cache hits",
+            "counter",
+            m.hits as f64,
+        );
+        one(
+            &mut out,
+            &format!("gateway_{name}_cache_misses_total"),
+            "Cache misses",
+            "counter",
+            m.misses as f64,
+        );
+        gauge(
+            &mut out,
+            &format!("gateway_{name}_cache_evictions_total"),
+            "Cache evictions by cause",
+            "counter",
+            &[
+                ("{cause=\"expired\"}".to_string(), m.evicted_expired as f64),
+                (
+                    "{cause=\"capacity\"}".to_string(),
+                    m.evicted_capacity as f64,
+                ),
+            ],
+        );
+        one(
+            &mut out,
+            &format!("gateway_{name}_cache_refused_oversize_total"),
+            "Items over the size cap",
+            "counter",
+            m.refused_oversize as f64,
+        );
+    }
+
+    let cb = state.registry.metrics();
+    one(
+        &mut out,
+        "gateway_callbacks",
+        "Callbacks registered",
+        "gauge",
+        cb.callbacks as f64,
+    );
+    one(
+        &mut out,
+        "gateway_callback_events_total",
+        "Events queued for callbacks",
+        "counter",
+        cb.emitted as f64,
+    );
+    one(
+        &mut out,
+        "gateway_callback_events_dropped_total",
+        "Events dropped: queue full",
+        "counter",
+        cb.dropped as f64,
+    );
+    one(
+        &mut out,
+        "gateway_callback_events_dropped_slow_total",
+        "Events a slow callback missed",
+        "counter",
+        cb.dropped_slow as f64,
+    );
+    one(
+        &mut out,
+        "gateway_callback_panics_total",
+        "Callback panics",
+        "counter",
+        cb.panicked as f64,
+    );
+    out
+}
