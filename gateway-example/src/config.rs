@@ -667,7 +667,7 @@ mod tests {
     fn a_typo_in_a_gateway_section_names_the_key() {
         let e = parse("pool: {max_connection: 5}\nmodel_list: []").unwrap_err();
         assert_eq!(e.file, "test.yaml");
-        assert_eq!(e.key, "pool");
+        assert_eq!(e.key, "pool.max_connection");
         assert!(e.problem.contains("unknown field `max_connection`"), "{e}");
     }
 

@@ -32,6 +32,8 @@ pub enum Reply {
         chunks: Vec<Bytes>,
         end: End,
     },
+    /// Another reply, after a pause.
+    Delayed(Duration, Box<Reply>),
 }
 
 /// How a streamed body ends.
@@ -63,10 +65,14 @@ pub struct Upstream {
     pub addr: SocketAddr,
     pub seen: Arc<Mutex<Vec<Seen>>>,
     script: Arc<Mutex<VecDeque<Reply>>>,
+    /// The reply when the script is empty.
+    always: Arc<Mutex<Option<Reply>>>,
     /// Streams whose client went away (a send failed).
     pub client_gone: Arc<AtomicUsize>,
     pub gone: Arc<Notify>,
     pub open: Arc<AtomicUsize>,
+    /// Most sockets open at once.
+    pub max_open: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -100,61 +106,83 @@ pub fn ndjson(chunks: &[&str], end: End) -> Reply {
     }
 }
 
+/// What the connection tasks share.
+#[derive(Clone)]
+struct Shared {
+    seen: Arc<Mutex<Vec<Seen>>>,
+    script: Arc<Mutex<VecDeque<Reply>>>,
+    always: Arc<Mutex<Option<Reply>>>,
+    client_gone: Arc<AtomicUsize>,
+    gone: Arc<Notify>,
+}
+
+impl Shared {
+    async fn answer(
+        &self,
+        req: http::Request<Incoming>,
+    ) -> http::Response<http_body_util::combinators::BoxBody<Bytes, std::io::Error>> {
+        let (parts, body) = req.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        self.seen.lock().unwrap().push(Seen {
+            path_and_query: parts
+                .uri
+                .path_and_query()
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
+            headers: parts.headers,
+            body,
+        });
+        let next = self.script.lock().unwrap().pop_front();
+        let mut reply = next
+            .or_else(|| self.always.lock().unwrap().clone())
+            .unwrap_or_else(|| json(500, r#"{"error":"script empty"}"#));
+        while let Reply::Delayed(pause, inner) = reply {
+            tokio::time::sleep(pause).await;
+            reply = *inner;
+        }
+        respond(reply, self.client_gone.clone(), self.gone.clone())
+    }
+}
+
 impl Upstream {
     pub async fn start(replies: Vec<Reply>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
-        let script = Arc::new(Mutex::new(VecDeque::from(replies)));
-        let client_gone = Arc::new(AtomicUsize::new(0));
-        let gone = Arc::new(Notify::new());
-        let open = Arc::new(AtomicUsize::new(0));
-        let (s, sc, cg, g, o) = (
-            seen.clone(),
-            script.clone(),
-            client_gone.clone(),
-            gone.clone(),
-            open.clone(),
-        );
+        let mut upstream = Self {
+            addr,
+            seen: Arc::default(),
+            script: Arc::new(Mutex::new(VecDeque::from(replies))),
+            always: Arc::default(),
+            client_gone: Arc::new(AtomicUsize::new(0)),
+            gone: Arc::new(Notify::new()),
+            open: Arc::new(AtomicUsize::new(0)),
+            max_open: Arc::new(AtomicUsize::new(0)),
+            task: tokio::spawn(async {}),
+        };
+        let shared = Shared {
+            seen: upstream.seen.clone(),
+            script: upstream.script.clone(),
+            always: upstream.always.clone(),
+            client_gone: upstream.client_gone.clone(),
+            gone: upstream.gone.clone(),
+        };
+        let (open, max_open) = (upstream.open.clone(), upstream.max_open.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
-                let (seen, script, client_gone, gone, open) =
-                    (s.clone(), sc.clone(), cg.clone(), g.clone(), o.clone());
-                open.fetch_add(1, Ordering::SeqCst);
+                let now_open = open.fetch_add(1, Ordering::SeqCst) + 1;
+                max_open.fetch_max(now_open, Ordering::SeqCst);
+                let (shared, open) = (shared.clone(), open.clone());
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req: http::Request<Incoming>| {
-                        let (seen, script, client_gone, gone) = (
-                            seen.clone(),
-                            script.clone(),
-                            client_gone.clone(),
-                            gone.clone(),
-                        );
-                        async move {
-                            let (parts, body) = req.into_parts();
-                            let body = body
-                                .collect()
-                                .await
-                                .map(|c| c.to_bytes())
-                                .unwrap_or_default();
-                            seen.lock().unwrap().push(Seen {
-                                path_and_query: parts
-                                    .uri
-                                    .path_and_query()
-                                    .map(|p| p.to_string())
-                                    .unwrap_or_default(),
-                                headers: parts.headers,
-                                body,
-                            });
-                            let reply = script
-                                .lock()
-                                .unwrap()
-                                .pop_front()
-                                .unwrap_or_else(|| json(500, r#"{"error":"script empty"}"#));
-                            Ok::<_, Infallible>(respond(reply, client_gone, gone))
-                        }
+                        let shared = shared.clone();
+                        async move { Ok::<_, Infallible>(shared.answer(req).await) }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), svc)
@@ -163,15 +191,24 @@ impl Upstream {
                 });
             }
         });
-        Self {
-            addr,
-            seen,
-            script,
-            client_gone,
-            gone,
-            open,
-            task,
-        }
+        upstream.task.abort();
+        upstream.task = task;
+        upstream
+    }
+
+    /// Answers `reply` whenever the script is empty.
+    pub fn always(&self, reply: Reply) {
+        *self.always.lock().unwrap() = Some(reply);
+    }
+
+    /// Adds replies to the script.
+    pub fn push(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.script.lock().unwrap().extend(replies);
+    }
+
+    /// Requests seen so far.
+    pub fn count(&self) -> usize {
+        self.seen.lock().unwrap().len()
     }
 
     pub fn base(&self) -> String {
@@ -213,6 +250,7 @@ fn respond(
             }
             res
         }
+        Reply::Delayed(_, inner) => respond(*inner, client_gone, gone),
         Reply::Stream {
             content_type,
             chunks,

@@ -1,0 +1,168 @@
+//! The real `gateway` binary: config errors exit 2 naming file and key, `--check-config`,
+//! and SIGTERM draining in-flight requests.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test setup: a panic is the failure report
+
+#[path = "../../provider-adapters/tests/support/mod.rs"]
+mod support;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use support::{json, Reply, Upstream};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+
+const GATEWAY: &str = env!("CARGO_BIN_EXE_gateway");
+
+fn write_config(name: &str, text: &str) -> std::path::PathBuf {
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn a_bad_config_exits_2_naming_the_file_and_key() {
+    let path = write_config("typo.yaml", "limits: {max_queue: 10}\nmodel_list: []\n");
+    let out = Command::new(GATEWAY)
+        .arg("--config")
+        .arg(&path)
+        .arg("--check-config")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("typo.yaml")
+            && stderr.contains("limits.max_queue")
+            && stderr.contains("unknown field"),
+        "{stderr}"
+    );
+
+    let path = write_config("env.yaml", "model_list:\n  - model_name: m\n    litellm_params: {model: openai/gpt-4o, api_key: os.environ/GATEWAY_BINARY_TEST_UNSET}\n");
+    let out = Command::new(GATEWAY)
+        .arg("--config")
+        .arg(&path)
+        .env_remove("GATEWAY_BINARY_TEST_UNSET")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("environment variable `GATEWAY_BINARY_TEST_UNSET` is not set"));
+
+    let out = Command::new(GATEWAY)
+        .args(["--config", "/nonexistent/gateway.yaml"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn check_config_accepts_the_demo_and_help_documents_the_flags() {
+    let out = Command::new(GATEWAY)
+        .arg("--check-config")
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok: 3 deployments of 3 models"));
+    let help = Command::new(GATEWAY).arg("--help").output().await.unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for flag in ["--config", "--listen", "--check-config", "--log-format"] {
+        assert!(help.contains(flag), "{flag} missing from --help");
+    }
+}
+
+/// Starts the binary on an ephemeral port; returns it and its address.
+async fn spawn(config: &std::path::Path) -> (Child, String) {
+    let mut child = Command::new(GATEWAY)
+        .arg("--config")
+        .arg(config)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let addr = line
+        .strip_prefix("gateway listening on http://")
+        .expect("the listening line")
+        .to_string();
+    (child, addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_accepting_and_drains_in_flight_requests() {
+    let upstream = Upstream::start(vec![Reply::Delayed(
+        Duration::from_millis(800),
+        Box::new(json(200, r#"{"id":"slow","choices":[]}"#)),
+    )])
+    .await;
+    let config = write_config(
+        "drain.yaml",
+        &format!("model_list:\n  - model_name: m\n    litellm_params: {{model: openai/gpt-4o, api_base: \"{}\"}}\n", upstream.base()),
+    );
+    let (mut child, addr) = spawn(&config).await;
+
+    let client: pool_layer::Client<Full<Bytes>> = pool_layer::Client::builder().build();
+    let req = http::Request::post(format!("http://{addr}/v1/chat/completions"))
+        .body(Full::new(Bytes::from(r#"{"model":"m","messages":[]}"#)))
+        .unwrap();
+    let in_flight = tokio::spawn(async move {
+        let res = client.request(req).await.unwrap();
+        (
+            res.status(),
+            res.into_body().collect().await.unwrap().to_bytes(),
+        )
+    });
+    // Let the request reach the upstream, then ask the gateway to stop.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while upstream.count() == 0 {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let pid = child.id().unwrap().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap()
+        .success());
+
+    let (status, body) = in_flight.await.unwrap();
+    assert_eq!(status, 200, "the in-flight request finished");
+    assert!(String::from_utf8_lossy(&body).contains("slow"));
+    let exit = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "exit after draining: {exit:?}");
+    assert!(
+        tokio::net::TcpStream::connect(&addr).await.is_err(),
+        "no longer accepting"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    let config = write_config("slowloris.yaml", "server: {header_read_timeout_s: 0.5}\nmodel_list:\n  - model_name: m\n    litellm_params: {model: mock/m}\n");
+    let (_child, addr) = spawn(&config).await;
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream
+        .write_all(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "the gateway closed the half-sent request");
+}

@@ -1,0 +1,567 @@
+//! The gateway end to end, in-process, on loopback, against fake providers that record
+//! what they were sent.
+#![allow(clippy::unwrap_used)] // test helpers: a panic is the failure report
+
+#[path = "../../provider-adapters/tests/support/mod.rs"]
+mod support;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use gateway_example::config::Config;
+use gateway_example::Gateway;
+use http_body_util::{BodyExt, Full};
+use serde_json::{json, Value};
+use support::{json as reply_json, sse, End, Reply, Upstream};
+
+const CHAT: &str = r#"{"model":"gpt","messages":[{"role":"user","content":"hi"}]}"#;
+
+struct Harness {
+    gateway: Gateway,
+    client: pool_layer::Client<Full<Bytes>>,
+}
+
+struct Answer {
+    status: u16,
+    headers: http::HeaderMap,
+    body: Bytes,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {:?}", self.body))
+    }
+}
+
+async fn start(yaml: &str) -> Harness {
+    let config = Config::parse(yaml, "test.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gateway = Gateway::start(config, listener).await.unwrap();
+    Harness {
+        gateway,
+        client: pool_layer::Client::builder().build(),
+    }
+}
+
+fn model(name: &str, model: &str, upstream: &Upstream, extra: &str) -> String {
+    format!("  - model_name: {name}\n    litellm_params: {{model: {model}, api_base: \"{}\", api_key: sk-provider-key{extra}}}\n", upstream.base())
+}
+
+impl Harness {
+    async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", self.gateway.addr()));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = self
+            .client
+            .request(req.body(Full::new(Bytes::from(body.to_string()))).unwrap())
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn post(&self, path: &str, body: &str) -> Answer {
+        self.send("POST", path, &[("content-type", "application/json")], body)
+            .await
+    }
+
+    fn state(&self) -> &gateway_example::AppState {
+        self.gateway.state()
+    }
+
+    /// Waits (bounded) until every gauge is back to zero.
+    async fn settled(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        loop {
+            let admission = self.state().admission().metrics();
+            if admission.in_flight == 0 && admission.queued == 0 {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "gauges did not settle: {admission:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_works_on_the_demo_config() {
+    let h = start(gateway_example::config::DEMO).await;
+
+    let chat = h
+        .post(
+            "/v1/chat/completions",
+            r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}]}"#,
+        )
+        .await;
+    assert_eq!(chat.status, 200);
+    assert!(chat.json()["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("You said: Hello"));
+    assert!(chat.headers.contains_key("x-request-id"));
+    let overhead: f64 = chat.headers["x-gateway-overhead-duration-ms"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(overhead >= 0.0);
+
+    let stream = h
+        .post(
+            "/v1/chat/completions",
+            r#"{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Hi"}]}"#,
+        )
+        .await;
+    assert_eq!(stream.headers["content-type"], "text/event-stream");
+    let text = String::from_utf8(stream.body.to_vec()).unwrap();
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+
+    let messages = h.post("/v1/messages", r#"{"model":"claude-3-5-haiku","max_tokens":20,"messages":[{"role":"user","content":"Hi"}]}"#).await;
+    assert_eq!(
+        (messages.status, messages.json()["type"].as_str()),
+        (200, Some("message"))
+    );
+    let streamed = h.post("/v1/messages", r#"{"model":"claude-3-5-haiku","max_tokens":20,"stream":true,"messages":[{"role":"user","content":"Hi"}]}"#).await;
+    let text = String::from_utf8(streamed.body.to_vec()).unwrap();
+    assert!(
+        text.contains("event: message_start") && text.contains("event: message_stop"),
+        "{text}"
+    );
+
+    let embeddings = h
+        .post(
+            "/v1/embeddings",
+            r#"{"model":"text-embedding-3-small","input":["a","b"]}"#,
+        )
+        .await;
+    assert_eq!(embeddings.json()["data"].as_array().unwrap().len(), 2);
+
+    let models = h.send("GET", "/v1/models", &[], "").await;
+    let models = models.json();
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        ["gpt-4o-mini", "claude-3-5-haiku", "text-embedding-3-small"]
+    );
+
+    assert_eq!(
+        h.send("GET", "/health/liveliness", &[], "").await.status,
+        200
+    );
+    assert_eq!(
+        h.send("GET", "/health/readiness", &[], "").await.json()["status"],
+        "healthy"
+    );
+
+    // Metrics come from events, off the request path: wait for them.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    let metrics = loop {
+        let text =
+            String::from_utf8(h.send("GET", "/metrics", &[], "").await.body.to_vec()).unwrap();
+        if text.contains(r#"gateway_requests_total{route="/v1/embeddings",model="text-embedding-3-small",status="200"} 1"#) {
+            break text;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{text}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    for name in [
+        "gateway_request_duration_seconds_bucket",
+        "gateway_pool_open_connections",
+        "gateway_in_flight",
+        "gateway_queued",
+        "gateway_client_cache_hits_total",
+        "gateway_callback_events_total",
+        "gateway_dns_misses_total",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from /metrics");
+    }
+    assert!(metrics.contains(
+        r#"gateway_requests_total{route="/v1/chat/completions",model="gpt-4o-mini",status="200"} 2"#
+    ));
+    h.settled().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_keys_are_checked_and_never_forwarded() {
+    let upstream = Upstream::start(vec![]).await;
+    upstream.always(reply_json(
+        200,
+        r#"{"id":"x","object":"chat.completion","choices":[]}"#,
+    ));
+    let yaml = format!(
+        "server: {{master_key: sk-master-123}}\nmodel_list:\n{}",
+        model("gpt", "openai/gpt-4o", &upstream, "")
+    );
+    let h = start(&yaml).await;
+
+    let missing = h.post("/v1/chat/completions", CHAT).await;
+    assert_eq!(
+        (missing.status, missing.json()["error"]["type"].as_str()),
+        (401, Some("authentication_error"))
+    );
+    let wrong = h
+        .send(
+            "POST",
+            "/v1/chat/completions",
+            &[("authorization", "Bearer sk-master-124")],
+            CHAT,
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    assert_eq!(h.send("GET", "/v1/models", &[], "").await.status, 401);
+
+    let bearer = h
+        .send(
+            "POST",
+            "/v1/chat/completions",
+            &[("authorization", "Bearer sk-master-123")],
+            CHAT,
+        )
+        .await;
+    let x_api_key = h
+        .send(
+            "POST",
+            "/v1/messages",
+            &[("x-api-key", "sk-master-123")],
+            r#"{"model":"gpt","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .await;
+    assert_eq!((bearer.status, x_api_key.status), (200, 200));
+
+    assert_eq!(
+        upstream.count(),
+        2,
+        "rejected requests never reached the upstream"
+    );
+    for i in 0..2 {
+        let seen = upstream.seen(i);
+        assert_eq!(seen.headers["authorization"], "Bearer sk-provider-key");
+        let everything = format!("{:?} {}", seen.headers, String::from_utf8_lossy(&seen.body));
+        assert!(
+            !everything.contains("sk-master-123"),
+            "the client's key reached the upstream: {everything}"
+        );
+        assert!(seen.headers.get("x-api-key").is_none());
+    }
+    // Health and metrics stay open for probes and scrapers.
+    assert_eq!(
+        h.send("GET", "/health/readiness", &[], "").await.status,
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_status_is_openai_shaped() {
+    let upstream = Upstream::start(vec![]).await;
+    let closed = {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap()
+    };
+    let yaml = format!(
+        "server: {{max_body_bytes: 2048}}\nmodel_list:\n{}{}{}  - model_name: down\n    litellm_params: {{model: openai/x, api_base: \"http://{closed}\", max_retries: 0}}\n",
+        model("gpt", "openai/gpt-4o", &upstream, ", max_retries: 0"),
+        model("slow", "openai/slow", &upstream, ", timeout: 0.3, max_retries: 0"),
+        model("limited", "anthropic/claude", &upstream, ", max_retries: 0"),
+    );
+    let h = start(&yaml).await;
+    let check = |a: &Answer, status: u16| {
+        assert_eq!(a.status, status, "{:?}", a.body);
+        assert_eq!(a.headers["content-type"], "application/json");
+        let e = a.json();
+        assert!(
+            e["error"]["message"].is_string() && e["error"]["type"].is_string(),
+            "{e}"
+        );
+    };
+
+    check(&h.post("/v1/chat/completions", "{not json").await, 400);
+    check(
+        &h.post("/v1/chat/completions", r#"{"messages":[]}"#).await,
+        400,
+    );
+    check(
+        &h.post(
+            "/v1/chat/completions",
+            r#"{"model":"unknown","messages":[]}"#,
+        )
+        .await,
+        404,
+    );
+    check(&h.send("GET", "/v1/nothing-here", &[], "").await, 404);
+    check(&h.send("GET", "/../../etc/passwd", &[], "").await, 404);
+    check(
+        &h.send("DELETE", "/v1/chat/completions", &[], "").await,
+        405,
+    );
+    let big = format!(
+        r#"{{"model":"gpt","messages":[{{"role":"user","content":"{}"}}]}}"#,
+        "x".repeat(4096)
+    );
+    check(&h.post("/v1/chat/completions", &big).await, 413);
+
+    upstream.push([Reply::Body {
+        status: 429,
+        headers: vec![("retry-after", "12".into())],
+        body: Bytes::from(
+            r#"{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}"#,
+        ),
+    }]);
+    let limited = h
+        .post(
+            "/v1/chat/completions",
+            r#"{"model":"limited","messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .await;
+    check(&limited, 429);
+    assert_eq!(limited.headers["retry-after"], "12");
+    assert!(limited.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("slow down"));
+
+    check(
+        &h.post("/v1/chat/completions", r#"{"model":"down","messages":[]}"#)
+            .await,
+        502,
+    );
+    upstream.push([Reply::Delayed(
+        Duration::from_secs(5),
+        Box::new(reply_json(200, "{}")),
+    )]);
+    check(
+        &h.post("/v1/chat/completions", r#"{"model":"slow","messages":[]}"#)
+            .await,
+        504,
+    );
+    h.settled().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_answers_429_with_retry_after_at_once() {
+    let upstream = Upstream::start(vec![]).await;
+    upstream.always(Reply::Delayed(
+        Duration::from_millis(300),
+        Box::new(reply_json(200, r#"{"choices":[]}"#)),
+    ));
+    let yaml = format!(
+        "limits: {{max_in_flight: 2, max_queued: 1}}\nmodel_list:\n{}",
+        model("gpt", "openai/gpt-4o", &upstream, "")
+    );
+    let h = std::sync::Arc::new(start(&yaml).await);
+
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let h = h.clone();
+            tokio::spawn(async move { h.post("/v1/chat/completions", CHAT).await })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        let a = t.await.unwrap();
+        if a.status == 429 {
+            assert_eq!(a.headers["retry-after"], "1");
+            assert_eq!(a.json()["error"]["code"], "queue_full");
+        }
+        statuses.push(a.status);
+    }
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses,
+        [200, 200, 200, 429, 429, 429],
+        "2 in flight + 1 queued served, the rest rejected"
+    );
+    h.settled().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_go_to_another_deployment_and_load_is_spread() {
+    let bad = Upstream::start(vec![]).await;
+    bad.always(reply_json(500, r#"{"error":{"message":"boom"}}"#));
+    let good = Upstream::start(vec![]).await;
+    good.always(reply_json(200, r#"{"id":"ok","choices":[]}"#));
+    let yaml = format!(
+        "model_list:\n{}{}",
+        model("gpt", "openai/a", &bad, ", max_retries: 1"),
+        model("gpt", "openai/b", &good, ", max_retries: 1")
+    );
+    let h = start(&yaml).await;
+
+    for _ in 0..6 {
+        assert_eq!(h.post("/v1/chat/completions", CHAT).await.status, 200);
+    }
+    assert!(bad.count() >= 1, "the failing deployment was tried");
+    assert_eq!(good.count(), 6);
+
+    let yaml = format!(
+        "model_list:\n{}",
+        model("gpt", "openai/a", &bad, ", max_retries: 2")
+    );
+    let h = start(&yaml).await;
+    let before = bad.count();
+    assert_eq!(h.post("/v1/chat/completions", CHAT).await.status, 500);
+    assert_eq!(bad.count() - before, 3, "one try and two retries");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_per_host_cap_shows_in_the_upstreams_socket_count() {
+    let upstream = Upstream::start(vec![]).await;
+    upstream.always(Reply::Delayed(
+        Duration::from_millis(20),
+        Box::new(reply_json(200, r#"{"choices":[]}"#)),
+    ));
+    let yaml = format!(
+        "pool: {{max_connections_per_host: 3}}\nmodel_list:\n{}",
+        model("gpt", "openai/gpt-4o", &upstream, "")
+    );
+    let h = std::sync::Arc::new(start(&yaml).await);
+
+    let tasks: Vec<_> = (0..40)
+        .map(|_| {
+            let h = h.clone();
+            tokio::spawn(async move { h.post("/v1/chat/completions", CHAT).await.status })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    let max = upstream.max_open.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(max <= 3, "the upstream saw {max} sockets at once");
+    assert!(h.state().http().metrics().connections.open_connections <= 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_leaves_mid_stream_frees_the_upstream() {
+    let first = "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"},\"finish_reason\":null}]}\n\n";
+    let upstream = Upstream::start(vec![sse(&[first], End::Hang)]).await;
+    let yaml = format!(
+        "model_list:\n{}",
+        model("gpt", "openai/gpt-4o", &upstream, "")
+    );
+    let h = start(&yaml).await;
+
+    let req = http::Request::post(format!("http://{}/v1/chat/completions", h.gateway.addr()))
+        .body(Full::new(Bytes::from(
+            r#"{"model":"gpt","stream":true,"messages":[]}"#,
+        )))
+        .unwrap();
+    let res = h.client.request(req).await.unwrap();
+    let mut body = res.into_body();
+    body.frame().await.unwrap().unwrap();
+    assert_eq!(
+        h.state().admission().metrics().in_flight,
+        1,
+        "the stream holds its slot"
+    );
+
+    drop(body);
+    drop(h.client.clone());
+    upstream.wait_client_gone(Duration::from_secs(1)).await;
+    h.settled().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    while h.state().http().metrics().connections.open_connections != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the upstream connection was released"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_upstream_stream_ends_with_an_error_event() {
+    let first = "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"},\"finish_reason\":null}]}\n\n";
+    let upstream = Upstream::start(vec![sse(&[first], End::Hang)]).await;
+    let yaml = format!(
+        "model_list:\n{}",
+        model("gpt", "openai/gpt-4o", &upstream, ", stream_timeout: 0.3")
+    );
+    let h = start(&yaml).await;
+
+    let a = h
+        .post(
+            "/v1/chat/completions",
+            r#"{"model":"gpt","stream":true,"messages":[]}"#,
+        )
+        .await;
+    let text = String::from_utf8(a.body.to_vec()).unwrap();
+    let last = text.trim_end().rsplit("\n\n").next().unwrap();
+    assert!(
+        last.contains("\"error\"") && last.contains("stalled"),
+        "{text}"
+    );
+    assert!(!text.contains("[DONE]") && !text.contains("\"finish_reason\":\"stop\""));
+    h.settled().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_response_cache_answers_repeats_when_enabled() {
+    let upstream = Upstream::start(vec![]).await;
+    upstream.always(reply_json(
+        200,
+        r#"{"id":"x","choices":[{"message":{"content":"cached?"}}]}"#,
+    ));
+    let yaml = format!(
+        "cache: {{responses: {{enabled: true}}}}\nmodel_list:\n{}",
+        model("gpt", "openai/gpt-4o", &upstream, "")
+    );
+    let h = start(&yaml).await;
+
+    let first = h.post("/v1/chat/completions", CHAT).await;
+    let second = h.post("/v1/chat/completions", CHAT).await;
+    assert_eq!(
+        (
+            first.headers["x-cache"].to_str().unwrap(),
+            second.headers["x-cache"].to_str().unwrap()
+        ),
+        ("miss", "hit")
+    );
+    assert_eq!(first.body, second.body);
+    assert_eq!(upstream.count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_body_cannot_pick_the_upstream_or_its_key() {
+    let upstream = Upstream::start(vec![]).await;
+    upstream.always(reply_json(200, r#"{"choices":[]}"#));
+    let yaml = format!(
+        "model_list:\n{}",
+        model("gpt", "openai/gpt-4o", &upstream, "")
+    );
+    let h = start(&yaml).await;
+
+    let body = json!({"model": "gpt", "messages": [], "api_base": "http://169.254.169.254/", "base_url": "http://10.0.0.1/", "api_key": "sk-attacker"});
+    assert_eq!(
+        h.post("/v1/chat/completions", &body.to_string())
+            .await
+            .status,
+        200
+    );
+    let seen = upstream.seen(0);
+    assert_eq!(
+        seen.headers["authorization"], "Bearer sk-provider-key",
+        "the configured key, not the body's"
+    );
+    assert_eq!(
+        upstream.count(),
+        1,
+        "the request went to the configured upstream"
+    );
+}

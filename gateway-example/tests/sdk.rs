@@ -1,0 +1,81 @@
+//! The official `openai` and `anthropic` Python SDKs as real clients of the gateway.
+//!
+//! Uses the Python in `GATEWAY_SDK_PYTHON` (`.ci/run` sets it to a venv it made), or
+//! makes a venv under the target directory with `tests/sdk/requirements.txt` from PyPI.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test setup: a panic is the failure report
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use gateway_example::config::{Config, DEMO};
+use gateway_example::Gateway;
+
+fn sdk_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk")
+}
+
+/// A Python with the pinned SDKs installed.
+fn python() -> PathBuf {
+    if let Ok(python) = std::env::var("GATEWAY_SDK_PYTHON") {
+        return PathBuf::from(python);
+    }
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sdk-venv");
+    let python = venv.join("bin/python");
+    let requirements = std::fs::read_to_string(sdk_dir().join("requirements.txt")).unwrap();
+    let marker = venv.join("installed.txt");
+    if std::fs::read_to_string(&marker).ok().as_deref() == Some(requirements.as_str()) {
+        return python;
+    }
+    let run = |cmd: &mut Command| {
+        let out = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+        assert!(
+            out.status.success(),
+            "{cmd:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(Command::new("python3").args(["-m", "venv"]).arg(&venv));
+    run(Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
+        .arg(sdk_dir().join("requirements.txt")));
+    std::fs::write(&marker, requirements).unwrap();
+    python
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_python_sdks_work_against_the_gateway() {
+    let python = tokio::task::spawn_blocking(python).await.unwrap();
+    let mut config = Config::parse(DEMO, "<demo>").unwrap();
+    config.server.master_key = Some(provider_adapters::Secret::new("sk-gateway-sdk-test"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gateway = Gateway::start(config, listener).await.unwrap();
+
+    let run = tokio::process::Command::new(&python)
+        .arg(sdk_dir().join("sdk_test.py"))
+        .env("GATEWAY_URL", format!("http://{}", gateway.addr()))
+        .env("GATEWAY_KEY", "sk-gateway-sdk-test")
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .expect("the SDK script finishes")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "SDK checks failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("sdk: 15 passed, 0 failed"), "{stdout}");
+    gateway.shutdown().await;
+}
