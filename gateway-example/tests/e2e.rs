@@ -548,8 +548,15 @@ async fn a_request_body_cannot_pick_the_upstream_or_its_key() {
     let h = start(&yaml).await;
 
     let body = json!({"model": "gpt", "messages": [], "api_base": "http://169.254.169.254/", "base_url": "http://10.0.0.1/", "api_key": "sk-attacker"});
+    let headers = [
+        ("content-type", "application/json"),
+        ("x-custom", "1"),
+        ("proxy-authorization", "Basic abc"),
+        ("te", "trailers"),
+        ("x-forwarded-host", "evil"),
+    ];
     assert_eq!(
-        h.post("/v1/chat/completions", &body.to_string())
+        h.send("POST", "/v1/chat/completions", &headers, &body.to_string())
             .await
             .status,
         200
@@ -564,4 +571,17 @@ async fn a_request_body_cannot_pick_the_upstream_or_its_key() {
         1,
         "the request went to the configured upstream"
     );
+    let sent = seen.json();
+    for field in ["api_base", "base_url", "api_key"] {
+        assert!(
+            sent.get(field).is_none(),
+            "`{field}` travelled upstream: {sent}"
+        );
+    }
+    for name in ["x-custom", "proxy-authorization", "te", "x-forwarded-host"] {
+        assert!(
+            seen.headers.get(name).is_none(),
+            "client header `{name}` travelled upstream"
+        );
+    }
 }

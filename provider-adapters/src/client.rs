@@ -31,6 +31,9 @@ pub type ResponseBody = UnsyncBoxBody<Bytes, BoxError>;
 /// The shared HTTP client adapters send through.
 pub type HttpClient = pool_layer::Client<Full<Bytes>>;
 
+/// Body fields that select or authenticate an upstream in some gateways; dropped.
+const CLIENT_ONLY_FIELDS: &[&str] = &["api_base", "base_url", "api_key", "api_version"];
+
 /// Largest upstream error body read for its message.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
@@ -184,8 +187,15 @@ impl ProviderClient {
             Operation::Chat { stream }
         };
         let url = ep.url(op)?;
-        let set_model =
-            |body: &Bytes| edit_top_level(body, &[("model", &json_string(&ep.model))], &[]);
+        // Gateway-only fields a client may send (LiteLLM accepts them in bodies) never
+        // travel upstream: the upstream and its key come from the config alone.
+        let set_model = |body: &Bytes| {
+            edit_top_level(
+                body,
+                &[("model", &json_string(&ep.model))],
+                CLIENT_ONLY_FIELDS,
+            )
+        };
         let sse = || Framing::Sse(crate::sse::SseParser::default());
         let translate = |decoder: Box<dyn Decoder>, anthropic_out: bool| Mode::Translate {
             decoder,
