@@ -30,11 +30,12 @@ fn recording() -> (Registry, Arc<Mutex<Vec<Event>>>) {
 }
 
 async fn events(seen: &Arc<Mutex<Vec<Event>>>, n: usize) -> Vec<Event> {
-    for _ in 0..10_000 {
+    // Bounded: 2 s of (possibly paused) time; events reach callbacks in rounds.
+    for _ in 0..2000 {
         if seen.lock().unwrap().len() >= n {
             return seen.lock().unwrap().clone();
         }
-        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
     panic!("expected {n} events, got {:?}", seen.lock().unwrap());
 }

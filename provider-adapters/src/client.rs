@@ -55,6 +55,41 @@ pub enum Api {
 pub struct ProviderClient {
     endpoint: Arc<Endpoint>,
     http: HttpClient,
+    prepared: Arc<Prepared>,
+}
+
+/// What every request to the endpoint shares, worked out once per client (the client
+/// cache keeps clients, so this is once per deployment, not per request).
+struct Prepared {
+    headers: Result<http::HeaderMap, ProviderError>,
+    chat: Result<http::Uri, ProviderError>,
+    chat_stream: Result<http::Uri, ProviderError>,
+    embeddings: Result<http::Uri, ProviderError>,
+}
+
+impl Prepared {
+    fn new(ep: &Endpoint) -> Self {
+        let uri = |op| {
+            ep.url(op)?
+                .parse::<http::Uri>()
+                .map_err(|_| ProviderError::bad_gateway("invalid upstream URL; check `api_base`"))
+        };
+        Self {
+            headers: auth_headers(ep),
+            chat: uri(Operation::Chat { stream: false }),
+            chat_stream: uri(Operation::Chat { stream: true }),
+            embeddings: uri(Operation::Embeddings),
+        }
+    }
+
+    fn uri(&self, op: Operation) -> Result<http::Uri, ProviderError> {
+        let uri = match op {
+            Operation::Chat { stream: false } => &self.chat,
+            Operation::Chat { stream: true } => &self.chat_stream,
+            Operation::Embeddings => &self.embeddings,
+        };
+        uri.clone()
+    }
 }
 
 /// Turns an upstream response JSON into the client's.
@@ -74,6 +109,7 @@ impl ProviderClient {
     /// An adapter for `endpoint` over the shared `http` client.
     pub fn new(endpoint: Endpoint, http: HttpClient) -> Self {
         Self {
+            prepared: Arc::new(Prepared::new(&endpoint)),
             endpoint: Arc::new(endpoint),
             http,
         }
@@ -103,15 +139,18 @@ impl ProviderClient {
         };
         let (url, upstream_body, reply) = self.build(api, &body, stream)?;
 
-        let mut req = Request::post(&url)
-            .header(CONTENT_TYPE, "application/json")
-            .body(Full::new(upstream_body))
-            .map_err(|_| ProviderError::bad_gateway("invalid upstream URL; check `api_base`"))?;
+        let mut req = Request::new(Full::new(upstream_body));
+        *req.method_mut() = http::Method::POST;
+        *req.uri_mut() = url;
+        let headers = req.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        for (name, value) in self.prepared.headers.as_ref().map_err(Clone::clone)? {
+            headers.insert(name, value.clone());
+        }
         if stream {
             req.headers_mut()
                 .insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
         }
-        self.authorize(req.headers_mut())?;
 
         // Until headers: the first-token bound for streams, the total one otherwise.
         let head_deadline = if stream {
@@ -178,7 +217,7 @@ impl ProviderClient {
         api: Api,
         body: &Bytes,
         stream: bool,
-    ) -> Result<(String, Bytes, Reply), ProviderError> {
+    ) -> Result<(http::Uri, Bytes, Reply), ProviderError> {
         let ep = &*self.endpoint;
         let model = ep.model.clone();
         let op = if api == Api::Embeddings {
@@ -186,7 +225,7 @@ impl ProviderClient {
         } else {
             Operation::Chat { stream }
         };
-        let url = ep.url(op)?;
+        let url = self.prepared.uri(op)?;
         // Gateway-only fields a client may send (LiteLLM accepts them in bodies) never
         // travel upstream: the upstream and its key come from the config alone.
         let set_model = |body: &Bytes| {
@@ -320,56 +359,59 @@ impl ProviderClient {
             }
         })
     }
-
-    fn authorize(&self, headers: &mut http::HeaderMap) -> Result<(), ProviderError> {
-        let ep = &*self.endpoint;
-        let key = ep.api_key.as_ref().map(|k| k.expose());
-        let sensitive = |value: String| -> Result<HeaderValue, ProviderError> {
-            let mut value = HeaderValue::try_from(value).map_err(|_| {
-                ProviderError::bad_gateway("the configured API key is not a valid header value")
-            })?;
-            value.set_sensitive(true);
-            Ok(value)
-        };
-        let bearer = |key: &str| sensitive(format!("Bearer {key}"));
-        match (ep.provider, key) {
-            (Provider::OpenAi | Provider::VertexAi | Provider::Ollama, Some(key)) => {
-                headers.insert(AUTHORIZATION, bearer(key)?);
-            }
-            (Provider::Azure, Some(key)) => {
-                headers.insert(
-                    HeaderName::from_static("api-key"),
-                    sensitive(key.to_string())?,
-                );
-            }
-            (Provider::Gemini, Some(key)) => {
-                headers.insert(
-                    HeaderName::from_static("x-goog-api-key"),
-                    sensitive(key.to_string())?,
-                );
-            }
-            (Provider::Anthropic, key) => {
-                if let Some(key) = key {
-                    headers.insert(
-                        HeaderName::from_static("x-api-key"),
-                        sensitive(key.to_string())?,
-                    );
-                }
-                let version = ep
-                    .api_version
-                    .as_deref()
-                    .unwrap_or(anthropic::DEFAULT_VERSION);
-                let version = HeaderValue::try_from(version)
-                    .map_err(|_| ProviderError::bad_gateway("invalid anthropic api_version"))?;
-                headers.insert(HeaderName::from_static("anthropic-version"), version);
-            }
-            (_, None) => {}
-        }
-        Ok(())
-    }
 }
 
-fn unreachable_embeddings() -> Result<(String, Bytes, Reply), ProviderError> {
+/// The headers that authenticate (and version) every request to `ep`; values marked
+/// sensitive so `Debug` of a request never shows them.
+fn auth_headers(ep: &Endpoint) -> Result<http::HeaderMap, ProviderError> {
+    let mut map = http::HeaderMap::new();
+    let headers = &mut map;
+    let key = ep.api_key.as_ref().map(|k| k.expose());
+    let sensitive = |value: String| -> Result<HeaderValue, ProviderError> {
+        let mut value = HeaderValue::try_from(value).map_err(|_| {
+            ProviderError::bad_gateway("the configured API key is not a valid header value")
+        })?;
+        value.set_sensitive(true);
+        Ok(value)
+    };
+    let bearer = |key: &str| sensitive(format!("Bearer {key}"));
+    match (ep.provider, key) {
+        (Provider::OpenAi | Provider::VertexAi | Provider::Ollama, Some(key)) => {
+            headers.insert(AUTHORIZATION, bearer(key)?);
+        }
+        (Provider::Azure, Some(key)) => {
+            headers.insert(
+                HeaderName::from_static("api-key"),
+                sensitive(key.to_string())?,
+            );
+        }
+        (Provider::Gemini, Some(key)) => {
+            headers.insert(
+                HeaderName::from_static("x-goog-api-key"),
+                sensitive(key.to_string())?,
+            );
+        }
+        (Provider::Anthropic, key) => {
+            if let Some(key) = key {
+                headers.insert(
+                    HeaderName::from_static("x-api-key"),
+                    sensitive(key.to_string())?,
+                );
+            }
+            let version = ep
+                .api_version
+                .as_deref()
+                .unwrap_or(anthropic::DEFAULT_VERSION);
+            let version = HeaderValue::try_from(version)
+                .map_err(|_| ProviderError::bad_gateway("invalid anthropic api_version"))?;
+            headers.insert(HeaderName::from_static("anthropic-version"), version);
+        }
+        (_, None) => {}
+    }
+    Ok(map)
+}
+
+fn unreachable_embeddings() -> Result<(http::Uri, Bytes, Reply), ProviderError> {
     Err(ProviderError::bad_request(
         "anthropic has no embeddings API; route embeddings to another model",
     ))

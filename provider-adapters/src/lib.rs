@@ -57,6 +57,7 @@ mod providers;
 pub mod request;
 pub mod sse;
 mod stream;
+pub mod translate;
 
 pub use self::client::{Api, HttpClient, ProviderClient, ResponseBody};
 pub use self::endpoint::{

@@ -35,10 +35,18 @@ impl fmt::Display for Secret {
 /// timeouts, and any other settings (e.g. an API version). Two keys are equal only if
 /// all of them are.
 ///
+/// Cloning is one reference count, and the hash is computed once when the key is
+/// built, so a cache lookup by key costs no allocation and no re-hashing of strings.
 /// `Debug` and [`label`](Self::label) never show the credential, the URL's user info or
 /// its query (some providers take keys in the query string).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct ClientKey {
+    parts: Arc<Parts>,
+    hash: u64,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Parts {
     base_url: Arc<str>,
     credential: Option<Secret>,
     timeout: Option<Duration>,
@@ -46,89 +54,109 @@ pub struct ClientKey {
     settings: Vec<(Arc<str>, Arc<str>)>,
 }
 
+impl PartialEq for ClientKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash
+            && (Arc::ptr_eq(&self.parts, &other.parts) || self.parts == other.parts)
+    }
+}
+
+impl Eq for ClientKey {}
+
 impl Hash for ClientKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.base_url.hash(state);
-        self.credential.hash(state);
-        self.timeout.hash(state);
-        self.stream_timeout.hash(state);
-        self.settings.hash(state);
+        state.write_u64(self.hash);
     }
 }
 
 impl ClientKey {
     /// A key for clients of `base_url`.
     pub fn new(base_url: impl Into<Arc<str>>) -> Self {
-        Self {
+        Self::from_parts(Parts {
             base_url: base_url.into(),
             credential: None,
             timeout: None,
             stream_timeout: None,
             settings: Vec::new(),
+        })
+    }
+
+    fn from_parts(parts: Parts) -> Self {
+        // A fixed-key hasher: keys come from configuration, not from clients.
+        let mut hasher = std::hash::DefaultHasher::new();
+        parts.hash(&mut hasher);
+        Self {
+            hash: hasher.finish(),
+            parts: Arc::new(parts),
         }
     }
 
+    fn edit(self, f: impl FnOnce(&mut Parts)) -> Self {
+        let mut parts = Arc::unwrap_or_clone(self.parts);
+        f(&mut parts);
+        Self::from_parts(parts)
+    }
+
     /// With this credential.
-    pub fn with_credential(mut self, credential: Secret) -> Self {
-        self.credential = Some(credential);
-        self
+    pub fn with_credential(self, credential: Secret) -> Self {
+        self.edit(|p| p.credential = Some(credential))
     }
 
     /// With this total request timeout.
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
+    pub fn with_timeout(self, timeout: Duration) -> Self {
+        self.edit(|p| p.timeout = Some(timeout))
     }
 
     /// With this stall timeout between stream chunks.
-    pub fn with_stream_timeout(mut self, timeout: Duration) -> Self {
-        self.stream_timeout = Some(timeout);
-        self
+    pub fn with_stream_timeout(self, timeout: Duration) -> Self {
+        self.edit(|p| p.stream_timeout = Some(timeout))
     }
 
     /// With another setting that changes the client. Settings are kept sorted by name,
     /// so the order they are added in does not matter; a repeated name replaces.
-    pub fn with_setting(mut self, name: impl Into<Arc<str>>, value: impl Into<Arc<str>>) -> Self {
+    pub fn with_setting(self, name: impl Into<Arc<str>>, value: impl Into<Arc<str>>) -> Self {
         let name = name.into();
         let value = value.into();
-        match self.settings.binary_search_by(|(n, _)| n.cmp(&name)) {
-            Ok(at) => self.settings[at].1 = value,
-            Err(at) => self.settings.insert(at, (name, value)),
-        }
-        self
+        self.edit(
+            |p| match p.settings.binary_search_by(|(n, _)| n.cmp(&name)) {
+                Ok(at) => p.settings[at].1 = value,
+                Err(at) => p.settings.insert(at, (name, value)),
+            },
+        )
     }
 
     /// The base URL, as given (it may carry user info or a query; do not log it).
     pub fn base_url(&self) -> &str {
-        &self.base_url
+        &self.parts.base_url
     }
 
     /// The credential, if any.
     pub fn credential(&self) -> Option<&Secret> {
-        self.credential.as_ref()
+        self.parts.credential.as_ref()
     }
 
     /// The total request timeout, if any.
     pub fn timeout(&self) -> Option<Duration> {
-        self.timeout
+        self.parts.timeout
     }
 
     /// The stream stall timeout, if any.
     pub fn stream_timeout(&self) -> Option<Duration> {
-        self.stream_timeout
+        self.parts.stream_timeout
     }
 
     /// The value of setting `name`, if any.
     pub fn setting(&self, name: &str) -> Option<&str> {
-        self.settings
+        let settings = &self.parts.settings;
+        settings
             .binary_search_by(|(n, _)| (**n).cmp(name))
             .ok()
-            .map(|at| &*self.settings[at].1)
+            .map(|at| &*settings[at].1)
     }
 
     /// A label safe for logs and metrics: scheme, host and port of the base URL.
     pub fn label(&self) -> String {
-        match self.base_url.parse::<http::Uri>() {
+        match self.parts.base_url.parse::<http::Uri>() {
             Ok(uri) => match (uri.scheme_str(), uri.host()) {
                 (Some(scheme), Some(host)) => match uri.port_u16() {
                     Some(port) => format!("{scheme}://{host}:{port}"),
@@ -142,7 +170,7 @@ impl ClientKey {
 
     /// The base URL without user info or query, for `Debug`.
     fn safe_url(&self) -> String {
-        match self.base_url.parse::<http::Uri>() {
+        match self.parts.base_url.parse::<http::Uri>() {
             Ok(uri) => {
                 let mut out = self.label();
                 out.push_str(uri.path());
@@ -160,10 +188,10 @@ impl fmt::Debug for ClientKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientKey")
             .field("base_url", &self.safe_url())
-            .field("credential", &self.credential)
-            .field("timeout", &self.timeout)
-            .field("stream_timeout", &self.stream_timeout)
-            .field("settings", &self.settings)
+            .field("credential", &self.parts.credential)
+            .field("timeout", &self.parts.timeout)
+            .field("stream_timeout", &self.parts.stream_timeout)
+            .field("settings", &self.parts.settings)
             .finish()
     }
 }

@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# End-to-end load benchmark on loopback: the same fixed upstream (nginx returning a
+# ~600-byte chat completion) reached directly, through nginx as a keepalive reverse
+# proxy, and through the gateway (release build, JSON `model` routing and admission in
+# the path); wrk at several concurrency levels, targets interleaved, several rounds.
+# Then a streaming run (20 SSE events 5 ms apart): time to first event, direct vs
+# gateway. Writes benches/results/latest.md and benches/results/latest.svg.
+#
+#   benches/e2e.sh [SECONDS_PER_RUN] [ROUNDS]        (defaults: 5 s, 3 rounds)
+#
+# Installs nginx and wrk from Debian's packages if they are missing. Loopback only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-5}
+ROUNDS=${2:-3}
+CONCURRENCY=(16 64 256)
+UP=18081 PROXY=18082 GW=18083 SSE=18084
+work=$(mktemp -d)
+results=benches/results
+mkdir -p "$results"
+raw="$work/raw.jsonl"
+: > "$raw"
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need nginx || ! need wrk; then
+  echo "installing nginx and wrk from Debian's packages"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx wrk >/dev/null
+fi
+
+cargo build --release -q -p gateway-example -p benches
+GATEWAY=target/release/gateway
+STREAM=target/release/stream-bench
+
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  [ -f "$work/up.pid" ] && kill "$(cat "$work/up.pid")" 2>/dev/null || true
+  [ -f "$work/proxy.pid" ] && kill "$(cat "$work/proxy.pid")" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+body='{"id":"chatcmpl-bench0000000000000000000000","object":"chat.completion","created":1741569952,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"message":{"role":"assistant","content":"This is a fixed answer from the benchmark upstream. It is about as long as a short real answer, so that the response is close to six hundred bytes in all, headers aside.","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":19,"completion_tokens":42,"total_tokens":61},"system_fingerprint":"fp_bench"}'
+
+cat > "$work/up.conf" <<CONF
+worker_processes 1;
+pid $work/up.pid;
+error_log $work/up.err warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$UP;
+    location / { default_type application/json; return 200 '$body'; }
+  }
+}
+CONF
+cat > "$work/proxy.conf" <<CONF
+worker_processes auto;
+pid $work/proxy.pid;
+error_log $work/proxy.err warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  upstream backend { server 127.0.0.1:$UP; keepalive 300; }
+  server {
+    listen 127.0.0.1:$PROXY;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+CONF
+cat > "$work/gateway.yaml" <<CONF
+server: {listen: "127.0.0.1:$GW"}
+model_list:
+  - model_name: gpt-4o-mini
+    litellm_params: {model: openai/gpt-4o-mini, api_base: "http://127.0.0.1:$UP", api_key: sk-bench}
+  - model_name: stream
+    litellm_params: {model: openai/stream, api_base: "http://127.0.0.1:$SSE", api_key: sk-bench}
+CONF
+cat > "$work/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello."}]}'
+done = function(summary, latency, requests)
+  io.write(string.format('{"requests":%d,"errors":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"p999_us":%d}\n',
+    summary.requests, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout,
+    summary.duration, latency:percentile(50), latency:percentile(99), latency:percentile(99.9)))
+end
+LUA
+
+nginx -c "$work/up.conf" -p "$work"
+nginx -c "$work/proxy.conf" -p "$work"
+RUST_LOG=warn "$GATEWAY" --config "$work/gateway.yaml" >/dev/null 2>"$work/gateway.err" &
+pids+=($!)
+gw_pid=$!
+"$STREAM" upstream "$SSE" &
+pids+=($!)
+for port in $UP $PROXY $GW $SSE; do
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+done
+
+# All processes of a target (nginx: master and workers).
+procs() {
+  case $1 in
+    nginx) echo "$(cat "$work/proxy.pid") $(pgrep -P "$(cat "$work/proxy.pid")" | tr '\n' ' ')" ;;
+    gateway) echo "$gw_pid" ;;
+    *) echo "" ;;
+  esac
+}
+ticks() { local t=0; for p in $(procs "$1"); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
+hwm() { local k=0; for p in $(procs "$1"); do k=$((k + $(awk '/VmHWM/ {print $2}' "/proc/$p/status"))); done; echo $k; }
+upstream_sockets() { ss -Htn state established "( dport = :$UP )" | wc -l; }
+url() {
+  case $1 in
+    direct) echo "http://127.0.0.1:$UP/chat/completions" ;;
+    nginx) echo "http://127.0.0.1:$PROXY/chat/completions" ;;
+    gateway) echo "http://127.0.0.1:$GW/v1/chat/completions" ;;
+  esac
+}
+
+clk=$(getconf CLK_TCK)
+for target in direct nginx gateway; do wrk -t2 -c16 -d1s -s "$work/post.lua" "$(url $target)" >/dev/null; done
+for round in $(seq "$ROUNDS"); do
+  for c in "${CONCURRENCY[@]}"; do
+    for target in direct nginx gateway; do
+      before=$(ticks $target)
+      out=$(wrk -t2 -c"$c" -d"${SECS}s" -s "$work/post.lua" "$(url $target)" | tail -n 1)
+      after=$(ticks $target)
+      sockets=$(upstream_sockets)
+      echo "{\"kind\":\"load\",\"round\":$round,\"target\":\"$target\",\"connections\":$c,\"cpu_ticks\":$((after - before)),\"clk_tck\":$clk,\"peak_rss_kb\":$(hwm $target),\"upstream_sockets\":$sockets,\"wrk\":$out}" >> "$raw"
+      echo "round $round c=$c $target: $out"
+    done
+  done
+done
+
+"$STREAM" measure "http://127.0.0.1:$SSE/chat/completions" "http://127.0.0.1:$GW/v1/chat/completions" 16 20 | tee -a "$raw"
+
+python3 benches/report.py "$raw" "$results/latest.md" "$results/latest.svg"
+cp "$raw" "$results/latest.jsonl"
+echo "wrote $results/latest.md and $results/latest.svg"
