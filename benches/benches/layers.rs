@@ -191,15 +191,52 @@ fn callbacks(c: &mut Criterion) {
     group.finish();
 }
 
-/// The in-process part of the gateway's stack (request id, timeout, events, admission,
-/// model extraction, client cache) over a handler that answers at once.
+/// A request id from a counter (the gateway's own is alike: a prefix and a counter).
+#[derive(Clone, Default)]
+struct CounterId(Arc<AtomicU64>);
+
+impl tower_http::request_id::MakeRequestId for CounterId {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<tower_http::request_id::RequestId> {
+        let n = self.0.fetch_add(1, Ordering::Relaxed);
+        http::HeaderValue::try_from(format!("5f1e0c2a9b7d4e31-{n:x}"))
+            .ok()
+            .map(tower_http::request_id::RequestId::new)
+    }
+}
+
+/// The gateway's handler work without the upstream call: read the body, extract the
+/// model, look up the client.
+fn handler() -> impl Service<
+    Request<Full<Bytes>>,
+    Response = Response<Full<Bytes>>,
+    Error = Infallible,
+    Future = impl Send,
+> + Clone {
+    let clients = Arc::new(ClientCacheLayer::new().layer(|key: ClientKey| key.base_url().len()));
+    let key = ClientKey::new("https://api.openai.com/v1");
+    service_fn(move |req: Request<Full<Bytes>>| {
+        let clients = clients.clone();
+        let key = key.clone();
+        async move {
+            let body = req.into_body().collect().await.unwrap().to_bytes();
+            let peek = provider_adapters::request::peek(&body).unwrap();
+            black_box((peek, clients.new_service(key)));
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"{}"))))
+        }
+    })
+}
+
+/// The in-process layers of the gateway's stack (request id, timeout, events with a
+/// registered callback, admission) over the handler, against the handler alone.
 fn full_stack(c: &mut Criterion) {
     let rt = runtime();
     let mut group = c.benchmark_group("full_stack");
-    let svc = bare();
+    let bare = handler();
     group.bench_function("bare", |b| {
-        b.to_async(&rt)
-            .iter(|| async { drop(black_box(svc.clone().oneshot(request()).await.unwrap())) })
+        b.to_async(&rt).iter(|| async {
+            let res = bare.clone().oneshot(request()).await.unwrap();
+            res.into_body().collect().await.unwrap();
+        })
     });
     let (registry, stack) = rt.block_on(async {
         let registry = Registry::new(RegistryConfig::default());
@@ -211,23 +248,9 @@ fn full_stack(c: &mut Criterion) {
                 }),
             )
             .unwrap();
-        let clients =
-            Arc::new(ClientCacheLayer::new().layer(|key: ClientKey| key.base_url().len()));
-        let key = ClientKey::new("https://api.openai.com/v1");
-        let handler = service_fn(move |req: Request<Full<Bytes>>| {
-            let clients = clients.clone();
-            let key = key.clone();
-            async move {
-                let body = req.into_body().collect().await.unwrap().to_bytes();
-                let peek = provider_adapters::request::peek(&body).unwrap();
-                let client = clients.new_service(key);
-                black_box((peek, client));
-                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"{}"))))
-            }
-        });
         let stack = ServiceBuilder::new()
             .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(
-                tower_http::request_id::MakeRequestUuid,
+                CounterId::default(),
             ))
             .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
             .layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -240,7 +263,7 @@ fn full_stack(c: &mut Criterion) {
             })
             .layer(EventLayer::new(registry.clone()))
             .layer(AdmissionLayer::new(Limits::default()))
-            .service(handler);
+            .service(handler());
         (registry, stack)
     });
     group.bench_function("layers", |b| {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;
-use hyper::body::{Body, Incoming};
+use hyper::body::Body;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::{self, connect::HttpConnector};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -19,8 +19,9 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::dns::{CachingResolver, DnsConfig, DnsMetrics};
+use crate::gate::{ClientError, Gate, ResponseFuture};
 use crate::limit::{
-    ConnectionLimit, ConnectionLimitLayer, ConnectionMetrics, DEFAULT_MAX_CONNECTIONS,
+    ConnectionLimit, ConnectionLimitLayer, ConnectionMetrics, HostKey, DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_CONNECTIONS_PER_HOST,
 };
 use crate::BoxError;
@@ -205,9 +206,15 @@ impl Builder {
             .pool_max_idle_per_host(self.max_connections_per_host)
             .http2_only(self.http2_only)
             .build(connector);
+        let gate = (!self.http2_only)
+            .then(|| Gate::new(self.max_connections_per_host, self.connect_timeout));
         Client {
             inner,
-            parts: Arc::new(Parts { limit, resolver }),
+            parts: Arc::new(Parts {
+                limit,
+                resolver,
+                gate,
+            }),
         }
     }
 }
@@ -263,6 +270,8 @@ pub struct Client<B = Full<Bytes>> {
 struct Parts {
     limit: ConnectionLimitLayer,
     resolver: CachingResolver,
+    /// `None` in HTTP/2-only mode: every host is multiplexed.
+    gate: Option<Gate>,
 }
 
 impl Client {
@@ -279,8 +288,28 @@ where
     B::Error: Into<BoxError>,
 {
     /// Sends a request. The URI must be absolute (`http://` or `https://`).
-    pub fn request(&self, req: Request<B>) -> legacy::ResponseFuture {
-        self.inner.request(req)
+    ///
+    /// HTTP/1 requests beyond the host's connection cap wait (FIFO, at most the
+    /// connect timeout) for one of its requests to finish; the returned body holds
+    /// the request's slot until it ends. See [`gate`](crate::gate) for why.
+    pub fn request(&self, req: Request<B>) -> ResponseFuture {
+        let inner = self.inner.clone();
+        let parts = self.parts.clone();
+        let key = parts
+            .gate
+            .as_ref()
+            .and_then(|_| HostKey::from_uri(req.uri()));
+        ResponseFuture::new(Box::pin(async move {
+            let (slot, host) = match &parts.gate {
+                Some(gate) => gate.enter(key).await.map_err(ClientError::gate)?,
+                None => (None, None),
+            };
+            let res = inner.request(req).await.map_err(ClientError::request)?;
+            if let Some(host) = host {
+                host.saw_version(res.version());
+            }
+            Ok(res.map(|body| crate::Body::new(body, slot)))
+        }))
     }
 }
 
@@ -323,15 +352,15 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    type Response = Response<Incoming>;
-    type Error = legacy::Error;
-    type Future = legacy::ResponseFuture;
+    type Response = Response<crate::Body>;
+    type Error = ClientError;
+    type Future = ResponseFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        self.inner.request(req)
+        self.request(req)
     }
 }

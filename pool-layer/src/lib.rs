@@ -48,20 +48,20 @@
 //! - [`limit`]: the connection limit as a tower layer over any connector.
 //! - [`dns`]: the DNS cache, a resolver for hyper-util's `HttpConnector`.
 //! - [`Builder`] / [`Client`]: the assembled stack with the project's defaults.
+//! - [`gate`]: the per-host request gate in front of the pool.
 
 pub mod dns;
+pub mod gate;
 pub mod limit;
 
 mod client;
+
+pub use self::gate::{Body, ClientError, ResponseFuture};
 
 pub use self::client::{
     Builder, Client, Connector, PoolMetrics, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
     DEFAULT_TCP_KEEPALIVE,
 };
-
-/// The error of a [`Client`] request (hyper-util's), re-exported so callers need not
-/// depend on hyper-util to name it.
-pub use hyper_util::client::legacy::Error as ClientError;
 
 /// The boxed error type of this crate's services.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -46,6 +46,13 @@ async fn five_hundred_concurrent_requests_never_exceed_the_per_host_cap() {
     let ok = burst(&client, &server.url("/"), 500, 500).await;
 
     assert_eq!(ok, 500, "every request succeeds");
+    // Requests beyond the cap waited at the per-host gate, not as connects. Without the
+    // gate, every request served by a pooled connection leaves a background connect
+    // waiting for a permit (~490 here, tens of thousands under sustained load); with
+    // it, only the few that race a connection's return to the pool do.
+    let metrics = client.metrics().connections;
+    assert!(metrics.waiting < 50, "{metrics:?}");
+    assert!(metrics.connects <= 8, "{metrics:?}");
     assert!(
         server.stats.max_open() <= 8,
         "server saw {} open sockets",
@@ -275,4 +282,42 @@ async fn wait_until(
         tokio::task::yield_now().await;
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_finds_no_free_connection_in_time_fails_cleanly() {
+    let (release, gate) = tokio::sync::watch::channel(false);
+    let server = TestServer::start(gated_handler(gate)).await;
+    let client: Client<Body> = Client::builder()
+        .max_connections_per_host(1)
+        .connect_timeout(Duration::from_millis(300))
+        .build();
+    let url = server.url("/");
+    let held = {
+        let client = client.clone();
+        let url = url.clone();
+        tokio::spawn(async move { get(&client, &url).await })
+    };
+    server
+        .stats
+        .wait_open("the one connection in use", |open| *open == 1)
+        .await;
+
+    let err = get(&client, &url)
+        .await
+        .expect_err("no slot within the timeout");
+    assert!(err.contains("LimitTimeout"), "{err}");
+    assert_eq!(
+        server.stats.accepted(),
+        1,
+        "the waiting request never opened a socket"
+    );
+
+    release.send_replace(true);
+    assert_eq!(held.await.expect("task"), Ok("ok".into()));
+    assert_eq!(
+        get(&client, &url).await,
+        Ok("ok".into()),
+        "the slot came back with the body"
+    );
 }

@@ -11,7 +11,6 @@ use http::header::{
 use http::{Request, Response};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -437,7 +436,7 @@ fn json_response(bytes: Bytes) -> Response<ResponseBody> {
 
 /// Reads a whole upstream body, at most `max` bytes, by `deadline`.
 async fn read_bounded(
-    body: Incoming,
+    body: pool_layer::Body,
     max: usize,
     deadline: Instant,
 ) -> Result<Bytes, ProviderError> {

@@ -11,7 +11,7 @@ pub struct LimitTimeout {
 }
 
 impl LimitTimeout {
-    pub(super) fn new(host: super::HostKey, waited: Duration) -> Self {
+    pub(crate) fn new(host: super::HostKey, waited: Duration) -> Self {
         Self { host, waited }
     }
 

@@ -61,4 +61,5 @@ pub use self::layer::{
     ConnectionLimitLayer, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_HOST,
 };
 pub use self::service::ConnectionLimit;
+pub(crate) use self::state::HostMap;
 pub use self::state::{ConnectionMetrics, HostKey};

@@ -78,23 +78,72 @@ pub(super) struct Shared {
     pub(super) max_total: usize,
     pub(super) max_per_host: usize,
     pub(super) global: Arc<Semaphore>,
-    hosts: Mutex<HostMap>,
+    hosts: HostMap<Semaphore>,
     pub(super) waiting: AtomicUsize,
     pub(super) connects: AtomicU64,
     pub(super) connect_errors: AtomicU64,
     pub(super) limit_timeouts: AtomicU64,
 }
 
-/// Per-host semaphores, held weakly: a host's entry lives exactly as long as a permit
-/// or a waiter for it does. Dead entries are swept when the map has doubled since the
-/// last sweep, so its size stays within `max(MIN_SWEEP, 2 × live hosts)` at O(1)
-/// amortized cost.
-struct HostMap {
-    map: HashMap<HostKey, Weak<Semaphore>>,
+/// Per-host values, held weakly: a host's entry lives exactly as long as something
+/// (a permit, a waiter, a request) holds its `Arc`. Dead entries are swept when the
+/// map has doubled since the last sweep, so its size stays within
+/// `max(MIN_SWEEP, 2 × live hosts)` at O(1) amortized cost.
+pub(crate) struct HostMap<T> {
+    inner: Mutex<HostMapInner<T>>,
+}
+
+struct HostMapInner<T> {
+    map: HashMap<HostKey, Weak<T>>,
     sweep_at: usize,
 }
 
 const MIN_SWEEP: usize = 64;
+
+impl<T> HostMap<T> {
+    pub(crate) fn new() -> Self {
+        Self {
+            inner: Mutex::new(HostMapInner {
+                map: HashMap::new(),
+                sweep_at: MIN_SWEEP,
+            }),
+        }
+    }
+
+    /// The value of `key`, made by `make` if no one holds one.
+    pub(crate) fn get_or_insert(&self, key: &HostKey, make: impl FnOnce() -> T) -> Arc<T> {
+        let mut hosts = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(value) = hosts.map.get(key).and_then(Weak::upgrade) {
+            return value;
+        }
+        let value = Arc::new(make());
+        if hosts.map.len() >= hosts.sweep_at {
+            hosts.map.retain(|_, weak| weak.strong_count() > 0);
+            hosts.sweep_at = (hosts.map.len() * 2).max(MIN_SWEEP);
+        }
+        hosts.map.insert(key.clone(), Arc::downgrade(&value));
+        value
+    }
+
+    /// Every host someone holds, with its value.
+    pub(crate) fn live(&self) -> Vec<(HostKey, Arc<T>)> {
+        let hosts = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        hosts
+            .map
+            .iter()
+            .filter_map(|(key, weak)| Some((key.clone(), weak.upgrade()?)))
+            .collect()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map
+            .len()
+    }
+}
 
 impl Shared {
     pub(super) fn new(max_total: usize, max_per_host: usize) -> Self {
@@ -107,10 +156,7 @@ impl Shared {
             max_total,
             max_per_host,
             global: Arc::new(Semaphore::new(max_total)),
-            hosts: Mutex::new(HostMap {
-                map: HashMap::new(),
-                sweep_at: MIN_SWEEP,
-            }),
+            hosts: HostMap::new(),
             waiting: AtomicUsize::new(0),
             connects: AtomicU64::new(0),
             connect_errors: AtomicU64::new(0),
@@ -120,17 +166,8 @@ impl Shared {
 
     /// The semaphore of `key`, created on first use.
     pub(super) fn host(&self, key: &HostKey) -> Arc<Semaphore> {
-        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(sem) = hosts.map.get(key).and_then(Weak::upgrade) {
-            return sem;
-        }
-        let sem = Arc::new(Semaphore::new(self.max_per_host));
-        if hosts.map.len() >= hosts.sweep_at {
-            hosts.map.retain(|_, weak| weak.strong_count() > 0);
-            hosts.sweep_at = (hosts.map.len() * 2).max(MIN_SWEEP);
-        }
-        hosts.map.insert(key.clone(), Arc::downgrade(&sem));
-        sem
+        self.hosts
+            .get_or_insert(key, || Semaphore::new(self.max_per_host))
     }
 
     pub(super) fn metrics(&self) -> ConnectionMetrics {
@@ -138,18 +175,15 @@ impl Shared {
         // first, so a snapshot that sees a connection gone globally also sees it gone
         // from its host.
         let open_connections = self.max_total - self.global.available_permits();
-        let mut open_per_host: Vec<(HostKey, usize)> = {
-            let hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
-            hosts
-                .map
-                .iter()
-                .filter_map(|(key, weak)| {
-                    let sem = weak.upgrade()?;
-                    let open = self.max_per_host - sem.available_permits();
-                    (open > 0).then(|| (key.clone(), open))
-                })
-                .collect()
-        };
+        let mut open_per_host: Vec<(HostKey, usize)> = self
+            .hosts
+            .live()
+            .into_iter()
+            .filter_map(|(key, sem)| {
+                let open = self.max_per_host - sem.available_permits();
+                (open > 0).then_some((key, open))
+            })
+            .collect();
         open_per_host.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
         ConnectionMetrics {
             max_connections: self.max_total,
@@ -165,11 +199,7 @@ impl Shared {
 
     #[cfg(test)]
     pub(super) fn host_entries(&self) -> usize {
-        self.hosts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .map
-            .len()
+        self.hosts.len()
     }
 }
 

@@ -1,0 +1,232 @@
+//! The per-host request gate of [`Client`](crate::Client): HTTP/1 requests beyond the
+//! per-host connection cap wait here, in FIFO order and for at most the connect
+//! timeout, holding their slot until the response body ends.
+//!
+//! Why a gate in front of the pool as well as the connection limit under it: hyper's
+//! pool races every request's checkout against a new connect, and when the checkout
+//! wins it finishes the connect in the background. With the host at its cap, each of
+//! those connects waits for a permit, so under sustained load thousands of orphaned
+//! connects pile up (each holding a timer and a queue place) until they time out. An
+//! HTTP/1 connection serves one request at a time, so letting at most `cap` requests
+//! per host reach the pool means connects never have to wait and never pile up. Hosts
+//! whose responses come back over HTTP/2 are multiplexed and skip the gate.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Response;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use hyper::body::Incoming;
+use pin_project_lite::pin_project;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::limit::{HostKey, HostMap, LimitTimeout};
+
+/// Per-host request slots.
+pub(crate) struct Gate {
+    per_host: usize,
+    timeout: Duration,
+    hosts: HostMap<HostGate>,
+}
+
+pub(crate) struct HostGate {
+    slots: Arc<Semaphore>,
+    /// Set once a response from this host came over HTTP/2.
+    multiplexed: AtomicBool,
+}
+
+impl Gate {
+    pub(crate) fn new(per_host: usize, timeout: Duration) -> Self {
+        Self {
+            per_host,
+            timeout,
+            hosts: HostMap::new(),
+        }
+    }
+
+    /// Waits for a slot of `req`'s host. Returns the slot (none for multiplexed hosts)
+    /// and the host's gate, to tell it the response's HTTP version.
+    pub(crate) async fn enter(
+        &self,
+        key: Option<HostKey>,
+    ) -> Result<(Option<Slot>, Option<Arc<HostGate>>), LimitTimeout> {
+        let Some(key) = key else {
+            // No host: the connector refuses it with a clear error.
+            return Ok((None, None));
+        };
+        let per_host = self.per_host;
+        let host = self.hosts.get_or_insert(&key, || HostGate {
+            slots: Arc::new(Semaphore::new(per_host)),
+            multiplexed: AtomicBool::new(false),
+        });
+        if host.multiplexed.load(Ordering::Relaxed) {
+            return Ok((None, Some(host)));
+        }
+        let permit = match host.slots.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                tracing::trace!(host = %key, "per-host cap reached; request waits for a connection");
+                let wait = host.slots.clone().acquire_owned();
+                match tokio::time::timeout(self.timeout, wait).await {
+                    Ok(permit) => permit.expect("gate semaphores are never closed"),
+                    Err(_) => return Err(LimitTimeout::new(key, self.timeout)),
+                }
+            }
+        };
+        Ok((Some((permit, host.clone())), Some(host)))
+    }
+}
+
+impl HostGate {
+    pub(crate) fn saw_version(&self, version: http::Version) {
+        if version == http::Version::HTTP_2 {
+            self.multiplexed.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The error of a [`Client`](crate::Client) request: hyper-util's, or
+/// [`LimitTimeout`] when no connection slot for the host came free in time.
+#[derive(Debug)]
+pub struct ClientError {
+    kind: Kind,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Request(hyper_util::client::legacy::Error),
+    Gate(LimitTimeout),
+}
+
+impl ClientError {
+    pub(crate) fn request(err: hyper_util::client::legacy::Error) -> Self {
+        Self {
+            kind: Kind::Request(err),
+        }
+    }
+
+    pub(crate) fn gate(err: LimitTimeout) -> Self {
+        Self {
+            kind: Kind::Gate(err),
+        }
+    }
+
+    /// True if the request never reached a connection: connect failed, timed out, or
+    /// no slot came free. Such a request is safe to retry elsewhere.
+    pub fn is_connect(&self) -> bool {
+        match &self.kind {
+            Kind::Request(err) => err.is_connect(),
+            Kind::Gate(_) => true,
+        }
+    }
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Request(err) => fmt::Display::fmt(err, f),
+            Kind::Gate(err) => fmt::Display::fmt(err, f),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            Kind::Request(err) => err.source(),
+            Kind::Gate(_) => None,
+        }
+    }
+}
+
+/// A request's per-host slot; holding the host's gate keeps its map entry (and so its
+/// semaphore) alive while the slot is out.
+pub(crate) type Slot = (OwnedSemaphorePermit, Arc<HostGate>);
+
+pin_project! {
+    /// A response body from the [`Client`](crate::Client): hyper's body, holding the
+    /// request's per-host slot until it ends, fails or is dropped.
+    pub struct Body {
+        #[pin]
+        inner: Incoming,
+        slot: Option<Slot>,
+    }
+}
+
+impl Body {
+    pub(crate) fn new(inner: Incoming, slot: Option<Slot>) -> Self {
+        Self { inner, slot }
+    }
+
+    /// hyper's body, giving up the slot now.
+    pub fn into_inner(self) -> Incoming {
+        self.inner
+    }
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Body")
+            .field("holds_slot", &self.slot.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpBody for Body {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let mut this = self.project();
+        let frame = std::task::ready!(this.inner.as_mut().poll_frame(cx));
+        if !matches!(frame, Some(Ok(_))) || this.inner.is_end_stream() {
+            this.slot.take();
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The future of [`Client::request`](crate::Client::request). Boxed: it waits at the
+/// gate and then for hyper, and one allocation is small next to a request.
+pub struct ResponseFuture {
+    inner: Pin<Box<dyn Future<Output = Result<Response<Body>, ClientError>> + Send>>,
+}
+
+impl ResponseFuture {
+    pub(crate) fn new(
+        inner: Pin<Box<dyn Future<Output = Result<Response<Body>, ClientError>> + Send>>,
+    ) -> Self {
+        Self { inner }
+    }
+}
+
+impl Future for ResponseFuture {
+    type Output = Result<Response<Body>, ClientError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+impl fmt::Debug for ResponseFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
