@@ -166,3 +166,59 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf)).await;
     assert!(read.is_ok(), "the gateway closed the half-sent request");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_never_appear_in_logs_even_at_trace_level() {
+    let provider_key = "sk-provider-SECRET-7f3a9c";
+    let master_key = "sk-master-SECRET-51be02";
+    let upstream = Upstream::start(vec![
+        json(200, r#"{"id":"ok","choices":[]}"#),
+        json(401, &format!(r#"{{"error":{{"message":"Incorrect API key provided: {provider_key}"}}}}"#)),
+    ])
+    .await;
+    let config = write_config(
+        "secrets.yaml",
+        &format!(
+            "server: {{master_key: {master_key}}}\nmodel_list:\n  - model_name: m\n    litellm_params: {{model: openai/gpt-4o, api_base: \"{}\", api_key: {provider_key}, max_retries: 0}}\n",
+            upstream.base()
+        ),
+    );
+    let mut child = Command::new(GATEWAY)
+        .arg("--config")
+        .arg(&config)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "trace")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await.unwrap().unwrap().unwrap();
+    let addr = line.strip_prefix("gateway listening on http://").unwrap().to_string();
+    let mut stderr = child.stderr.take().unwrap();
+    let logs = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text).await;
+        text
+    });
+
+    let client: pool_layer::Client<Full<Bytes>> = pool_layer::Client::builder().build();
+    for (key, expect) in [(master_key, 200), (master_key, 401), ("sk-wrong", 401)] {
+        let req = http::Request::post(format!("http://{addr}/v1/chat/completions"))
+            .header("authorization", format!("Bearer {key}"))
+            .body(Full::new(Bytes::from(r#"{"model":"m","messages":[]}"#)))
+            .unwrap();
+        let res = client.request(req).await.unwrap();
+        assert_eq!(res.status(), expect);
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        assert!(!String::from_utf8_lossy(&body).contains(provider_key), "the provider key leaked into an error body");
+    }
+    let pid = child.id().unwrap().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
+    child.wait().await.unwrap();
+    let logs = logs.await.unwrap();
+    assert!(logs.len() > 1000, "trace logging was on ({} bytes)", logs.len());
+    assert!(!logs.contains(provider_key), "the provider key is in the logs");
+    assert!(!logs.contains(master_key), "the master key is in the logs");
+}

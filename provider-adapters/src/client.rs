@@ -200,6 +200,13 @@ impl ProviderClient {
             }
             Reply::Raw => {
                 let bytes = read_bounded(res.into_body(), ep.max_response_bytes, deadline).await?;
+                // Passed on without re-serialising, but only if it is JSON: one pass
+                // that builds nothing.
+                if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() {
+                    return Err(ProviderError::bad_gateway(
+                        "upstream sent a response that is not valid JSON",
+                    ));
+                }
                 Ok(json_response(bytes))
             }
             Reply::Json(map) => {
