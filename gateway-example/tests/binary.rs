@@ -173,7 +173,10 @@ async fn keys_never_appear_in_logs_even_at_trace_level() {
     let master_key = "sk-master-SECRET-51be02";
     let upstream = Upstream::start(vec![
         json(200, r#"{"id":"ok","choices":[]}"#),
-        json(401, &format!(r#"{{"error":{{"message":"Incorrect API key provided: {provider_key}"}}}}"#)),
+        json(
+            401,
+            &format!(r#"{{"error":{{"message":"Incorrect API key provided: {provider_key}"}}}}"#),
+        ),
     ])
     .await;
     let config = write_config(
@@ -194,8 +197,15 @@ async fn keys_never_appear_in_logs_even_at_trace_level() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await.unwrap().unwrap().unwrap();
-    let addr = line.strip_prefix("gateway listening on http://").unwrap().to_string();
+    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let addr = line
+        .strip_prefix("gateway listening on http://")
+        .unwrap()
+        .to_string();
     let mut stderr = child.stderr.take().unwrap();
     let logs = tokio::spawn(async move {
         let mut text = String::new();
@@ -212,13 +222,27 @@ async fn keys_never_appear_in_logs_even_at_trace_level() {
         let res = client.request(req).await.unwrap();
         assert_eq!(res.status(), expect);
         let body = res.into_body().collect().await.unwrap().to_bytes();
-        assert!(!String::from_utf8_lossy(&body).contains(provider_key), "the provider key leaked into an error body");
+        assert!(
+            !String::from_utf8_lossy(&body).contains(provider_key),
+            "the provider key leaked into an error body"
+        );
     }
     let pid = child.id().unwrap().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
     child.wait().await.unwrap();
     let logs = logs.await.unwrap();
-    assert!(logs.len() > 1000, "trace logging was on ({} bytes)", logs.len());
-    assert!(!logs.contains(provider_key), "the provider key is in the logs");
+    assert!(
+        logs.len() > 1000,
+        "trace logging was on ({} bytes)",
+        logs.len()
+    );
+    assert!(
+        !logs.contains(provider_key),
+        "the provider key is in the logs"
+    );
     assert!(!logs.contains(master_key), "the master key is in the logs");
 }

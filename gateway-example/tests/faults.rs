@@ -234,3 +234,119 @@ async fn a_client_that_half_closes_is_released_promptly() {
     // And it keeps serving everyone else.
     assert_eq!(h.chat("m", false).await.0, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_times_overload_is_served_or_refused_and_nothing_hangs() {
+    let upstream = Upstream::start(vec![]).await;
+    upstream.always(Reply::Delayed(
+        Duration::from_millis(20),
+        Box::new(json(200, r#"{"id":"x","choices":[]}"#)),
+    ));
+    let config = Config::parse(
+        &format!(
+            "pool: {{keepalive_s: 0.2}}\nlimits: {{max_in_flight: 10, max_queued: 90}}\nmodel_list:\n  - model_name: m\n    litellm_params: {{model: openai/m, api_base: \"{}\", max_retries: 0}}\n",
+            upstream.base()
+        ),
+        "overload.yaml",
+    )
+    .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let h = std::sync::Arc::new(Harness {
+        gateway: Gateway::start(config, listener).await.unwrap(),
+        client: pool_layer::Client::builder()
+            .max_connections_per_host(300)
+            .build(),
+    });
+
+    let watcher = {
+        let h = h.clone();
+        tokio::spawn(async move {
+            let mut worst = 0;
+            for _ in 0..400 {
+                let m = h.gateway.state().admission().metrics();
+                assert!(m.queued <= 90 && m.in_flight <= 10, "{m:?}");
+                worst = worst.max(m.queued);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            worst
+        })
+    };
+    let requests: Vec<_> = (0..1000)
+        .map(|_| {
+            let h = h.clone();
+            tokio::spawn(async move { h.chat("m", false).await.0 })
+        })
+        .collect();
+    let mut served = 0;
+    let mut refused = 0;
+    for r in requests {
+        match tokio::time::timeout(Duration::from_secs(30), r)
+            .await
+            .expect("no request hangs")
+            .unwrap()
+        {
+            200 => served += 1,
+            429 => refused += 1,
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!(served + refused, 1000);
+    assert!(
+        served >= 100,
+        "at least a queue's worth was served ({served})"
+    );
+    assert!(watcher.await.unwrap() > 0, "the queue was used");
+    h.gauges_return_to_zero().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_paths_and_methods_get_404_or_405_never_a_crash() {
+    let h = start(&[("m", "http://127.0.0.1:9".to_string())]).await;
+    let paths = [
+        "/v1/chat/completions",
+        "/v1/embeddings",
+        "/v1/messages",
+        "/v1/models",
+        "/health/liveliness",
+        "/health/readiness",
+        "/metrics",
+        "/v1/../../etc/passwd",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "/v1/chat/completions/../../../x",
+        "//v1//models",
+        "/v1/chat/completions%00",
+        "/\u{1F600}",
+    ];
+    for path in paths {
+        for method in [
+            "GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECTX",
+        ] {
+            let Ok(req) = http::Request::builder()
+                .method(method)
+                .uri(format!(
+                    "http://{}{}",
+                    h.gateway.addr(),
+                    path.replace('\u{1F600}', "%F0%9F%98%80")
+                ))
+                .body(Full::new(Bytes::new()))
+            else {
+                continue;
+            };
+            let res = h.client.request(req).await.unwrap();
+            let status = res.status().as_u16();
+            assert!(
+                matches!(status, 200 | 400 | 404 | 405 | 502),
+                "{method} {path}: {status}"
+            );
+            if status == 404 || status == 405 {
+                let body = res.into_body().collect().await.unwrap().to_bytes();
+                assert!(
+                    serde_json::from_slice::<Value>(&body).is_ok(),
+                    "{method} {path}: JSON error body"
+                );
+            }
+        }
+    }
+    // Still serving.
+    assert_eq!(h.chat("unknown-model", false).await.0, 404);
+}
