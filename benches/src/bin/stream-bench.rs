@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! stream-bench upstream PORT               # an SSE upstream: 20 events, 5 ms apart
+//!                                          # (and a JSON answer without "stream":true)
 //! stream-bench measure DIRECT_URL GATEWAY_URL [STREAMS] [ROUNDS]
 //! ```
 //! `measure` prints one JSON object per target.
@@ -42,28 +43,49 @@ async fn upstream(port: u16) -> Result<(), Box<dyn std::error::Error + Send + Sy
         let (stream, _) = listener.accept().await?;
         let _ = stream.set_nodelay(true);
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(|_req| async {
-                let (mut tx, body) = http_body_util::channel::Channel::<Bytes, Infallible>::new(4);
-                tokio::spawn(async move {
-                    for i in 0..EVENTS {
-                        let chunk = format!(
+            let svc = hyper::service::service_fn(
+                |req: http::Request<hyper::body::Incoming>| async move {
+                    let body = req
+                        .into_body()
+                        .collect()
+                        .await
+                        .map(|b| b.to_bytes())
+                        .unwrap_or_default();
+                    if !body.windows(13).any(|w| w == b"\"stream\":true") {
+                        // Non-streaming requests (the soak test mixes them in) get one answer.
+                        let answer = r#"{"id":"s","object":"chat.completion","created":0,"model":"bench","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#;
+                        let mut res = http::Response::new(http_body_util::Either::Left(Full::new(
+                            Bytes::from_static(answer.as_bytes()),
+                        )));
+                        res.headers_mut().insert(
+                            "content-type",
+                            http::HeaderValue::from_static("application/json"),
+                        );
+                        return Ok::<_, Infallible>(res);
+                    }
+                    let (mut tx, body) =
+                        http_body_util::channel::Channel::<Bytes, Infallible>::new(4);
+                    tokio::spawn(async move {
+                        for i in 0..EVENTS {
+                            let chunk = format!(
                             "data: {{\"id\":\"s\",\"object\":\"chat.completion.chunk\",\"created\":0,\"model\":\"bench\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"token{i} \"}},\"finish_reason\":null}}]}}\n\n"
                         );
-                        if tx.send_data(Bytes::from(chunk)).await.is_err() {
-                            return;
+                            if tx.send_data(Bytes::from(chunk)).await.is_err() {
+                                return;
+                            }
+                            tokio::time::sleep(GAP).await;
                         }
-                        tokio::time::sleep(GAP).await;
-                    }
-                    let last = "data: {\"id\":\"s\",\"object\":\"chat.completion.chunk\",\"created\":0,\"model\":\"bench\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
-                    let _ = tx.send_data(Bytes::from_static(last.as_bytes())).await;
-                });
-                let mut res = http::Response::new(body);
-                res.headers_mut().insert(
-                    "content-type",
-                    http::HeaderValue::from_static("text/event-stream"),
-                );
-                Ok::<_, Infallible>(res)
-            });
+                        let last = "data: {\"id\":\"s\",\"object\":\"chat.completion.chunk\",\"created\":0,\"model\":\"bench\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+                        let _ = tx.send_data(Bytes::from_static(last.as_bytes())).await;
+                    });
+                    let mut res = http::Response::new(http_body_util::Either::Right(body));
+                    res.headers_mut().insert(
+                        "content-type",
+                        http::HeaderValue::from_static("text/event-stream"),
+                    );
+                    Ok::<_, Infallible>(res)
+                },
+            );
             let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(stream), svc)
                 .await;
