@@ -227,6 +227,21 @@ async fn keys_never_appear_in_logs_even_at_trace_level() {
             "the provider key leaked into an error body"
         );
     }
+    let metrics = client
+        .request(
+            http::Request::get(format!("http://{addr}/metrics"))
+                .body(Full::default())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let metrics = String::from_utf8_lossy(&metrics.into_body().collect().await.unwrap().to_bytes())
+        .into_owned();
+    assert!(metrics.contains("gateway_pool_open_connections"));
+    assert!(
+        !metrics.contains(provider_key) && !metrics.contains(master_key),
+        "a key is in /metrics"
+    );
     let pid = child.id().unwrap().to_string();
     Command::new("kill")
         .args(["-TERM", &pid])

@@ -190,6 +190,25 @@ async fn broken_streams_end_with_an_error_event_and_release_everything() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_that_closes_mid_body_is_a_502() {
+    let cut = raw_upstream(|mut stream| async move {
+        read_head(&mut stream).await;
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"id\":";
+        // Close with most of the promised body still owed.
+        let _ = stream.write_all(head.as_bytes()).await;
+    })
+    .await;
+    let h = start(&[("m", format!("http://{cut}"))]).await;
+    let (status, body) = h.chat("m", false).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        error_message(&body).contains("upstream response broke"),
+        "{body}"
+    );
+    h.gauges_return_to_zero().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_that_hangs_before_headers_times_out_with_504() {
     let hang = raw_upstream(|mut stream| async move {
         read_head(&mut stream).await;
