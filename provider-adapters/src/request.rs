@@ -20,12 +20,70 @@ pub struct Peek {
     pub stream: bool,
 }
 
-#[derive(Deserialize)]
+/// `model` and `stream` of a JSON object. Written by hand because a derived struct
+/// also accepts a JSON array (fields by position), which is not a request.
 struct Fields<'a> {
-    #[serde(borrow)]
     model: Option<Cow<'a, str>>,
-    #[serde(default)]
     stream: Option<bool>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Fields<'a> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Fields<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+                let mut fields = Fields {
+                    model: None,
+                    stream: None,
+                };
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "model" if fields.model.is_some() => {
+                            return Err(de::Error::duplicate_field("model"))
+                        }
+                        "model" => fields.model = Some(map.next_value::<BorrowedOrOwned<'de>>()?.0),
+                        "stream" if fields.stream.is_some() => {
+                            return Err(de::Error::duplicate_field("stream"))
+                        }
+                        "stream" => {
+                            fields.stream = Some(map.next_value::<Option<bool>>()?.unwrap_or(false))
+                        }
+                        _ => {
+                            map.next_value::<de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(fields)
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+/// A string that borrows from the input when it has no escapes.
+struct BorrowedOrOwned<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for BorrowedOrOwned<'a> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = BorrowedOrOwned<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(BorrowedOrOwned(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(BorrowedOrOwned(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
 }
 
 /// Reads `model` and `stream` from a JSON object body; every other value is skipped,
@@ -141,6 +199,24 @@ mod tests {
             .unwrap_err()
             .message()
             .contains("`model`"));
+    }
+
+    #[test]
+    fn only_json_objects_are_requests() {
+        // Found by the `routing` fuzz target: a derived struct accepted arrays.
+        assert!(peek(b"[\r\"]:b:\"]").is_err());
+        assert!(peek(br#"["gpt-4o", true]"#).is_err());
+        assert!(
+            peek(br#"{"model":"a","model":"b"}"#).is_err(),
+            "duplicate model"
+        );
+        assert!(peek(br#"{"model":"gpt","stream":"yes"}"#).is_err());
+        assert_eq!(
+            peek(br#"{"model":"g\u00e9","stream":null}"#)
+                .map(|p| (p.model, p.stream))
+                .ok(),
+            Some(("gé".into(), false))
+        );
     }
 
     #[test]
