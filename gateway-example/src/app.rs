@@ -16,7 +16,7 @@ use axum::error_handling::HandleErrorLayer;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
 use cache_layer::client::{ClientCache, ClientCacheLayer, ClientKey, NewService};
@@ -239,15 +239,16 @@ impl AppState {
 /// The whole application as an axum `Router`.
 pub fn router(state: Arc<AppState>) -> Router {
     let server = &state.config.server;
-    let upstream = upstream_service(&state);
+    let chat = upstream_service(&state, Api::ChatCompletions);
+    let embeddings = upstream_service(&state, Api::Embeddings);
     let authed = Router::new()
         .route("/v1/models", get(models))
         .route("/models", get(models))
-        .route_service("/v1/chat/completions", upstream.clone())
-        .route_service("/chat/completions", upstream.clone())
-        .route_service("/v1/embeddings", upstream.clone())
-        .route_service("/embeddings", upstream.clone())
-        .route_service("/v1/messages", upstream)
+        .route_service("/v1/chat/completions", chat.clone())
+        .route_service("/chat/completions", chat)
+        .route_service("/v1/embeddings", embeddings.clone())
+        .route_service("/embeddings", embeddings)
+        .route_service("/v1/messages", upstream_service(&state, Api::Messages))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth));
     Router::new()
         .route("/health/liveliness", get(liveliness))
@@ -281,14 +282,20 @@ type Upstream = BoxCloneSyncService<Request, Response, Infallible>;
 
 /// The routes that call upstreams, behind the optional response cache, the event
 /// layer and admission.
-fn upstream_service(state: &Arc<AppState>) -> Upstream {
-    let handlers: Router = Router::new()
-        .route("/v1/chat/completions", post(chat))
-        .route("/chat/completions", post(chat))
-        .route("/v1/embeddings", post(embeddings))
-        .route("/embeddings", post(embeddings))
-        .route("/v1/messages", post(messages))
-        .with_state(state.clone());
+fn upstream_service(state: &Arc<AppState>, api: Api) -> Upstream {
+    // The outer router already matched the path: one handler per API, no second
+    // routing pass.
+    let shared = state.clone();
+    let handlers = tower::service_fn(move |req: Request| {
+        let state = shared.clone();
+        async move {
+            Ok::<_, Infallible>(if req.method() == http::Method::POST {
+                proxy(state, api, req).await
+            } else {
+                method_not_allowed().await
+            })
+        }
+    });
     let admitted = ServiceBuilder::new()
         .layer(HandleErrorLayer::new(admission_error))
         .map_response(|res: http::Response<AdmissionBody<Body>>| res.map(Body::new))
@@ -458,18 +465,6 @@ pub(crate) fn error_response(err: &ProviderError) -> Response {
     let res = err.to_response();
     let (parts, body) = res.into_parts();
     Response::from_parts(parts, Body::from(body))
-}
-
-async fn chat(State(state): State<Arc<AppState>>, req: Request) -> Response {
-    proxy(state, Api::ChatCompletions, req).await
-}
-
-async fn embeddings(State(state): State<Arc<AppState>>, req: Request) -> Response {
-    proxy(state, Api::Embeddings, req).await
-}
-
-async fn messages(State(state): State<Arc<AppState>>, req: Request) -> Response {
-    proxy(state, Api::Messages, req).await
 }
 
 async fn proxy(state: Arc<AppState>, api: Api, req: Request) -> Response {

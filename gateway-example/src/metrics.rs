@@ -2,8 +2,10 @@
 //! by a callback in the capped registry, off the request path), plus a snapshot of
 //! every layer's gauges at scrape time, in Prometheus text format.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
 
 use limits_layer::callbacks::{callback_fn, Event, FnCallback};
 use prometheus_client::encoding::text::encode_registry;
@@ -24,6 +26,17 @@ pub struct Metrics {
     latency: Family<Labels, Histogram>,
     bytes: Family<Labels, Counter>,
     tokens: Family<Labels, Counter>,
+    handles: Arc<Mutex<HashMap<u64, Handles>>>,
+}
+
+/// The metrics of one (route, model, status).
+#[derive(Debug)]
+struct Handles {
+    requests: Counter,
+    latency: Histogram,
+    bytes: Counter,
+    prompt_tokens: Counter,
+    completion_tokens: Counter,
 }
 
 impl Default for Metrics {
@@ -69,6 +82,7 @@ impl Metrics {
             latency,
             bytes,
             tokens,
+            handles: Arc::default(),
         }
     }
 
@@ -79,33 +93,62 @@ impl Metrics {
     }
 
     fn record(&self, event: &Event) {
-        let model = event.model.as_deref().unwrap_or("").to_string();
-        let status = event
-            .status
-            .map_or_else(|| "error".to_string(), |s| s.to_string());
-        self.requests
-            .get_or_create(&vec![
-                ("route", event.route.clone()),
-                ("model", model.clone()),
-                ("status", status),
-            ])
-            .inc();
-        self.latency
-            .get_or_create(&vec![
-                ("route", event.route.clone()),
-                ("model", model.clone()),
-            ])
-            .observe(event.latency.as_secs_f64());
-        self.bytes
-            .get_or_create(&vec![("model", model.clone())])
-            .inc_by(event.response_bytes);
-        if let Some(usage) = event.usage {
-            self.tokens
+        // The label sets are few (routes x configured models x statuses), so each
+        // one's metric handles are looked up once, then found by a hash without
+        // building label vectors per event.
+        let key = {
+            let mut h = std::hash::DefaultHasher::new();
+            (&event.route, event.model.as_deref(), event.status).hash(&mut h);
+            h.finish()
+        };
+        let mut handles = self.handles.lock().unwrap_or_else(|e| e.into_inner());
+        let found = handles.entry(key).or_insert_with(|| {
+            let model = event.model.as_deref().unwrap_or("").to_string();
+            let status = event
+                .status
+                .map_or_else(|| "error".to_string(), |s| s.to_string());
+            let route = event.route.clone();
+            // One statement each: `get_or_create` returns a read guard on its family,
+            // and a second `get_or_create` on the same family while it is alive would
+            // wait for a write lock forever.
+            let requests = self
+                .requests
+                .get_or_create(&vec![
+                    ("route", route.clone()),
+                    ("model", model.clone()),
+                    ("status", status),
+                ])
+                .clone();
+            let latency = self
+                .latency
+                .get_or_create(&vec![("route", route), ("model", model.clone())])
+                .clone();
+            let bytes = self
+                .bytes
+                .get_or_create(&vec![("model", model.clone())])
+                .clone();
+            let prompt_tokens = self
+                .tokens
                 .get_or_create(&vec![("model", model.clone()), ("kind", "prompt".into())])
-                .inc_by(usage.prompt_tokens);
-            self.tokens
+                .clone();
+            let completion_tokens = self
+                .tokens
                 .get_or_create(&vec![("model", model), ("kind", "completion".into())])
-                .inc_by(usage.completion_tokens);
+                .clone();
+            Handles {
+                requests,
+                latency,
+                bytes,
+                prompt_tokens,
+                completion_tokens,
+            }
+        });
+        found.requests.inc();
+        found.latency.observe(event.latency.as_secs_f64());
+        found.bytes.inc_by(event.response_bytes);
+        if let Some(usage) = event.usage {
+            found.prompt_tokens.inc_by(usage.prompt_tokens);
+            found.completion_tokens.inc_by(usage.completion_tokens);
         }
     }
 }

@@ -227,13 +227,14 @@ async fn keys_never_appear_in_logs_even_at_trace_level() {
             "the provider key leaked into an error body"
         );
     }
-    let metrics = client
-        .request(
-            http::Request::get(format!("http://{addr}/metrics"))
-                .body(Full::default())
-                .unwrap(),
-        )
+    let metrics = client.request(
+        http::Request::get(format!("http://{addr}/metrics"))
+            .body(Full::default())
+            .unwrap(),
+    );
+    let metrics = tokio::time::timeout(Duration::from_secs(10), metrics)
         .await
+        .expect("/metrics answers in time")
         .unwrap();
     let metrics = String::from_utf8_lossy(&metrics.into_body().collect().await.unwrap().to_bytes())
         .into_owned();
