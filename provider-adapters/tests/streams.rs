@@ -400,3 +400,27 @@ async fn a_client_that_goes_away_releases_the_upstream_and_its_connection() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+#[tokio::test]
+async fn an_invalid_ndjson_line_ends_the_stream_with_an_error_event() {
+    let upstream = Upstream::start(vec![ndjson(
+        &[
+            r#"{"model":"l","message":{"content":"fine"},"done":false}"#,
+            "\n{this is not json}\n",
+        ],
+        End::Close,
+    )])
+    .await;
+    let client = ProviderClient::new(
+        endpoint("ollama/l", &upstream),
+        pool_layer::Client::builder().build(),
+    );
+    let got = stream(&client, Api::ChatCompletions, CHAT).await;
+    assert_eq!(
+        text_and_finish(&got[..got.len() - 1]).0,
+        "fine",
+        "what was valid was forwarded"
+    );
+    assert_ends_with_error(&got, "upstream_error");
+    assert!(got.last().unwrap().data.contains("invalid stream line"));
+}
