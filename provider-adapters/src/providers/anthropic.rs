@@ -6,7 +6,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde_json::{json, Map, Value};
 
 use super::openai::{chunk, completion, usage, usage_chunk};
-use super::{content_text, now, Decoder};
+use super::{content_text, copy_sampling, now, Decoder};
 use crate::ProviderError;
 
 /// The `anthropic-version` sent when none is configured.
@@ -73,25 +73,19 @@ pub(crate) fn request_from_openai(req: &Value, model: &str) -> Result<Value, Pro
         .or_else(|| req.get("max_tokens"))
         .and_then(Value::as_u64)
         .unwrap_or(DEFAULT_MAX_TOKENS);
-    body.insert("max_tokens".into(), max_tokens.into());
     let system: Vec<String> = system.into_iter().filter(|s| !s.is_empty()).collect();
     if !system.is_empty() {
         body.insert("system".into(), system.join("\n\n").into());
     }
-    for key in ["temperature", "top_p", "top_k", "stream"] {
-        if let Some(v) = req.get(key).filter(|v| !v.is_null()) {
-            body.insert(key.into(), v.clone());
-        }
-    }
-    match req.get("stop") {
-        Some(Value::String(s)) => {
-            body.insert("stop_sequences".into(), json!([s]));
-        }
-        Some(v @ Value::Array(_)) => {
-            body.insert("stop_sequences".into(), v.clone());
-        }
-        _ => {}
-    }
+    let renames = [
+        ("temperature", "temperature"),
+        ("top_p", "top_p"),
+        ("top_k", "top_k"),
+        ("stream", "stream"),
+    ];
+    copy_sampling(req, &mut body, &renames, "max_tokens", "stop_sequences");
+    // Required by Anthropic, and an integer: set after the copy, which takes it as is.
+    body.insert("max_tokens".into(), max_tokens.into());
     if let Some(tools) = req.get("tools").and_then(Value::as_array) {
         let tools: Vec<Value> = tools
             .iter()

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use serde_json::{json, Map, Value};
 
 use super::openai::{chunk, completion, usage, usage_chunk};
-use super::{content_text, now, Decoder};
+use super::{content_text, copy_sampling, now, Decoder};
 use crate::ProviderError;
 
 // === OpenAI request → Gemini request ===
@@ -99,33 +99,20 @@ pub(crate) fn request_from_openai(req: &Value) -> Result<Value, ProviderError> {
         body.insert("systemInstruction".into(), json!({"parts": system}));
     }
     let mut config = Map::new();
-    for (from, to) in [
+    let renames = [
         ("temperature", "temperature"),
         ("top_p", "topP"),
         ("top_k", "topK"),
         ("n", "candidateCount"),
         ("seed", "seed"),
-    ] {
-        if let Some(v) = req.get(from).filter(|v| !v.is_null()) {
-            config.insert(to.into(), v.clone());
-        }
-    }
-    if let Some(max) = req
-        .get("max_completion_tokens")
-        .or_else(|| req.get("max_tokens"))
-        .filter(|v| !v.is_null())
-    {
-        config.insert("maxOutputTokens".into(), max.clone());
-    }
-    match req.get("stop") {
-        Some(Value::String(s)) => {
-            config.insert("stopSequences".into(), json!([s]));
-        }
-        Some(v @ Value::Array(_)) => {
-            config.insert("stopSequences".into(), v.clone());
-        }
-        _ => {}
-    }
+    ];
+    copy_sampling(
+        req,
+        &mut config,
+        &renames,
+        "maxOutputTokens",
+        "stopSequences",
+    );
     if matches!(
         req.pointer("/response_format/type").and_then(Value::as_str),
         Some("json_object" | "json_schema")

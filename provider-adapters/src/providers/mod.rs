@@ -46,6 +46,43 @@ pub(crate) fn parse_object(
     }
 }
 
+/// Copies an OpenAI request's sampling settings into `out` under a provider's names:
+/// each `(openai, provider)` pair of `renames` (nulls skipped), `max_completion_tokens`
+/// or else `max_tokens` as `max_key`, and `stop` (a string or a list) as a list under
+/// `stop_key`.
+pub(crate) fn copy_sampling(
+    req: &Value,
+    out: &mut serde_json::Map<String, Value>,
+    renames: &[(&str, &str)],
+    max_key: &str,
+    stop_key: &str,
+) {
+    for (from, to) in renames {
+        if let Some(v) = req.get(*from).filter(|v| !v.is_null()) {
+            out.insert((*to).into(), v.clone());
+        }
+    }
+    if let Some(max) = req
+        .get("max_completion_tokens")
+        .or_else(|| req.get("max_tokens"))
+        .filter(|v| !v.is_null())
+    {
+        out.insert(max_key.into(), max.clone());
+    }
+    match req.get("stop") {
+        Some(Value::String(s)) => {
+            out.insert(
+                stop_key.into(),
+                Value::Array(vec![Value::String(s.clone())]),
+            );
+        }
+        Some(v @ Value::Array(_)) => {
+            out.insert(stop_key.into(), v.clone());
+        }
+        _ => {}
+    }
+}
+
 /// Seconds since the Unix epoch, for `created`.
 pub(crate) fn now() -> u64 {
     std::time::SystemTime::now()

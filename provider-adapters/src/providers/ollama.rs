@@ -4,7 +4,7 @@ use serde_json::{json, Map, Value};
 
 use super::gemini::{embedding_inputs, embeddings_list};
 use super::openai::{chunk, completion, usage, usage_chunk};
-use super::{content_text, now, Decoder};
+use super::{content_text, copy_sampling, now, Decoder};
 use crate::ProviderError;
 
 /// Translates an OpenAI chat request into an `/api/chat` request for `model`.
@@ -59,32 +59,13 @@ pub(crate) fn request_from_openai(
     body.insert("messages".into(), messages.into());
     body.insert("stream".into(), stream.into());
     let mut options = Map::new();
-    for (from, to) in [
+    let renames = [
         ("temperature", "temperature"),
         ("top_p", "top_p"),
         ("top_k", "top_k"),
         ("seed", "seed"),
-    ] {
-        if let Some(v) = req.get(from).filter(|v| !v.is_null()) {
-            options.insert(to.into(), v.clone());
-        }
-    }
-    if let Some(max) = req
-        .get("max_completion_tokens")
-        .or_else(|| req.get("max_tokens"))
-        .filter(|v| !v.is_null())
-    {
-        options.insert("num_predict".into(), max.clone());
-    }
-    match req.get("stop") {
-        Some(Value::String(s)) => {
-            options.insert("stop".into(), json!([s]));
-        }
-        Some(v @ Value::Array(_)) => {
-            options.insert("stop".into(), v.clone());
-        }
-        _ => {}
-    }
+    ];
+    copy_sampling(req, &mut options, &renames, "num_predict", "stop");
     if !options.is_empty() {
         body.insert("options".into(), options.into());
     }
