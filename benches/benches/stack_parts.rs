@@ -41,49 +41,16 @@ fn parts(c: &mut Criterion) {
         }
     });
     let h = handler.clone();
-    g.bench_function("handler", |b| {
-        b.to_async(&rt).iter(|| async {
-            h.clone()
-                .oneshot(request())
-                .await
-                .unwrap()
-                .into_body()
-                .collect()
-                .await
-                .unwrap()
-        })
-    });
+    run(&mut g, &rt, "handler", h.clone());
     let s = ServiceBuilder::new()
         .layer(AdmissionLayer::new(Limits::default()))
         .service(handler.clone());
-    g.bench_function("admission", |b| {
-        b.to_async(&rt).iter(|| async {
-            s.clone()
-                .oneshot(request())
-                .await
-                .unwrap()
-                .into_body()
-                .collect()
-                .await
-                .unwrap()
-        })
-    });
+    run(&mut g, &rt, "admission", s.clone());
     let empty = rt.block_on(async { Registry::new(RegistryConfig::default()) });
     let s = ServiceBuilder::new()
         .layer(EventLayer::new(empty))
         .service(handler.clone());
-    g.bench_function("events_no_callback", |b| {
-        b.to_async(&rt).iter(|| async {
-            s.clone()
-                .oneshot(request())
-                .await
-                .unwrap()
-                .into_body()
-                .collect()
-                .await
-                .unwrap()
-        })
-    });
+    run(&mut g, &rt, "events_no_callback", s.clone());
     let reg = rt.block_on(async {
         let r = Registry::new(RegistryConfig::default());
         r.register(
@@ -98,54 +65,41 @@ fn parts(c: &mut Criterion) {
     let s = ServiceBuilder::new()
         .layer(EventLayer::new(reg))
         .service(handler.clone());
-    g.bench_function("events_one_callback", |b| {
-        b.to_async(&rt).iter(|| async {
-            s.clone()
-                .oneshot(request())
-                .await
-                .unwrap()
-                .into_body()
-                .collect()
-                .await
-                .unwrap()
-        })
-    });
+    run(&mut g, &rt, "events_one_callback", s.clone());
     let s = ServiceBuilder::new()
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             http::StatusCode::GATEWAY_TIMEOUT,
             Duration::from_secs(600),
         ))
         .service(handler.clone());
-    g.bench_function("timeout", |b| {
-        b.to_async(&rt).iter(|| async {
-            s.clone()
-                .oneshot(request())
-                .await
-                .unwrap()
-                .into_body()
-                .collect()
-                .await
-                .unwrap()
-        })
-    });
+    run(&mut g, &rt, "timeout", s.clone());
     let s = ServiceBuilder::new()
         .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(
             tower_http::request_id::MakeRequestUuid,
         ))
         .service(handler.clone());
-    g.bench_function("request_id_uuid", |b| {
-        b.to_async(&rt).iter(|| async {
-            s.clone()
-                .oneshot(request())
-                .await
-                .unwrap()
-                .into_body()
-                .collect()
-                .await
-                .unwrap()
-        })
-    });
+    run(&mut g, &rt, "request_id_uuid", s.clone());
     g.finish();
 }
+/// Benchmarks one request through `svc`, body read to the end.
+fn run<S, B>(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    rt: &tokio::runtime::Runtime,
+    name: &str,
+    svc: S,
+) where
+    S: tower::Service<Request<Full<Bytes>>, Response = Response<B>> + Clone,
+    S::Error: std::fmt::Debug,
+    B: hyper::body::Body,
+    B::Error: std::fmt::Debug,
+{
+    g.bench_function(name, |b| {
+        b.to_async(rt).iter(|| async {
+            let res = svc.clone().oneshot(request()).await.unwrap();
+            res.into_body().collect().await.unwrap()
+        })
+    });
+}
+
 criterion_group!(benches, parts);
 criterion_main!(benches);
