@@ -512,7 +512,7 @@ async fn proxy(state: Arc<AppState>, api: Api, req: Request) -> Response {
         let busy = Busy::new(deployment.clone());
         let client = state.clients.new_service(deployment.target.clone());
         let started = Instant::now();
-        let result = client.send(api, body.clone()).await;
+        let result = client.send_peeked(api, body.clone(), peek.stream).await;
         if let Some(t) = &timing {
             t.add(started.elapsed());
         }

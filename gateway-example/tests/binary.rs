@@ -79,15 +79,23 @@ async fn check_config_accepts_the_demo_and_help_documents_the_flags() {
 
 /// Starts the binary on an ephemeral port; returns it and its address.
 async fn spawn(config: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(GATEWAY)
+    spawn_logging(config, None).await
+}
+
+/// Like [`spawn`]; with `Some(level)`, logs at that level to a piped stderr.
+async fn spawn_logging(config: &std::path::Path, level: Option<&str>) -> (Child, String) {
+    let mut command = Command::new(GATEWAY);
+    command
         .arg("--config")
         .arg(config)
         .args(["--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+        .kill_on_drop(true);
+    if let Some(level) = level {
+        command.env("RUST_LOG", level).stderr(Stdio::piped());
+    }
+    let mut child = command.spawn().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
         .await
@@ -186,26 +194,7 @@ async fn keys_never_appear_in_logs_even_at_trace_level() {
             upstream.base()
         ),
     );
-    let mut child = Command::new(GATEWAY)
-        .arg("--config")
-        .arg(&config)
-        .args(["--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "trace")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let addr = line
-        .strip_prefix("gateway listening on http://")
-        .unwrap()
-        .to_string();
+    let (mut child, addr) = spawn_logging(&config, Some("trace")).await;
     let mut stderr = child.stderr.take().unwrap();
     let logs = tokio::spawn(async move {
         let mut text = String::new();

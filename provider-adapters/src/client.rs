@@ -127,10 +127,22 @@ impl ProviderClient {
         api: Api,
         body: Bytes,
     ) -> Result<Response<ResponseBody>, ProviderError> {
+        let stream = api != Api::Embeddings && peek(&body)?.stream;
+        self.send_peeked(api, body, stream).await
+    }
+
+    /// [`send`](Self::send) for a caller that already read the body's `stream` field
+    /// (a router that peeked at the body for the model), so it is not read twice.
+    pub async fn send_peeked(
+        &self,
+        api: Api,
+        body: Bytes,
+        stream: bool,
+    ) -> Result<Response<ResponseBody>, ProviderError> {
         let started = Instant::now();
         let ep = &*self.endpoint;
         let deadline = started + ep.timeout;
-        let stream = api != Api::Embeddings && peek(&body)?.stream;
+        let stream = stream && api != Api::Embeddings;
         let client = if api == Api::Messages {
             ClientFormat::Anthropic
         } else {

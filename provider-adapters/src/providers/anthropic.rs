@@ -153,6 +153,8 @@ fn image_source(url: &str) -> Value {
     json!({"type": "url", "url": url})
 }
 
+/// An OpenAI assistant message as Anthropic content blocks: its text, then a
+/// `tool_use` block per tool call (arguments parsed; `{}` if they are not JSON).
 fn assistant_blocks(message: &Value, content: &Value) -> Vec<Value> {
     let mut blocks = Vec::new();
     let text = content_text(content);
@@ -529,28 +531,8 @@ fn finish_to_anthropic(finish: Option<&str>) -> &'static str {
 pub(crate) fn response_from_openai(resp: &Value) -> Value {
     let choice = resp.pointer("/choices/0").unwrap_or(&Value::Null);
     let message = choice.get("message").unwrap_or(&Value::Null);
-    let mut content = Vec::new();
-    let text = content_text(message.get("content").unwrap_or(&Value::Null));
-    if !text.is_empty() {
-        content.push(json!({"type": "text", "text": text}));
-    }
-    for call in message
-        .get("tool_calls")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let args = call
-            .pointer("/function/arguments")
-            .and_then(Value::as_str)
-            .unwrap_or("{}");
-        content.push(json!({
-            "type": "tool_use",
-            "id": call.get("id").cloned().unwrap_or_default(),
-            "name": call.pointer("/function/name").cloned().unwrap_or_default(),
-            "input": serde_json::from_str::<Value>(args).unwrap_or_else(|_| json!({})),
-        }));
-    }
+    // The same blocks an assistant message in a request becomes.
+    let content = assistant_blocks(message, message.get("content").unwrap_or(&Value::Null));
     let get = |k: &str| {
         resp.pointer(&format!("/usage/{k}"))
             .and_then(Value::as_u64)
