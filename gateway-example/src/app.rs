@@ -51,26 +51,39 @@ pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The header carrying the time spent in the gateway, upstream time excluded.
 pub const X_OVERHEAD: HeaderName = HeaderName::from_static("x-gateway-overhead-duration-ms");
 
-/// A deployment and its cache key.
+/// A deployment and its cache key, as seen from one worker.
 #[derive(Clone)]
 pub(crate) struct Target {
     key: ClientKey,
     endpoint: Arc<Endpoint>,
+    /// The worker, whose shard of the shared client the provider client sends through.
+    worker: usize,
+}
+
+impl Target {
+    fn for_worker(&self, worker: usize) -> Self {
+        Self {
+            worker,
+            ..self.clone()
+        }
+    }
 }
 
 impl PartialEq for Target {
     fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
+        self.key == other.key && self.worker == other.worker
     }
 }
 impl Eq for Target {}
 impl Hash for Target {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.key.hash(state);
+        self.worker.hash(state);
     }
 }
 
-/// Builds a provider client for a target, over the one shared HTTP client.
+/// Builds a provider client for a target, over the one shared HTTP client (the
+/// target's worker's shard of it).
 #[derive(Clone)]
 pub(crate) struct MakeClient {
     http: pool_layer::Client<Full<Bytes>>,
@@ -80,7 +93,7 @@ impl NewService<Target> for MakeClient {
     type Service = ProviderClient;
 
     fn new_service(&self, target: Target) -> ProviderClient {
-        ProviderClient::new((*target.endpoint).clone(), self.http.clone())
+        ProviderClient::new((*target.endpoint).clone(), self.http.shard(target.worker))
     }
 }
 
@@ -105,6 +118,8 @@ pub struct AppState {
     pub(crate) metrics: Metrics,
     pub(crate) response_cache: Option<ResponseCacheLayer>,
     pub(crate) ready: AtomicBool,
+    /// Client connections open, over every worker (`server.max_client_connections`).
+    pub(crate) client_connections: Arc<tokio::sync::Semaphore>,
     models: HashMap<String, ModelGroup>,
     names: Vec<String>,
     _mock: Option<MockProvider>,
@@ -129,6 +144,7 @@ impl AppState {
             .idle_timeout(pool.keepalive)
             .dns_ttl(pool.dns_ttl)
             .connect_timeout(pool.connect_timeout)
+            .shards(config.server.workers)
             .build();
 
         let mock = if config.deployments.iter().any(|d| d.mock) {
@@ -157,6 +173,7 @@ impl AppState {
             let target = Target {
                 key: endpoint.client_key(),
                 endpoint: Arc::new(endpoint),
+                worker: 0,
             };
             let group = models.entry(d.model_name.clone()).or_insert_with(|| {
                 names.push(d.model_name.clone());
@@ -203,6 +220,9 @@ impl AppState {
                 max_item_bytes: config.cache.responses.max_item_bytes,
             })
         });
+        let client_connections = Arc::new(tokio::sync::Semaphore::new(
+            config.server.max_client_connections,
+        ));
         Ok(Arc::new(Self {
             config,
             http,
@@ -212,6 +232,7 @@ impl AppState {
             metrics,
             response_cache,
             ready: AtomicBool::new(true),
+            client_connections,
             models,
             names,
             _mock: mock,
@@ -236,11 +257,13 @@ impl AppState {
 
 // === the router ===
 
-/// The whole application as an axum `Router`.
-pub fn router(state: Arc<AppState>) -> Router {
+/// The whole application as an axum `Router`, for worker `worker`: its upstream
+/// requests go through that worker's shard of the shared client (any index works;
+/// it is taken modulo the number of shards).
+pub fn router(state: Arc<AppState>, worker: usize) -> Router {
     let server = &state.config.server;
-    let chat = upstream_service(&state, Api::ChatCompletions);
-    let embeddings = upstream_service(&state, Api::Embeddings);
+    let chat = upstream_service(&state, Api::ChatCompletions, worker);
+    let embeddings = upstream_service(&state, Api::Embeddings, worker);
     let authed = Router::new()
         .route("/v1/models", get(models))
         .route("/models", get(models))
@@ -248,7 +271,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route_service("/chat/completions", chat)
         .route_service("/v1/embeddings", embeddings.clone())
         .route_service("/embeddings", embeddings)
-        .route_service("/v1/messages", upstream_service(&state, Api::Messages))
+        .route_service(
+            "/v1/messages",
+            upstream_service(&state, Api::Messages, worker),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), auth));
     Router::new()
         .route("/health/liveliness", get(liveliness))
@@ -282,7 +308,7 @@ type Upstream = BoxCloneSyncService<Request, Response, Infallible>;
 
 /// The routes that call upstreams, behind the optional response cache, the event
 /// layer and admission.
-fn upstream_service(state: &Arc<AppState>, api: Api) -> Upstream {
+fn upstream_service(state: &Arc<AppState>, api: Api, worker: usize) -> Upstream {
     // The outer router already matched the path: one handler per API, no second
     // routing pass.
     let shared = state.clone();
@@ -290,7 +316,7 @@ fn upstream_service(state: &Arc<AppState>, api: Api) -> Upstream {
         let state = shared.clone();
         async move {
             Ok::<_, Infallible>(if req.method() == http::Method::POST {
-                proxy(state, api, req).await
+                proxy(state, api, worker, req).await
             } else {
                 method_not_allowed().await
             })
@@ -467,7 +493,7 @@ pub(crate) fn error_response(err: &ProviderError) -> Response {
     Response::from_parts(parts, Body::from(body))
 }
 
-async fn proxy(state: Arc<AppState>, api: Api, req: Request) -> Response {
+async fn proxy(state: Arc<AppState>, api: Api, worker: usize, req: Request) -> Response {
     let timing = req.extensions().get::<Arc<Timing>>().cloned();
     let limit = state.config.server.max_body_bytes;
     let body = match axum::body::to_bytes(req.into_body(), limit).await {
@@ -510,7 +536,9 @@ async fn proxy(state: Arc<AppState>, api: Api, req: Request) -> Response {
         let index = pick(group, state.config.strategy, &tried);
         let deployment = group.deployments[index].clone();
         let busy = Busy::new(deployment.clone());
-        let client = state.clients.new_service(deployment.target.clone());
+        let client = state
+            .clients
+            .new_service(deployment.target.for_worker(worker));
         let started = Instant::now();
         let result = client.send_peeked(api, body.clone(), peek.stream).await;
         if let Some(t) = &timing {

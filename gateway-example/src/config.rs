@@ -54,7 +54,13 @@ pub struct ServerConfig {
     pub shutdown_timeout: Duration,
     /// Most client connections at once; more are refused. Default 10000.
     pub max_client_connections: usize,
+    /// Worker threads, each with its own event loop, accept loop and share of the
+    /// upstream pool (see `pool_layer::Builder::shards`). Default: one per CPU.
+    pub workers: usize,
 }
+
+/// Most worker threads `server.workers` may ask for.
+pub const MAX_WORKERS: usize = 1024;
 
 /// The `pool` section (see `pool-layer`).
 #[derive(Debug, Clone)]
@@ -184,6 +190,7 @@ struct RawServer {
     header_read_timeout_s: Option<f64>,
     shutdown_timeout_s: Option<f64>,
     max_client_connections: Option<usize>,
+    workers: Option<usize>,
 }
 
 #[derive(Deserialize, Default)]
@@ -363,7 +370,18 @@ impl Config {
                 raw.server.max_client_connections,
                 10_000,
             )?,
+            workers: positive(
+                "server.workers",
+                raw.server.workers,
+                std::thread::available_parallelism().map_or(1, usize::from),
+            )?,
         };
+        if server.workers > MAX_WORKERS {
+            return Err(err(
+                "server.workers",
+                format!("must be at most {MAX_WORKERS}, got {}", server.workers),
+            ));
+        }
         let pool = PoolConfig {
             max_connections: positive("pool.max_connections", raw.pool.max_connections, 300)?,
             max_connections_per_host: positive(
@@ -669,6 +687,18 @@ mod tests {
         assert_eq!(e.file, "test.yaml");
         assert_eq!(e.key, "pool.max_connection");
         assert!(e.problem.contains("unknown field `max_connection`"), "{e}");
+    }
+
+    #[test]
+    fn workers_are_bounded() {
+        let models = "model_list:\n  - model_name: a\n    litellm_params: {model: mock/a}\n";
+        let ok = parse(&format!("server: {{workers: 3}}\n{models}")).unwrap();
+        assert_eq!(ok.server.workers, 3);
+        assert!(parse(models).unwrap().server.workers >= 1);
+        for bad in ["0", "100000"] {
+            let e = parse(&format!("server: {{workers: {bad}}}\n{models}")).unwrap_err();
+            assert_eq!(e.key, "server.workers", "{e}");
+        }
     }
 
     #[test]

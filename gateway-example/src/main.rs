@@ -99,7 +99,10 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // This runtime runs what is not per request (signals, the callback dispatcher,
+    // the demo's mock provider); requests are served by the worker threads that
+    // `Gateway::start` spawns, each with its own event loop.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -11,7 +11,6 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
 use crate::app::AppState;
 
@@ -33,7 +32,7 @@ pub async fn serve(
         .keep_alive(true);
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
-    let connections = Arc::new(Semaphore::new(server.max_client_connections));
+    let connections = &state.client_connections;
     tokio::pin!(shutdown);
 
     loop {

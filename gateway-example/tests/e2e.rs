@@ -428,10 +428,12 @@ async fn the_per_host_cap_shows_in_the_upstreams_socket_count() {
         Box::new(reply_json(200, r#"{"choices":[]}"#)),
     ));
     let yaml = format!(
-        "pool: {{max_connections_per_host: 3}}\nmodel_list:\n{}",
+        "server: {{workers: 3}}\npool: {{max_connections_per_host: 3}}\nmodel_list:\n{}",
         model("gpt", "openai/gpt-4o", &upstream, "")
     );
     let h = std::sync::Arc::new(start(&yaml).await);
+    // Three workers, each with one of the three connections to the host.
+    assert_eq!(h.state().http().shards(), 3);
 
     let tasks: Vec<_> = (0..40)
         .map(|_| {

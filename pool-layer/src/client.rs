@@ -51,6 +51,7 @@ pub struct Builder {
     dns: DnsConfig,
     resolver: Option<CachingResolver>,
     tls: Option<rustls::ClientConfig>,
+    shards: usize,
 }
 
 impl Default for Builder {
@@ -66,6 +67,7 @@ impl Default for Builder {
             dns: DnsConfig::default(),
             resolver: None,
             tls: None,
+            shards: 1,
         }
     }
 }
@@ -164,6 +166,21 @@ impl Builder {
         self
     }
 
+    /// Split the pool into this many shards, for thread-per-core servers. Default 1.
+    ///
+    /// Each shard is its own hyper pool with an equal share of both caps (shares differ
+    /// by at most one and add up to the cap), so the client as a whole never opens
+    /// more than the caps allow; the DNS cache is shared. [`Client::shard`] picks one.
+    /// A worker thread that always uses its own shard keeps its connections, and their
+    /// wake-ups, on its own thread. Like nginx's per-worker upstream pools, a shard
+    /// does not borrow another shard's unused share. The count is clamped to
+    /// `1..=min(max_connections, max_connections_per_host)` so every shard can reach
+    /// every host.
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.shards = shards;
+        self
+    }
+
     /// Builds the client. `B` is the request body type.
     ///
     /// # Panics
@@ -174,16 +191,51 @@ impl Builder {
         B: Body + Send + 'static,
         B::Data: Send,
     {
+        assert!(self.max_connections > 0, "max_connections must be at least 1");
+        assert!(
+            self.max_connections_per_host > 0,
+            "max_connections_per_host must be at least 1"
+        );
         let resolver = self
             .resolver
+            .clone()
             .unwrap_or_else(|| CachingResolver::new(dns_lookup(), self.dns.clone()));
+        let count = self
+            .shards
+            .clamp(1, self.max_connections.min(self.max_connections_per_host));
+        let shards: Arc<[Shard<B>]> = (0..count)
+            .map(|i| {
+                self.build_shard(
+                    resolver.clone(),
+                    share(self.max_connections, count, i),
+                    share(self.max_connections_per_host, count, i),
+                )
+            })
+            .collect();
+        Client {
+            inner: shards[0].inner.clone(),
+            parts: shards[0].parts.clone(),
+            all: Arc::new(All { shards, resolver }),
+        }
+    }
+
+    fn build_shard<B>(
+        &self,
+        resolver: CachingResolver,
+        max_connections: usize,
+        max_connections_per_host: usize,
+    ) -> Shard<B>
+    where
+        B: Body + Send + 'static,
+        B::Data: Send,
+    {
         let mut http = HttpConnector::new_with_resolver(resolver.clone());
         http.enforce_http(false);
         http.set_nodelay(self.nodelay);
         http.set_keepalive(self.tcp_keepalive);
         http.set_connect_timeout(Some(self.connect_timeout));
 
-        let tls = self.tls.unwrap_or_else(|| {
+        let tls = self.tls.clone().unwrap_or_else(|| {
             tls_config(RootCertStore {
                 roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
             })
@@ -195,7 +247,7 @@ impl Builder {
             .enable_http2()
             .wrap_connector(http);
 
-        let limit = ConnectionLimitLayer::new(self.max_connections, self.max_connections_per_host)
+        let limit = ConnectionLimitLayer::new(max_connections, max_connections_per_host)
             .with_timeout(self.connect_timeout);
         let connector = limit.layer(Timeout::new(https, self.connect_timeout));
 
@@ -203,20 +255,21 @@ impl Builder {
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
             .pool_idle_timeout(self.idle_timeout)
-            .pool_max_idle_per_host(self.max_connections_per_host)
+            .pool_max_idle_per_host(max_connections_per_host)
             .http2_only(self.http2_only)
             .build(connector);
         let gate = (!self.http2_only)
-            .then(|| Gate::new(self.max_connections_per_host, self.connect_timeout));
-        Client {
+            .then(|| Gate::new(max_connections_per_host, self.connect_timeout));
+        Shard {
             inner,
-            parts: Arc::new(Parts {
-                limit,
-                resolver,
-                gate,
-            }),
+            parts: Arc::new(Parts { limit, gate }),
         }
     }
+}
+
+/// Shard `i`'s share of `cap` split `n` ways.
+fn share(cap: usize, n: usize, i: usize) -> usize {
+    cap / n + usize::from(i < cap % n)
 }
 
 impl fmt::Debug for Builder {
@@ -232,6 +285,7 @@ impl fmt::Debug for Builder {
             .field("dns", &self.dns)
             .field("custom_resolver", &self.resolver.is_some())
             .field("custom_tls", &self.tls.is_some())
+            .field("shards", &self.shards)
             .finish()
     }
 }
@@ -262,14 +316,28 @@ pub struct PoolMetrics {
 /// shares the pool, the connection caps and the DNS cache.
 ///
 /// It is a `tower::Service<Request<B>>` and also has [`request`](Self::request).
+/// Built with [`Builder::shards`], its pool is split in shards; a handle sends through
+/// one of them (the first, unless picked with [`shard`](Self::shard)), and
+/// [`metrics`](Self::metrics) covers them all.
 pub struct Client<B = Full<Bytes>> {
+    /// This handle's shard.
+    inner: legacy::Client<Connector, B>,
+    parts: Arc<Parts>,
+    all: Arc<All<B>>,
+}
+
+struct All<B> {
+    shards: Arc<[Shard<B>]>,
+    resolver: CachingResolver,
+}
+
+struct Shard<B> {
     inner: legacy::Client<Connector, B>,
     parts: Arc<Parts>,
 }
 
 struct Parts {
     limit: ConnectionLimitLayer,
-    resolver: CachingResolver,
     /// `None` in HTTP/2-only mode: every host is multiplexed.
     gate: Option<Gate>,
 }
@@ -314,11 +382,31 @@ where
 }
 
 impl<B> Client<B> {
-    /// A snapshot of the connection and DNS metrics.
+    /// A snapshot of the connection and DNS metrics, over every shard.
     pub fn metrics(&self) -> PoolMetrics {
+        let mut connections = ConnectionMetrics::default();
+        for shard in self.all.shards.iter() {
+            connections.merge(shard.parts.limit.metrics());
+        }
         PoolMetrics {
-            connections: self.parts.limit.metrics(),
-            dns: self.parts.resolver.metrics(),
+            connections,
+            dns: self.all.resolver.metrics(),
+        }
+    }
+
+    /// How many shards the pool is split in (see [`Builder::shards`]).
+    pub fn shards(&self) -> usize {
+        self.all.shards.len()
+    }
+
+    /// A handle to the same client that sends through shard `index` (modulo the
+    /// number of shards). Metrics still cover every shard.
+    pub fn shard(&self, index: usize) -> Self {
+        let shard = &self.all.shards[index % self.all.shards.len()];
+        Self {
+            inner: shard.inner.clone(),
+            parts: shard.parts.clone(),
+            all: self.all.clone(),
         }
     }
 
@@ -333,6 +421,7 @@ impl<B> Clone for Client<B> {
         Self {
             inner: self.inner.clone(),
             parts: self.parts.clone(),
+            all: self.all.clone(),
         }
     }
 }
@@ -341,7 +430,8 @@ impl<B> fmt::Debug for Client<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
             .field("limit", &self.parts.limit)
-            .field("resolver", &self.parts.resolver)
+            .field("shards", &self.all.shards.len())
+            .field("resolver", &self.all.resolver)
             .finish()
     }
 }

@@ -321,3 +321,49 @@ async fn a_request_that_finds_no_free_connection_in_time_fails_cleanly() {
         "the slot came back with the body"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_split_the_caps_and_metrics_cover_them_all() {
+    let server = TestServer::start(slow_handler(Duration::from_millis(2))).await;
+    let client: Client<Body> = Client::builder()
+        .max_connections(7)
+        .max_connections_per_host(5)
+        .shards(2)
+        .build();
+    assert_eq!(client.shards(), 2);
+    let (first, second) = (client.shard(0), client.shard(1));
+    // Shard 0 holds 3 of the 5 per-host connections, shard 1 the other 2.
+    assert_eq!(burst(&first, &server.url("/"), 100, 100).await, 100);
+    assert!(
+        server.stats.max_open() <= 3,
+        "one shard opened {} sockets",
+        server.stats.max_open()
+    );
+    let url = server.url("/");
+    let (a, b) = tokio::join!(
+        burst(&first, &url, 200, 100),
+        burst(&second, &url, 200, 100)
+    );
+    assert_eq!((a, b), (200, 200));
+    assert!(
+        server.stats.max_open() <= 5,
+        "both shards opened {} sockets",
+        server.stats.max_open()
+    );
+    // Both shards' connections were used, and the caps add up to the configured ones.
+    assert!(server.stats.accepted() > 3, "{}", server.stats.accepted());
+    let metrics = client.metrics().connections;
+    assert_eq!(
+        (metrics.max_connections, metrics.max_connections_per_host),
+        (7, 5)
+    );
+    assert_eq!(metrics.open_connections, server.stats.open());
+    assert_eq!(metrics.open_per_host.len(), 1, "{metrics:?}");
+    assert_eq!(metrics.open_per_host[0].1, metrics.open_connections);
+    // Clamped so that every shard can reach a host.
+    let clamped: Client<Body> = Client::builder()
+        .max_connections_per_host(3)
+        .shards(8)
+        .build();
+    assert_eq!(clamped.shards(), 3);
+}

@@ -72,6 +72,29 @@ pub struct ConnectionMetrics {
     pub limit_timeouts: u64,
 }
 
+impl ConnectionMetrics {
+    /// Adds `other` (another limit, e.g. another shard of a client) to this snapshot:
+    /// caps, gauges and counters are summed, per-host counts merged by host.
+    pub fn merge(&mut self, other: ConnectionMetrics) {
+        self.max_connections += other.max_connections;
+        self.max_connections_per_host += other.max_connections_per_host;
+        self.open_connections += other.open_connections;
+        self.waiting += other.waiting;
+        self.connects += other.connects;
+        self.connect_errors += other.connect_errors;
+        self.limit_timeouts += other.limit_timeouts;
+        for (key, open) in other.open_per_host {
+            match self
+                .open_per_host
+                .binary_search_by(|(k, _)| k.as_str().cmp(key.as_str()))
+            {
+                Ok(i) => self.open_per_host[i].1 += open,
+                Err(i) => self.open_per_host.insert(i, (key, open)),
+            }
+        }
+    }
+}
+
 /// State shared by every clone of one [`ConnectionLimitLayer`](super::ConnectionLimitLayer)
 /// and of the services it made.
 pub(super) struct Shared {
