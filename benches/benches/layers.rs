@@ -22,8 +22,7 @@ use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
 use tower_layer::Layer;
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap()

@@ -22,8 +22,7 @@ fn request() -> Request<Full<Bytes>> {
 }
 
 fn parts(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();

@@ -6,15 +6,14 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{Request, State};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -22,8 +21,8 @@ use bytes::Bytes;
 use cache_layer::client::{ClientCache, ClientCacheLayer, ClientKey, NewService};
 use cache_layer::response::{ResponseCacheConfig, ResponseCacheLayer};
 use cache_layer::ttl::CacheConfig as TtlConfig;
-use http::header::{AUTHORIZATION, CONTENT_TYPE};
-use http::{HeaderName, HeaderValue, StatusCode};
+use http::header::CONTENT_TYPE;
+use http::{HeaderValue, StatusCode};
 use http_body_util::Full;
 use limits_layer::admission::{AdmissionBody, AdmissionLayer, Controller, Limits};
 use limits_layer::callbacks::{ModelName, Registry, RegistryConfig};
@@ -31,13 +30,9 @@ use limits_layer::events::{EventBody, EventLayer};
 use pin_project_lite::pin_project;
 use provider_adapters::{Api, Endpoint, ProviderClient, ProviderError};
 use serde_json::json;
-use subtle::ConstantTimeEq;
 use tokio::time::Instant;
 use tower::util::BoxCloneSyncService;
 use tower::ServiceBuilder;
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tower_layer::Layer;
@@ -46,10 +41,8 @@ use crate::config::{Config, Strategy};
 use crate::metrics::{self, Metrics};
 use crate::mock::MockProvider;
 
-/// The header carrying the request id.
-pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-/// The header carrying the time spent in the gateway, upstream time excluded.
-pub const X_OVERHEAD: HeaderName = HeaderName::from_static("x-gateway-overhead-duration-ms");
+pub use crate::front::{X_OVERHEAD, X_REQUEST_ID};
+use crate::front::{AuthLayer, FrontLayer, Timing};
 
 /// A deployment and its cache key, as seen from one worker.
 #[derive(Clone)]
@@ -275,7 +268,7 @@ pub fn router(state: Arc<AppState>, worker: usize) -> Router {
             "/v1/messages",
             upstream_service(&state, Api::Messages, worker),
         )
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth));
+        .route_layer(AuthLayer::new(state.config.server.master_key.clone()));
     Router::new()
         .route("/health/liveliness", get(liveliness))
         .route("/health/liveness", get(liveliness))
@@ -287,13 +280,8 @@ pub fn router(state: Arc<AppState>, worker: usize) -> Router {
         .with_state(state.clone())
         .layer(
             ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(
-                    X_REQUEST_ID,
-                    FastRequestId::default(),
-                ))
-                .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
+                .layer(FrontLayer::new())
                 .layer(TraceLayer::new_for_http())
-                .layer(middleware::from_fn(overhead))
                 .layer(tower_http::limit::RequestBodyLimitLayer::new(
                     server.max_body_bytes,
                 ))
@@ -369,119 +357,6 @@ async fn admission_error(err: tower::BoxError) -> Response {
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("internal error: {err}"),
         )),
-    }
-}
-
-// === middleware ===
-
-/// Per-request share of time spent waiting for upstreams.
-#[derive(Debug, Default)]
-pub(crate) struct Timing {
-    upstream_nanos: AtomicU64,
-}
-
-impl Timing {
-    fn add(&self, d: Duration) {
-        self.upstream_nanos
-            .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
-    }
-}
-
-/// Sets the overhead header, and turns error responses that are not JSON (from the
-/// body limit, the timeout, the router) into OpenAI-shaped JSON errors.
-async fn overhead(mut req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let timing = Arc::new(Timing::default());
-    req.extensions_mut().insert(timing.clone());
-    let mut res = next.run(req).await;
-    let status = res.status();
-    if (status.is_client_error() || status.is_server_error())
-        && res
-            .headers()
-            .get(CONTENT_TYPE)
-            .is_none_or(|ct| !ct.as_bytes().starts_with(b"application/json"))
-    {
-        let message = match status {
-            StatusCode::PAYLOAD_TOO_LARGE => "request body too large".to_string(),
-            StatusCode::GATEWAY_TIMEOUT => "the request timed out in the gateway".to_string(),
-            other => other.canonical_reason().unwrap_or("error").to_lowercase(),
-        };
-        let keep = res.headers().clone();
-        res = error_response(&ProviderError::new(status, message));
-        for name in [X_REQUEST_ID, http::header::RETRY_AFTER, http::header::ALLOW] {
-            if let Some(v) = keep.get(&name) {
-                res.headers_mut().insert(name, v.clone());
-            }
-        }
-    }
-    let upstream = Duration::from_nanos(timing.upstream_nanos.load(Ordering::Relaxed));
-    let overhead = start.elapsed().saturating_sub(upstream);
-    if let Ok(v) = HeaderValue::try_from(format!("{:.3}", overhead.as_secs_f64() * 1000.0)) {
-        res.headers_mut().insert(X_OVERHEAD, v);
-    }
-    res
-}
-
-/// Checks the master key (`Authorization: Bearer KEY` or `x-api-key: KEY`) in
-/// constant time. The key is never forwarded: upstream requests are built afresh.
-async fn auth(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let Some(master) = &state.config.server.master_key else {
-        return next.run(req).await;
-    };
-    let headers = req.headers();
-    let bearer = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
-    let api_key = headers
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim);
-    let expected = master.expose().as_bytes();
-    let ok = [bearer, api_key]
-        .into_iter()
-        .flatten()
-        .any(|given| bool::from(given.as_bytes().ct_eq(expected)));
-    if ok {
-        return next.run(req).await;
-    }
-    let message = if bearer.is_none() && api_key.is_none() {
-        "missing API key: send `Authorization: Bearer KEY` or `x-api-key: KEY`"
-    } else {
-        "invalid API key"
-    };
-    error_response(
-        &ProviderError::new(StatusCode::UNAUTHORIZED, message).with_code("invalid_api_key"),
-    )
-}
-
-/// Request ids: a random per-process prefix and a counter, cheaper than a UUID.
-#[derive(Clone)]
-struct FastRequestId {
-    prefix: u64,
-    next: Arc<AtomicU64>,
-}
-
-impl Default for FastRequestId {
-    fn default() -> Self {
-        let prefix = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
-        Self {
-            prefix,
-            next: Arc::new(AtomicU64::new(0)),
-        }
-    }
-}
-
-impl MakeRequestId for FastRequestId {
-    fn make_request_id<B>(&mut self, _req: &http::Request<B>) -> Option<RequestId> {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        HeaderValue::try_from(format!("{:016x}-{n:x}", self.prefix))
-            .ok()
-            .map(RequestId::new)
     }
 }
 

@@ -111,7 +111,24 @@ async fn every_route_works_on_the_demo_config() {
         .as_str()
         .unwrap()
         .contains("You said: Hello"));
-    assert!(chat.headers.contains_key("x-request-id"));
+    let id = chat.headers["x-request-id"].to_str().unwrap().to_string();
+    let again = h
+        .post(
+            "/v1/chat/completions",
+            r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}]}"#,
+        )
+        .await;
+    assert_ne!(again.headers["x-request-id"], id.as_str(), "ids are unique");
+    let chosen = h
+        .send(
+            "GET",
+            "/v1/nope",
+            &[("x-request-id", "client-chosen-1")],
+            "",
+        )
+        .await;
+    assert_eq!(chosen.status, 404);
+    assert_eq!(chosen.headers["x-request-id"], "client-chosen-1");
     let overhead: f64 = chat.headers["x-gateway-overhead-duration-ms"]
         .to_str()
         .unwrap()
@@ -194,7 +211,7 @@ async fn every_route_works_on_the_demo_config() {
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }
     assert!(metrics.contains(
-        r#"gateway_requests_total{route="/v1/chat/completions",model="gpt-4o-mini",status="200"} 2"#
+        r#"gateway_requests_total{route="/v1/chat/completions",model="gpt-4o-mini",status="200"} 3"#
     ));
     h.settled().await;
 }

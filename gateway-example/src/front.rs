@@ -1,0 +1,390 @@
+//! The outermost layers, written by hand rather than with `axum::middleware::from_fn`
+//! (which clones the inner service and boxes a future per request): request ids, the
+//! overhead header with JSON error bodies, and the master key check.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::hash::BuildHasher;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use bytes::Bytes;
+use axum::response::Response;
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderName, HeaderValue, StatusCode};
+use pin_project_lite::pin_project;
+use provider_adapters::{ProviderError, Secret};
+use subtle::ConstantTimeEq;
+use tokio::time::Instant;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::app::error_response;
+
+/// The header carrying the request id.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// The header carrying the time spent in the gateway, upstream time excluded.
+pub const X_OVERHEAD: HeaderName = HeaderName::from_static("x-gateway-overhead-duration-ms");
+
+/// Per-request share of time spent waiting for upstreams, added to by the proxy
+/// handler (found in the request's extensions).
+#[derive(Debug, Default)]
+pub(crate) struct Timing {
+    upstream_nanos: AtomicU64,
+}
+
+impl Timing {
+    pub(crate) fn add(&self, d: Duration) {
+        self.upstream_nanos
+            .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+    }
+}
+
+/// The outermost layer: gives each request an id (kept if the client sent one) and
+/// echoes it on the response, turns error responses that are not JSON (from the body
+/// limit, the timeout, the router) into OpenAI-shaped JSON errors, and sets the
+/// overhead header.
+#[derive(Clone, Debug)]
+pub(crate) struct FrontLayer {
+    ids: Arc<RequestIds>,
+}
+
+impl FrontLayer {
+    pub(crate) fn new() -> Self {
+        Self {
+            ids: Arc::new(RequestIds::new()),
+        }
+    }
+}
+
+impl<S> Layer<S> for FrontLayer {
+    type Service = Front<S>;
+
+    fn layer(&self, inner: S) -> Front<S> {
+        Front {
+            inner,
+            ids: self.ids.clone(),
+        }
+    }
+}
+
+/// See [`FrontLayer`].
+#[derive(Clone, Debug)]
+pub(crate) struct Front<S> {
+    inner: S,
+    ids: Arc<RequestIds>,
+}
+
+impl<S, B> Service<Request> for Front<S>
+where
+    S: Service<Request, Response = http::Response<B>, Error = Infallible>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = FrontFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        let start = Instant::now();
+        let id = match req.headers().get(&X_REQUEST_ID) {
+            Some(id) => id.clone(),
+            None => {
+                let id = self.ids.next();
+                req.headers_mut().insert(X_REQUEST_ID, id.clone());
+                id
+            }
+        };
+        let timing = Arc::new(Timing::default());
+        req.extensions_mut().insert(timing.clone());
+        FrontFuture {
+            inner: self.inner.call(req),
+            start,
+            timing,
+            id: Some(id),
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`Front`].
+    pub(crate) struct FrontFuture<F> {
+        #[pin]
+        inner: F,
+        start: Instant,
+        timing: Arc<Timing>,
+        id: Option<HeaderValue>,
+    }
+}
+
+impl<F, B> Future for FrontFuture<F>
+where
+    F: Future<Output = Result<http::Response<B>, Infallible>>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Ok(res) = ready!(this.inner.poll(cx));
+        let mut res = res.map(Body::new);
+        let status = res.status();
+        if (status.is_client_error() || status.is_server_error())
+            && res
+                .headers()
+                .get(CONTENT_TYPE)
+                .is_none_or(|ct| !ct.as_bytes().starts_with(b"application/json"))
+        {
+            res = json_error(res);
+        }
+        if let Some(id) = this.id.take() {
+            res.headers_mut().insert(X_REQUEST_ID, id);
+        }
+        let upstream = Duration::from_nanos(this.timing.upstream_nanos.load(Ordering::Relaxed));
+        let overhead = this.start.elapsed().saturating_sub(upstream);
+        res.headers_mut().insert(X_OVERHEAD, millis(overhead));
+        Poll::Ready(Ok(res))
+    }
+}
+
+/// The same error as an OpenAI-shaped JSON body, keeping the headers clients use.
+fn json_error(res: Response) -> Response {
+    let status = res.status();
+    let message = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "request body too large".to_string(),
+        StatusCode::GATEWAY_TIMEOUT => "the request timed out in the gateway".to_string(),
+        other => other.canonical_reason().unwrap_or("error").to_lowercase(),
+    };
+    let mut json = error_response(&ProviderError::new(status, message));
+    for name in [http::header::RETRY_AFTER, http::header::ALLOW] {
+        if let Some(v) = res.headers().get(&name) {
+            json.headers_mut().insert(name, v.clone());
+        }
+    }
+    json
+}
+
+/// `d` in milliseconds with three decimals (`"0.042"`), without float formatting.
+fn millis(d: Duration) -> HeaderValue {
+    let micros = d.as_micros();
+    let mut text = itoa_u128(micros / 1000);
+    text.push('.');
+    let frac = (micros % 1000) as u32;
+    text.push(char::from(b'0' + (frac / 100) as u8));
+    text.push(char::from(b'0' + (frac / 10 % 10) as u8));
+    text.push(char::from(b'0' + (frac % 10) as u8));
+    HeaderValue::try_from(text).unwrap_or(HeaderValue::from_static("0.000"))
+}
+
+fn itoa_u128(mut n: u128) -> String {
+    let mut digits = [0u8; 40];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut s = String::with_capacity(digits.len() - i + 4);
+    s.extend(digits[i..].iter().map(|&b| char::from(b)));
+    s
+}
+
+/// Request ids: a random per-process prefix and a counter (`"<16 hex>-<hex>"`),
+/// cheaper than a UUID and unique within the process.
+#[derive(Debug)]
+struct RequestIds {
+    prefix: [u8; 16],
+    next: AtomicU64,
+}
+
+impl RequestIds {
+    fn new() -> Self {
+        let random = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
+        let mut prefix = [0u8; 16];
+        hex(random, &mut prefix);
+        Self {
+            prefix,
+            next: AtomicU64::new(0),
+        }
+    }
+
+    fn next(&self) -> HeaderValue {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut buf = [0u8; 33];
+        buf[..16].copy_from_slice(&self.prefix);
+        buf[16] = b'-';
+        let mut digits = [0u8; 16];
+        hex(n, &mut digits);
+        // Counter without leading zeros (at least one digit).
+        let skip = digits.iter().take(15).take_while(|&&d| d == b'0').count();
+        let len = 17 + 16 - skip;
+        buf[17..len].copy_from_slice(&digits[skip..]);
+        HeaderValue::from_bytes(&buf[..len]).unwrap_or(HeaderValue::from_static("0"))
+    }
+}
+
+/// `n` as 16 lowercase hex digits.
+fn hex(n: u64, out: &mut [u8; 16]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = DIGITS[((n >> (60 - 4 * i)) & 0xf) as usize];
+    }
+}
+
+/// Checks the master key (`Authorization: Bearer KEY` or `x-api-key: KEY`) in
+/// constant time before the inner service sees the request. The key is never
+/// forwarded: upstream requests are built afresh.
+#[derive(Clone, Debug)]
+pub(crate) struct AuthLayer {
+    master: Option<Secret>,
+}
+
+impl AuthLayer {
+    /// No key: every request passes.
+    pub(crate) fn new(master: Option<Secret>) -> Self {
+        Self { master }
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = Auth<S>;
+
+    fn layer(&self, inner: S) -> Auth<S> {
+        Auth {
+            inner,
+            master: self.master.clone(),
+        }
+    }
+}
+
+/// See [`AuthLayer`].
+#[derive(Clone, Debug)]
+pub(crate) struct Auth<S> {
+    inner: S,
+    master: Option<Secret>,
+}
+
+impl<S> Service<Request> for Auth<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = AuthFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        match check(self.master.as_ref(), req.headers()) {
+            Ok(()) => AuthFuture::Inner {
+                inner: self.inner.call(req),
+            },
+            Err(message) => AuthFuture::Refused {
+                res: Some(error_response(
+                    &ProviderError::new(StatusCode::UNAUTHORIZED, message)
+                        .with_code("invalid_api_key"),
+                )),
+            },
+        }
+    }
+}
+
+fn check(master: Option<&Secret>, headers: &http::HeaderMap) -> Result<(), &'static str> {
+    let Some(master) = master else {
+        return Ok(());
+    };
+    let bearer = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let api_key = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    let expected = master.expose().as_bytes();
+    let ok = [bearer, api_key]
+        .into_iter()
+        .flatten()
+        .any(|given| bool::from(given.as_bytes().ct_eq(expected)));
+    match (ok, bearer.is_none() && api_key.is_none()) {
+        (true, _) => Ok(()),
+        (false, true) => {
+            Err("missing API key: send `Authorization: Bearer KEY` or `x-api-key: KEY`")
+        }
+        (false, false) => Err("invalid API key"),
+    }
+}
+
+pin_project! {
+    /// The response future of [`Auth`].
+    #[project = AuthProj]
+    pub(crate) enum AuthFuture<F> {
+        /// The key matched (or none is set).
+        Inner { #[pin] inner: F },
+        /// Refused with 401.
+        Refused { res: Option<Response> },
+    }
+}
+
+impl<F> Future for AuthFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            AuthProj::Inner { inner } => inner.poll(cx),
+            AuthProj::Refused { res } => match res.take() {
+                Some(res) => Poll::Ready(Ok(res)),
+                None => Poll::Pending,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overhead_is_written_in_milliseconds_with_three_decimals() {
+        assert_eq!(millis(Duration::from_micros(0)), "0.000");
+        assert_eq!(millis(Duration::from_micros(42)), "0.042");
+        assert_eq!(millis(Duration::from_micros(1_234_567)), "1234.567");
+        assert_eq!(millis(Duration::from_nanos(999)), "0.000");
+    }
+
+    #[test]
+    fn request_ids_are_a_prefix_and_a_counter() {
+        let ids = RequestIds::new();
+        let (a, b) = (ids.next(), ids.next());
+        let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+        assert_eq!(a.len(), 18, "{a}");
+        assert_eq!(&a[..17], &b[..17]);
+        assert_eq!((&a[17..], &b[17..]), ("0", "1"));
+        ids.next.store(0xabc_def, Ordering::Relaxed);
+        assert!(ids.next().to_str().unwrap().ends_with("-abcdef"));
+        ids.next.store(u64::MAX, Ordering::Relaxed);
+        assert!(ids.next().to_str().unwrap().ends_with("-ffffffffffffffff"));
+    }
+}
