@@ -190,30 +190,19 @@ fn callbacks(c: &mut Criterion) {
     group.finish();
 }
 
-/// A request id from a counter (the gateway's own is alike: a prefix and a counter).
-#[derive(Clone, Default)]
-struct CounterId(Arc<AtomicU64>);
-
-impl tower_http::request_id::MakeRequestId for CounterId {
-    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<tower_http::request_id::RequestId> {
-        let n = self.0.fetch_add(1, Ordering::Relaxed);
-        http::HeaderValue::try_from(format!("5f1e0c2a9b7d4e31-{n:x}"))
-            .ok()
-            .map(tower_http::request_id::RequestId::new)
-    }
-}
-
 /// The gateway's handler work without the upstream call: read the body, extract the
 /// model, look up the client.
-fn handler() -> impl Service<
-    Request<Full<Bytes>>,
-    Response = Response<Full<Bytes>>,
-    Error = Infallible,
-    Future = impl Send,
-> + Clone {
+fn handler<B>(
+) -> impl Service<Request<B>, Response = Response<Full<Bytes>>, Error = Infallible, Future = impl Send>
+       + Clone
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: std::fmt::Debug,
+{
     let clients = Arc::new(ClientCacheLayer::new().layer(|key: ClientKey| key.base_url().len()));
     let key = ClientKey::new("https://api.openai.com/v1");
-    service_fn(move |req: Request<Full<Bytes>>| {
+    service_fn(move |req: Request<B>| {
         let clients = clients.clone();
         let key = key.clone();
         async move {
@@ -225,12 +214,13 @@ fn handler() -> impl Service<
     })
 }
 
-/// The in-process layers of the gateway's stack (request id, timeout, events with a
-/// registered callback, admission) over the handler, against the handler alone.
+/// The in-process layers of the gateway's stack (its front layer: request id, overhead
+/// header and JSON errors; the request timeout; events with a registered callback;
+/// admission) over the handler, against the handler alone.
 fn full_stack(c: &mut Criterion) {
     let rt = runtime();
     let mut group = c.benchmark_group("full_stack");
-    let bare = handler();
+    let bare = handler::<Full<Bytes>>();
     group.bench_function("bare", |b| {
         b.to_async(&rt).iter(|| async {
             let res = bare.clone().oneshot(request()).await.unwrap();
@@ -248,26 +238,31 @@ fn full_stack(c: &mut Criterion) {
             )
             .unwrap();
         let stack = ServiceBuilder::new()
-            .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(
-                CounterId::default(),
-            ))
-            .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
+            .layer(gateway_example::front::FrontLayer::new())
             .layer(tower_http::timeout::TimeoutLayer::with_status_code(
                 http::StatusCode::GATEWAY_TIMEOUT,
                 Duration::from_secs(600),
             ))
             // Timeout answers with a default body, so the body is boxed (as in the gateway).
             .map_response(|res: Response<_>| {
-                res.map(|body: limits_layer::events::EventBody<_>| body.boxed_unsync())
+                res.map(|body: limits_layer::events::EventBody<_>| axum::body::Body::new(body))
             })
             .layer(EventLayer::new(registry.clone()))
+            // Admission errors become responses, as in the gateway.
+            .layer(axum::error_handling::HandleErrorLayer::new(
+                |_: tower::BoxError| async { http::StatusCode::SERVICE_UNAVAILABLE },
+            ))
             .layer(AdmissionLayer::new(Limits::default()))
-            .service(handler());
+            .service(handler::<axum::body::Body>());
         (registry, stack)
     });
     group.bench_function("layers", |b| {
         b.to_async(&rt).iter(|| async {
-            let res = stack.clone().oneshot(request()).await.unwrap();
+            let res = stack
+                .clone()
+                .oneshot(request().map(axum::body::Body::new))
+                .await
+                .unwrap();
             res.into_body().collect().await.unwrap();
         })
     });

@@ -41,8 +41,8 @@ use crate::config::{Config, Strategy};
 use crate::metrics::{self, Metrics};
 use crate::mock::MockProvider;
 
-pub use crate::front::{X_OVERHEAD, X_REQUEST_ID};
 use crate::front::{AuthLayer, FrontLayer, Timing};
+pub use crate::front::{X_OVERHEAD, X_REQUEST_ID};
 
 /// A deployment and its cache key, as seen from one worker.
 #[derive(Clone)]

@@ -1,6 +1,21 @@
-//! The outermost layers, written by hand rather than with `axum::middleware::from_fn`
-//! (which clones the inner service and boxes a future per request): request ids, the
-//! overhead header with JSON error bodies, and the master key check.
+//! The gateway's outermost layers, written by hand rather than with
+//! `axum::middleware::from_fn` (which clones the inner service and boxes a future per
+//! request): request ids, the overhead header with JSON error bodies, and the master
+//! key check. Usable around any axum service.
+//!
+//! # Example
+//!
+//! ```
+//! use axum::{routing::get, Router};
+//! use gateway_example::front::{AuthLayer, FrontLayer};
+//! use provider_adapters::Secret;
+//!
+//! let app: Router = Router::new()
+//!     .route("/private", get(|| async { "ok" }))
+//!     .route_layer(AuthLayer::new(Some(Secret::new("sk-master".to_string()))))
+//!     .layer(FrontLayer::new());
+//! # let _ = app;
+//! ```
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -13,8 +28,8 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
-use bytes::Bytes;
 use axum::response::Response;
+use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderName, HeaderValue, StatusCode};
 use pin_project_lite::pin_project;
@@ -50,15 +65,22 @@ impl Timing {
 /// limit, the timeout, the router) into OpenAI-shaped JSON errors, and sets the
 /// overhead header.
 #[derive(Clone, Debug)]
-pub(crate) struct FrontLayer {
+pub struct FrontLayer {
     ids: Arc<RequestIds>,
 }
 
 impl FrontLayer {
-    pub(crate) fn new() -> Self {
+    /// A layer with its own request id prefix (random per layer) and counter.
+    pub fn new() -> Self {
         Self {
             ids: Arc::new(RequestIds::new()),
         }
+    }
+}
+
+impl Default for FrontLayer {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -75,7 +97,7 @@ impl<S> Layer<S> for FrontLayer {
 
 /// See [`FrontLayer`].
 #[derive(Clone, Debug)]
-pub(crate) struct Front<S> {
+pub struct Front<S> {
     inner: S,
     ids: Arc<RequestIds>,
 }
@@ -117,7 +139,7 @@ where
 
 pin_project! {
     /// The response future of [`Front`].
-    pub(crate) struct FrontFuture<F> {
+    pub struct FrontFuture<F> {
         #[pin]
         inner: F,
         start: Instant,
@@ -248,13 +270,13 @@ fn hex(n: u64, out: &mut [u8; 16]) {
 /// constant time before the inner service sees the request. The key is never
 /// forwarded: upstream requests are built afresh.
 #[derive(Clone, Debug)]
-pub(crate) struct AuthLayer {
+pub struct AuthLayer {
     master: Option<Secret>,
 }
 
 impl AuthLayer {
-    /// No key: every request passes.
-    pub(crate) fn new(master: Option<Secret>) -> Self {
+    /// Checks for `master`; with `None` every request passes.
+    pub fn new(master: Option<Secret>) -> Self {
         Self { master }
     }
 }
@@ -272,7 +294,7 @@ impl<S> Layer<S> for AuthLayer {
 
 /// See [`AuthLayer`].
 #[derive(Clone, Debug)]
-pub(crate) struct Auth<S> {
+pub struct Auth<S> {
     inner: S,
     master: Option<Secret>,
 }
@@ -291,11 +313,13 @@ where
 
     fn call(&mut self, req: Request) -> Self::Future {
         match check(self.master.as_ref(), req.headers()) {
-            Ok(()) => AuthFuture::Inner {
-                inner: self.inner.call(req),
+            Ok(()) => AuthFuture {
+                inner: Some(self.inner.call(req)),
+                refused: None,
             },
-            Err(message) => AuthFuture::Refused {
-                res: Some(error_response(
+            Err(message) => AuthFuture {
+                inner: None,
+                refused: Some(error_response(
                     &ProviderError::new(StatusCode::UNAUTHORIZED, message)
                         .with_code("invalid_api_key"),
                 )),
@@ -335,13 +359,11 @@ fn check(master: Option<&Secret>, headers: &http::HeaderMap) -> Result<(), &'sta
 }
 
 pin_project! {
-    /// The response future of [`Auth`].
-    #[project = AuthProj]
-    pub(crate) enum AuthFuture<F> {
-        /// The key matched (or none is set).
-        Inner { #[pin] inner: F },
-        /// Refused with 401.
-        Refused { res: Option<Response> },
+    /// The response future of [`Auth`]: the inner service's, or a 401.
+    pub struct AuthFuture<F> {
+        #[pin]
+        inner: Option<F>,
+        refused: Option<Response>,
     }
 }
 
@@ -352,12 +374,14 @@ where
     type Output = Result<Response, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            AuthProj::Inner { inner } => inner.poll(cx),
-            AuthProj::Refused { res } => match res.take() {
-                Some(res) => Poll::Ready(Ok(res)),
-                None => Poll::Pending,
-            },
+        let this = self.project();
+        if let Some(res) = this.refused.take() {
+            return Poll::Ready(Ok(res));
+        }
+        match this.inner.as_pin_mut() {
+            Some(inner) => inner.poll(cx),
+            // Polled again after the 401 was returned.
+            None => Poll::Pending,
         }
     }
 }

@@ -20,7 +20,7 @@
 
 pub mod app;
 pub mod config;
-mod front;
+pub mod front;
 pub mod metrics;
 pub mod mock;
 pub mod server;

@@ -191,7 +191,10 @@ impl Builder {
         B: Body + Send + 'static,
         B::Data: Send,
     {
-        assert!(self.max_connections > 0, "max_connections must be at least 1");
+        assert!(
+            self.max_connections > 0,
+            "max_connections must be at least 1"
+        );
         assert!(
             self.max_connections_per_host > 0,
             "max_connections_per_host must be at least 1"
@@ -258,8 +261,8 @@ impl Builder {
             .pool_max_idle_per_host(max_connections_per_host)
             .http2_only(self.http2_only)
             .build(connector);
-        let gate = (!self.http2_only)
-            .then(|| Gate::new(max_connections_per_host, self.connect_timeout));
+        let gate =
+            (!self.http2_only).then(|| Gate::new(max_connections_per_host, self.connect_timeout));
         Shard {
             inner,
             parts: Arc::new(Parts { limit, gate }),
