@@ -604,3 +604,34 @@ async fn a_request_body_cannot_pick_the_upstream_or_its_key() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_gateway_stops_every_worker() {
+    let yaml = "server: {workers: 3}\nmodel_list:\n  - model_name: m\n    litellm_params: {model: mock/m}\n";
+    let h = start(yaml).await;
+    let addr = h.gateway.addr();
+    // Several connections, so that more than one worker is likely to accept.
+    for _ in 0..6 {
+        let client: pool_layer::Client<Full<Bytes>> = pool_layer::Client::builder().build();
+        let req = http::Request::get(format!("http://{addr}/health/liveliness"))
+            .body(Full::default())
+            .unwrap();
+        assert_eq!(client.request(req).await.unwrap().status(), 200);
+    }
+    drop(h);
+    // Every worker stops accepting and closes its copy of the listener.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match tokio::net::TcpStream::connect(addr).await {
+            Err(err) if err.kind() == std::io::ErrorKind::ConnectionRefused => break,
+            // Accepted into the backlog of a listener that was closing.
+            Ok(_) | Err(_) => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "still accepting 5 s after the drop"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
