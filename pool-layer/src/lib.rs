@@ -47,7 +47,9 @@
 //!
 //! - [`limit`]: the connection limit as a tower layer over any connector.
 //! - [`dns`]: the DNS cache, a resolver for hyper-util's `HttpConnector`.
-//! - [`Builder`] / [`Client`]: the assembled stack with the project's defaults.
+//! - [`Builder`] / [`Client`]: the assembled stack with the project's defaults; for a
+//!   thread-per-core server, [`Builder::shards`] splits the pool (and its caps) so each
+//!   worker thread keeps its connections on its own thread ([`Client::shard`]).
 //! - [`gate`]: the per-host request gate in front of the pool.
 
 pub mod dns;
