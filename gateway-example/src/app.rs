@@ -30,18 +30,19 @@ use limits_layer::events::{EventBody, EventLayer};
 use pin_project_lite::pin_project;
 use provider_adapters::{Api, Endpoint, ProviderClient, ProviderError};
 use serde_json::json;
+use std::task::Poll;
 use tokio::time::Instant;
-use tower::util::BoxCloneSyncService;
 use tower::ServiceBuilder;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tower_layer::Layer;
+use tower_service::Service;
 
 use crate::config::{Config, Strategy};
 use crate::metrics::{self, Metrics};
 use crate::mock::MockProvider;
 
-use crate::front::{AuthLayer, FrontLayer, Timing};
+use crate::front::{AuthLayer, FrontLayer, UpstreamTime};
 pub use crate::front::{X_OVERHEAD, X_REQUEST_ID};
 
 /// A deployment and its cache key, as seen from one worker.
@@ -250,26 +251,44 @@ impl AppState {
 
 // === the router ===
 
-/// The whole application as an axum `Router`, for worker `worker`: its upstream
+/// The whole application for worker `worker`, as a service for hyper: its upstream
 /// requests go through that worker's shard of the shared client (any index works;
 /// it is taken modulo the number of shards).
-pub fn router(state: Arc<AppState>, worker: usize) -> Router {
+///
+/// The hot routes (`POST` to the chat, embeddings and messages paths) are matched by
+/// hand and reach their stack of concrete layer types directly; everything else goes
+/// through an axum `Router`. axum's router boxes each route and clones that box on
+/// every call, which cost a dozen allocations per proxied request.
+pub fn router(
+    state: Arc<AppState>,
+    worker: usize,
+) -> impl Service<
+    http::Request<hyper::body::Incoming>,
+    Response = http::Response<
+        impl http_body::Body<Data = Bytes, Error = impl Into<axum::BoxError>> + Send + 'static,
+    >,
+    Error = Infallible,
+    Future = impl Send + 'static,
+> + Clone
+       + Send
+       + Sync
+       + 'static {
     let server = &state.config.server;
+    let auth = AuthLayer::new(server.master_key.clone());
     let chat = upstream_service(&state, Api::ChatCompletions, worker);
     let embeddings = upstream_service(&state, Api::Embeddings, worker);
+    let messages = upstream_service(&state, Api::Messages, worker);
+    let wrong_method = || axum::routing::any(method_not_allowed);
     let authed = Router::new()
         .route("/v1/models", get(models))
         .route("/models", get(models))
-        .route_service("/v1/chat/completions", chat.clone())
-        .route_service("/chat/completions", chat)
-        .route_service("/v1/embeddings", embeddings.clone())
-        .route_service("/embeddings", embeddings)
-        .route_service(
-            "/v1/messages",
-            upstream_service(&state, Api::Messages, worker),
-        )
-        .route_layer(AuthLayer::new(state.config.server.master_key.clone()));
-    Router::new()
+        .route("/v1/chat/completions", wrong_method())
+        .route("/chat/completions", wrong_method())
+        .route("/v1/embeddings", wrong_method())
+        .route("/embeddings", wrong_method())
+        .route("/v1/messages", wrong_method())
+        .route_layer(auth.clone());
+    let rest = Router::new()
         .route("/health/liveliness", get(liveliness))
         .route("/health/liveness", get(liveliness))
         .route("/health/readiness", get(readiness))
@@ -277,38 +296,95 @@ pub fn router(state: Arc<AppState>, worker: usize) -> Router {
         .merge(authed)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state.clone())
-        .layer(
-            ServiceBuilder::new()
-                .layer(FrontLayer::new())
-                .layer(TraceLayer::new_for_http())
-                .layer(tower_http::limit::RequestBodyLimitLayer::new(
-                    server.max_body_bytes,
-                ))
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    server.request_timeout,
-                )),
-        )
+        .with_state(state.clone());
+    let rest = ServiceBuilder::new()
+        .map_response(|res: http::Response<_>| res.map(Body::new))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            server.max_body_bytes,
+        ))
+        .service(rest);
+    let routes = Routes {
+        chat: auth.layer(chat),
+        embeddings: auth.layer(embeddings),
+        messages: auth.layer(messages),
+        rest,
+    };
+    ServiceBuilder::new()
+        .layer(TraceLayer::new_for_http())
+        .map_request(|req: http::Request<hyper::body::Incoming>| req.map(Body::new))
+        .layer(FrontLayer::new())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            server.request_timeout,
+        ))
+        .service(routes)
 }
 
-type Upstream = BoxCloneSyncService<Request, Response, Infallible>;
+/// Sends `POST`s to the hot paths straight to their services, and everything else to
+/// the router of the rest. Ready when all of them are (they always are: admission
+/// and the other layers decide in the response future, not in `poll_ready`).
+#[derive(Clone)]
+struct Routes<S, R> {
+    chat: S,
+    embeddings: S,
+    messages: S,
+    rest: R,
+}
+
+impl<S, R> Service<Request> for Routes<S, R>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+    R: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = tower::util::future::EitherResponseFuture<S::Future, R::Future>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Result<(), Infallible>> {
+        for ready in [
+            self.chat.poll_ready(cx),
+            self.embeddings.poll_ready(cx),
+            self.messages.poll_ready(cx),
+            self.rest.poll_ready(cx),
+        ] {
+            std::task::ready!(ready)?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let hot = if req.method() == http::Method::POST {
+            match req.uri().path() {
+                "/v1/chat/completions" | "/chat/completions" => Some(&mut self.chat),
+                "/v1/embeddings" | "/embeddings" => Some(&mut self.embeddings),
+                "/v1/messages" => Some(&mut self.messages),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        match hot {
+            Some(service) => tower::util::Either::<&mut S, &mut R>::Left(service).call(req),
+            None => tower::util::Either::<&mut S, &mut R>::Right(&mut self.rest).call(req),
+        }
+    }
+}
 
 /// The routes that call upstreams, behind the optional response cache, the event
 /// layer and admission.
-fn upstream_service(state: &Arc<AppState>, api: Api, worker: usize) -> Upstream {
-    // The outer router already matched the path: one handler per API, no second
-    // routing pass.
+fn upstream_service(
+    state: &Arc<AppState>,
+    api: Api,
+    worker: usize,
+) -> impl Service<Request, Response = Response, Error = Infallible, Future = impl Send + 'static>
+       + Clone
+       + Send
+       + Sync
+       + 'static {
     let shared = state.clone();
     let handlers = tower::service_fn(move |req: Request| {
         let state = shared.clone();
-        async move {
-            Ok::<_, Infallible>(if req.method() == http::Method::POST {
-                proxy(state, api, worker, req).await
-            } else {
-                method_not_allowed().await
-            })
-        }
+        async move { Ok::<_, Infallible>(proxy(state, api, worker, req).await) }
     });
     let admitted = ServiceBuilder::new()
         .layer(HandleErrorLayer::new(admission_error))
@@ -320,8 +396,8 @@ fn upstream_service(state: &Arc<AppState>, api: Api, worker: usize) -> Upstream 
         .layer(EventLayer::new(state.registry.clone()))
         .service(admitted);
     match &state.response_cache {
-        None => BoxCloneSyncService::new(evented),
-        Some(cache) => BoxCloneSyncService::new(
+        None => tower::util::Either::Left(evented),
+        Some(cache) => tower::util::Either::Right(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(|err: tower::BoxError| async move {
                     error_response(&ProviderError::new(
@@ -335,7 +411,7 @@ fn upstream_service(state: &Arc<AppState>, api: Api, worker: usize) -> Upstream 
                     },
                 )
                 .layer(cache.clone())
-                .service(evented),
+                .service(evented.clone()),
         ),
     }
 }
@@ -369,7 +445,6 @@ pub(crate) fn error_response(err: &ProviderError) -> Response {
 }
 
 async fn proxy(state: Arc<AppState>, api: Api, worker: usize, req: Request) -> Response {
-    let timing = req.extensions().get::<Arc<Timing>>().cloned();
     let limit = state.config.server.max_body_bytes;
     let body = match axum::body::to_bytes(req.into_body(), limit).await {
         Ok(body) => body,
@@ -406,6 +481,9 @@ async fn proxy(state: Arc<AppState>, api: Api, worker: usize, req: Request) -> R
     let attempts = group.max_retries + 1;
     let mut tried: Vec<usize> = Vec::new();
     let mut attempt = 0;
+    // Time spent waiting for upstreams, over every attempt (the overhead header
+    // leaves it out).
+    let mut upstream = Duration::ZERO;
     loop {
         attempt += 1;
         let index = pick(group, state.config.strategy, &tried);
@@ -416,13 +494,12 @@ async fn proxy(state: Arc<AppState>, api: Api, worker: usize, req: Request) -> R
             .new_service(deployment.target.for_worker(worker));
         let started = Instant::now();
         let result = client.send_peeked(api, body.clone(), peek.stream).await;
-        if let Some(t) = &timing {
-            t.add(started.elapsed());
-        }
+        upstream += started.elapsed();
         match result {
             Ok(res) => {
                 let (mut parts, body) = res.into_parts();
                 parts.extensions.insert(ModelName(model));
+                parts.extensions.insert(UpstreamTime(upstream));
                 // The deployment counts as busy until the response body ends.
                 return Response::from_parts(
                     parts,
@@ -444,6 +521,7 @@ async fn proxy(state: Arc<AppState>, api: Api, worker: usize, req: Request) -> R
                 tracing::debug!(model = %model, error = %err, "upstream request failed");
                 let mut res = error_response(&err);
                 res.extensions_mut().insert(ModelName(model));
+                res.extensions_mut().insert(UpstreamTime(upstream));
                 return res;
             }
         }

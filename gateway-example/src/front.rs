@@ -46,19 +46,10 @@ pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The header carrying the time spent in the gateway, upstream time excluded.
 pub const X_OVERHEAD: HeaderName = HeaderName::from_static("x-gateway-overhead-duration-ms");
 
-/// Per-request share of time spent waiting for upstreams, added to by the proxy
-/// handler (found in the request's extensions).
-#[derive(Debug, Default)]
-pub(crate) struct Timing {
-    upstream_nanos: AtomicU64,
-}
-
-impl Timing {
-    pub(crate) fn add(&self, d: Duration) {
-        self.upstream_nanos
-            .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
-    }
-}
+/// Time a request spent waiting for upstreams, put in the response's extensions by
+/// the proxy handler; the overhead header leaves it out.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct UpstreamTime(pub(crate) Duration);
 
 /// The outermost layer: gives each request an id (kept if the client sent one) and
 /// echoes it on the response, turns error responses that are not JSON (from the body
@@ -126,12 +117,9 @@ where
                 id
             }
         };
-        let timing = Arc::new(Timing::default());
-        req.extensions_mut().insert(timing.clone());
         FrontFuture {
             inner: self.inner.call(req),
             start,
-            timing,
             id: Some(id),
         }
     }
@@ -143,7 +131,6 @@ pin_project! {
         #[pin]
         inner: F,
         start: Instant,
-        timing: Arc<Timing>,
         id: Option<HeaderValue>,
     }
 }
@@ -172,7 +159,10 @@ where
         if let Some(id) = this.id.take() {
             res.headers_mut().insert(X_REQUEST_ID, id);
         }
-        let upstream = Duration::from_nanos(this.timing.upstream_nanos.load(Ordering::Relaxed));
+        let upstream = res
+            .extensions()
+            .get::<UpstreamTime>()
+            .map_or(Duration::ZERO, |t| t.0);
         let overhead = this.start.elapsed().saturating_sub(upstream);
         res.headers_mut().insert(X_OVERHEAD, millis(overhead));
         Poll::Ready(Ok(res))

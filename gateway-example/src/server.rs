@@ -5,24 +5,35 @@ use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use axum::Router;
+use bytes::Bytes;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use std::convert::Infallible;
 use tokio::net::TcpListener;
+use tower_service::Service;
 
 use crate::app::AppState;
 
 /// Serves `app` on `listener` until `shutdown` resolves, then stops accepting, marks
 /// the gateway not ready, and lets in-flight requests and streams finish for up to
 /// `server.shutdown_timeout`.
-pub async fn serve(
+pub async fn serve<S, B>(
     listener: TcpListener,
-    app: Router,
+    app: S,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()>,
-) {
+) where
+    S: Service<http::Request<Incoming>, Response = http::Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let server = &state.config.server;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder

@@ -635,3 +635,30 @@ async fn dropping_the_gateway_stops_every_worker() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overhead_header_leaves_out_the_upstreams_time() {
+    let upstream = Upstream::start(vec![]).await;
+    upstream.always(Reply::Delayed(
+        Duration::from_millis(300),
+        Box::new(reply_json(200, r#"{"choices":[]}"#)),
+    ));
+    let yaml = format!(
+        "model_list:\n{}",
+        model("gpt", "openai/gpt-4o", &upstream, "")
+    );
+    let h = start(&yaml).await;
+    let started = std::time::Instant::now();
+    let answer = h.post("/v1/chat/completions", CHAT).await;
+    assert_eq!(answer.status, 200);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    let overhead: f64 = answer.headers["x-gateway-overhead-duration-ms"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (0.0..200.0).contains(&overhead),
+        "overhead {overhead} ms should not count the upstream's 300 ms"
+    );
+}

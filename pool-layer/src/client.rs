@@ -21,7 +21,7 @@ use tower_service::Service;
 use crate::dns::{CachingResolver, DnsConfig, DnsMetrics};
 use crate::gate::{ClientError, Gate, ResponseFuture};
 use crate::limit::{
-    ConnectionLimit, ConnectionLimitLayer, ConnectionMetrics, HostKey, DEFAULT_MAX_CONNECTIONS,
+    ConnectionLimit, ConnectionLimitLayer, ConnectionMetrics, DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_CONNECTIONS_PER_HOST,
 };
 use crate::BoxError;
@@ -366,13 +366,10 @@ where
     pub fn request(&self, req: Request<B>) -> ResponseFuture {
         let inner = self.inner.clone();
         let parts = self.parts.clone();
-        let key = parts
-            .gate
-            .as_ref()
-            .and_then(|_| HostKey::from_uri(req.uri()));
+        let host = parts.gate.as_ref().and_then(|gate| gate.host(req.uri()));
         ResponseFuture::new(Box::pin(async move {
             let (slot, host) = match &parts.gate {
-                Some(gate) => gate.enter(key).await.map_err(ClientError::gate)?,
+                Some(gate) => gate.enter(host).await.map_err(ClientError::gate)?,
                 None => (None, None),
             };
             let res = inner.request(req).await.map_err(ClientError::request)?;

@@ -36,6 +36,7 @@ pub(crate) struct Gate {
 }
 
 pub(crate) struct HostGate {
+    key: HostKey,
     slots: Arc<Semaphore>,
     /// Set once a response from this host came over HTTP/2.
     multiplexed: AtomicBool,
@@ -50,32 +51,39 @@ impl Gate {
         }
     }
 
-    /// Waits for a slot of `req`'s host. Returns the slot (none for multiplexed hosts)
+    /// The gate of `uri`'s host (`None` without a host: the connector refuses such a
+    /// URI with a clear error).
+    pub(crate) fn host(&self, uri: &http::Uri) -> Option<Arc<HostGate>> {
+        let per_host = self.per_host;
+        HostKey::with_str(uri, |key| {
+            self.hosts.get_or_insert_str(key, |key| HostGate {
+                key: key.clone(),
+                slots: Arc::new(Semaphore::new(per_host)),
+                multiplexed: AtomicBool::new(false),
+            })
+        })
+    }
+
+    /// Waits for a slot of the host. Returns the slot (none for multiplexed hosts)
     /// and the host's gate, to tell it the response's HTTP version.
     pub(crate) async fn enter(
         &self,
-        key: Option<HostKey>,
+        host: Option<Arc<HostGate>>,
     ) -> Result<(Option<Slot>, Option<Arc<HostGate>>), LimitTimeout> {
-        let Some(key) = key else {
-            // No host: the connector refuses it with a clear error.
+        let Some(host) = host else {
             return Ok((None, None));
         };
-        let per_host = self.per_host;
-        let host = self.hosts.get_or_insert(&key, || HostGate {
-            slots: Arc::new(Semaphore::new(per_host)),
-            multiplexed: AtomicBool::new(false),
-        });
         if host.multiplexed.load(Ordering::Relaxed) {
             return Ok((None, Some(host)));
         }
         let permit = match host.slots.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
-                tracing::trace!(host = %key, "per-host cap reached; request waits for a connection");
+                tracing::trace!(host = %host.key, "per-host cap reached; request waits for a connection");
                 let wait = host.slots.clone().acquire_owned();
                 match tokio::time::timeout(self.timeout, wait).await {
                     Ok(permit) => permit.expect("gate semaphores are never closed"),
-                    Err(_) => return Err(LimitTimeout::new(key, self.timeout)),
+                    Err(_) => return Err(LimitTimeout::new(host.key.clone(), self.timeout)),
                 }
             }
         };

@@ -73,9 +73,18 @@ impl Prepared {
                 .parse::<http::Uri>()
                 .map_err(|_| ProviderError::bad_gateway("invalid upstream URL; check `api_base`"))
         };
+        let chat = uri(Operation::Chat { stream: false });
+        let mut headers = auth_headers(ep);
+        // The Host header, worked out once here rather than by hyper-util per request
+        // (which formats `host:port` anew for every request to a non-default port).
+        if let (Ok(headers), Ok(uri)) = (&mut headers, &chat) {
+            if let Some(host) = host_header(uri) {
+                headers.insert(http::header::HOST, host);
+            }
+        }
         Self {
-            headers: auth_headers(ep),
-            chat: uri(Operation::Chat { stream: false }),
+            headers,
+            chat,
             chat_stream: uri(Operation::Chat { stream: true }),
             embeddings: uri(Operation::Embeddings),
         }
@@ -89,6 +98,21 @@ impl Prepared {
         };
         uri.clone()
     }
+}
+
+/// `host` or `host:port` (port only when it is not the scheme's default), as HTTP/1.1
+/// clients send it.
+fn host_header(uri: &http::Uri) -> Option<HeaderValue> {
+    let host = uri.host()?;
+    let default = match uri.scheme_str() {
+        Some("https") => 443,
+        _ => 80,
+    };
+    let value = match uri.port_u16() {
+        Some(port) if port != default => HeaderValue::try_from(format!("{host}:{port}")),
+        _ => HeaderValue::try_from(host),
+    };
+    value.ok()
 }
 
 /// Turns an upstream response JSON into the client's.
@@ -500,5 +524,32 @@ impl fmt::Debug for ProviderClient {
         f.debug_struct("ProviderClient")
             .field("endpoint", &self.endpoint)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_host_header_names_the_port_only_when_it_is_not_the_default() {
+        let host = |uri: &str| host_header(&uri.parse().unwrap_or_default());
+        assert_eq!(
+            host("https://api.openai.com/v1/chat/completions"),
+            Some(HeaderValue::from_static("api.openai.com"))
+        );
+        assert_eq!(
+            host("https://api.openai.com:443/v1"),
+            Some(HeaderValue::from_static("api.openai.com"))
+        );
+        assert_eq!(
+            host("http://localhost:11434/api/chat"),
+            Some(HeaderValue::from_static("localhost:11434"))
+        );
+        assert_eq!(
+            host("https://h:80/"),
+            Some(HeaderValue::from_static("h:80"))
+        );
+        assert_eq!(host("/relative"), None);
     }
 }

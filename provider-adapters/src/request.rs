@@ -40,7 +40,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for Fields<'a> {
                     model: None,
                     stream: None,
                 };
-                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                // serde's own `Cow<str>` always allocates; this borrows when it can.
+                while let Some(BorrowedOrOwned(key)) = map.next_key::<BorrowedOrOwned<'de>>()? {
                     match key.as_ref() {
                         "model" if fields.model.is_some() => {
                             return Err(de::Error::duplicate_field("model"))
@@ -114,8 +115,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
                 f.write_str("a JSON object")
             }
             fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
-                let mut out = Vec::new();
-                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                let mut out = Vec::with_capacity(8);
+                while let Some(BorrowedOrOwned(key)) = map.next_key::<BorrowedOrOwned<'de>>()? {
                     let value: &'de RawValue = map.next_value()?;
                     out.push((key, value));
                 }
@@ -217,6 +218,13 @@ mod tests {
                 .ok(),
             Some(("gé".into(), false))
         );
+        // Escaped keys are still keys (decoded into an owned string).
+        assert_eq!(
+            peek(br#"{"mod\u0065l":"m","\u0073tream":true}"#)
+                .map(|p| (p.model, p.stream))
+                .ok(),
+            Some(("m".into(), true))
+        );
     }
 
     #[test]
@@ -231,5 +239,9 @@ mod tests {
             edited,
             r#"{"messages":[{"content":"a  b"}],"model":"gpt-4o"}"#
         );
+        let escaped = Bytes::from_static(br#"{"mod\u0065l":"alias","\u006e":1}"#);
+        let edited = edit_top_level(&escaped, &[("model", &json_string("gpt-4o"))], &["n"])
+            .unwrap_or_default();
+        assert_eq!(edited, r#"{"model":"gpt-4o"}"#);
     }
 }

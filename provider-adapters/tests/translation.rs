@@ -54,6 +54,10 @@ async fn openai_requests_pass_through_with_only_the_model_changed() {
     let seen = upstream.seen(0);
     assert_eq!(seen.path_and_query, "/chat/completions");
     assert_eq!(seen.headers["authorization"], "Bearer sk-test-1");
+    // One Host header, with the (non-default) port, as HTTP/1.1 wants it.
+    let port = upstream.base().rsplit(':').next().unwrap().to_string();
+    assert_eq!(seen.headers.get_all("host").iter().count(), 1);
+    assert_eq!(seen.headers["host"], format!("127.0.0.1:{port}").as_str());
     assert_eq!(
         std::str::from_utf8(&seen.body).unwrap(),
         r#"{"messages":[{"role":"user","content":"hi  there"}],"logit_bias":{"50256":-100},"model":"gpt-4o-mini"}"#

@@ -18,6 +18,13 @@ pub struct HostKey(Arc<str>);
 impl HostKey {
     /// The key for a URI, or `None` when the URI has no host.
     pub fn from_uri(uri: &http::Uri) -> Option<Self> {
+        Self::with_str(uri, |key| Self(key.into()))
+    }
+
+    /// Calls `f` with the key of `uri` as text, built on the stack (no allocation for
+    /// keys up to 256 bytes), or returns `None` when the URI has no host. Per-request
+    /// lookups use this, and allocate a `HostKey` only for a host not seen before.
+    pub(crate) fn with_str<R>(uri: &http::Uri, f: impl FnOnce(&str) -> R) -> Option<R> {
         let host = uri.host()?;
         let scheme = uri.scheme_str().unwrap_or("http");
         let port = uri.port_u16().or(match scheme {
@@ -25,11 +32,44 @@ impl HostKey {
             "https" | "wss" => Some(443),
             _ => None,
         });
-        let key = match port {
-            Some(port) => format!("{scheme}://{host}:{port}"),
-            None => format!("{scheme}://{host}"),
+        let mut digits = [0u8; 5];
+        let port = port.map(|mut port| {
+            let mut start = digits.len();
+            loop {
+                start -= 1;
+                digits[start] = b'0' + (port % 10) as u8;
+                port /= 10;
+                if port == 0 {
+                    break;
+                }
+            }
+            &digits[start..]
+        });
+        let parts: [&[u8]; 5] = [
+            scheme.as_bytes(),
+            b"://",
+            host.as_bytes(),
+            if port.is_some() { b":" } else { b"" },
+            port.unwrap_or_default(),
+        ];
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let mut stack = [0u8; 256];
+        let mut heap = Vec::new();
+        let buf: &mut [u8] = if len <= stack.len() {
+            &mut stack[..len]
+        } else {
+            heap.resize(len, 0);
+            &mut heap
         };
-        Some(Self(key.to_ascii_lowercase().into()))
+        let mut at = 0;
+        for part in parts {
+            buf[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        buf.make_ascii_lowercase();
+        // Every part is valid UTF-8 (the URI's are ASCII), and lowercasing ASCII
+        // bytes keeps it so.
+        std::str::from_utf8(buf).ok().map(f)
     }
 
     /// The key as text.
@@ -108,6 +148,12 @@ pub(super) struct Shared {
     pub(super) limit_timeouts: AtomicU64,
 }
 
+impl std::borrow::Borrow<str> for HostKey {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Per-host values, held weakly: a host's entry lives exactly as long as something
 /// (a permit, a waiter, a request) holds its `Arc`. Dead entries are swept when the
 /// map has doubled since the last sweep, so its size stays within
@@ -135,16 +181,23 @@ impl<T> HostMap<T> {
 
     /// The value of `key`, made by `make` if no one holds one.
     pub(crate) fn get_or_insert(&self, key: &HostKey, make: impl FnOnce() -> T) -> Arc<T> {
+        self.get_or_insert_str(key.as_str(), |_| make())
+    }
+
+    /// The value of the key written `key`, made by `make` (given the key, allocated
+    /// only now) if no one holds one.
+    pub(crate) fn get_or_insert_str(&self, key: &str, make: impl FnOnce(&HostKey) -> T) -> Arc<T> {
         let mut hosts = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(value) = hosts.map.get(key).and_then(Weak::upgrade) {
             return value;
         }
-        let value = Arc::new(make());
+        let key = HostKey(key.into());
+        let value = Arc::new(make(&key));
         if hosts.map.len() >= hosts.sweep_at {
             hosts.map.retain(|_, weak| weak.strong_count() > 0);
             hosts.sweep_at = (hosts.map.len() * 2).max(MIN_SWEEP);
         }
-        hosts.map.insert(key.clone(), Arc::downgrade(&value));
+        hosts.map.insert(key, Arc::downgrade(&value));
         value
     }
 
@@ -277,6 +330,15 @@ mod tests {
             Some("http://localhost:11434")
         );
         assert_eq!(key("http://[::1]/").as_deref(), Some("http://[::1]:80"));
+        assert_eq!(key("http://h:0/").as_deref(), Some("http://h:0"));
+        assert_eq!(key("http://h:65535/").as_deref(), Some("http://h:65535"));
+        assert_eq!(key("custom://H/").as_deref(), Some("custom://h"));
         assert_eq!(key("/no/host"), None);
+        // Longer than the stack buffer: built on the heap, same key.
+        let long = format!("https://{}.example.com/", "a".repeat(300));
+        assert_eq!(
+            key(&long),
+            Some(format!("https://{}.example.com:443", "a".repeat(300)))
+        );
     }
 }
