@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::error_handling::HandleErrorLayer;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -42,7 +41,7 @@ use crate::config::{Config, Strategy};
 use crate::metrics::{self, Metrics};
 use crate::mock::MockProvider;
 
-use crate::front::{AuthLayer, FrontLayer, UpstreamTime};
+use crate::front::{AuthLayer, FrontLayer, RecoverLayer, UpstreamTime};
 pub use crate::front::{X_OVERHEAD, X_REQUEST_ID};
 
 /// A deployment and its cache key, as seen from one worker.
@@ -271,7 +270,6 @@ pub fn router(
     Future = impl Send + 'static,
 > + Clone
        + Send
-       + Sync
        + 'static {
     let server = &state.config.server;
     let auth = AuthLayer::new(server.master_key.clone());
@@ -379,7 +377,6 @@ fn upstream_service(
 ) -> impl Service<Request, Response = Response, Error = Infallible, Future = impl Send + 'static>
        + Clone
        + Send
-       + Sync
        + 'static {
     let shared = state.clone();
     let handlers = tower::service_fn(move |req: Request| {
@@ -387,7 +384,7 @@ fn upstream_service(
         async move { Ok::<_, Infallible>(proxy(state, api, worker, req).await) }
     });
     let admitted = ServiceBuilder::new()
-        .layer(HandleErrorLayer::new(admission_error))
+        .layer(RecoverLayer::new(admission_error))
         .map_response(|res: http::Response<AdmissionBody<Body>>| res.map(Body::new))
         .layer(AdmissionLayer::with_controller(state.admission.clone()))
         .service(handlers);
@@ -399,7 +396,7 @@ fn upstream_service(
         None => tower::util::Either::Left(evented),
         Some(cache) => tower::util::Either::Right(
             ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(|err: tower::BoxError| async move {
+                .layer(RecoverLayer::new(|err: tower::BoxError| {
                     error_response(&ProviderError::new(
                         StatusCode::BAD_REQUEST,
                         format!("could not read the request: {err}"),
@@ -416,7 +413,7 @@ fn upstream_service(
     }
 }
 
-async fn admission_error(err: tower::BoxError) -> Response {
+fn admission_error(err: tower::BoxError) -> Response {
     match limits_layer::http::rejection(&*err) {
         Some(rejection) => {
             let message = match rejection.code() {
@@ -493,7 +490,7 @@ async fn proxy(state: Arc<AppState>, api: Api, worker: usize, req: Request) -> R
             .clients
             .new_service(deployment.target.for_worker(worker));
         let started = Instant::now();
-        let result = client.send_peeked(api, body.clone(), peek.stream).await;
+        let result = client.send_peeked(api, body.clone(), &peek).await;
         upstream += started.elapsed();
         match result {
             Ok(res) => {

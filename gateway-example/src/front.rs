@@ -376,9 +376,207 @@ where
     }
 }
 
+/// Turns a service's errors into responses with a plain function, like axum's
+/// `HandleErrorLayer` but without boxing the response future.
+#[derive(Clone, Debug)]
+pub struct RecoverLayer<F> {
+    f: F,
+}
+
+impl<F> RecoverLayer<F> {
+    /// Errors become `f(error)`.
+    pub fn new(f: F) -> Self {
+        Self { f }
+    }
+}
+
+impl<S, F: Clone> Layer<S> for RecoverLayer<F> {
+    type Service = Recover<S, F>;
+
+    fn layer(&self, inner: S) -> Recover<S, F> {
+        Recover {
+            inner,
+            f: self.f.clone(),
+            failed: None,
+        }
+    }
+}
+
+/// See [`RecoverLayer`].
+#[derive(Debug)]
+pub struct Recover<S, F> {
+    inner: S,
+    f: F,
+    /// An error from `poll_ready`, answered by the next call without calling `inner`.
+    failed: Option<Response>,
+}
+
+impl<S: Clone, F: Clone> Clone for Recover<S, F> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            f: self.f.clone(),
+            failed: None,
+        }
+    }
+}
+
+impl<S, F, Req, B> Service<Req> for Recover<S, F>
+where
+    S: Service<Req, Response = http::Response<B>>,
+    F: Fn(S::Error) -> Response + Clone,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = RecoverFuture<S::Future, F>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        if self.failed.is_none() {
+            if let Err(err) = ready!(self.inner.poll_ready(cx)) {
+                self.failed = Some((self.f)(err));
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        match self.failed.take() {
+            Some(res) => RecoverFuture {
+                inner: None,
+                f: None,
+                failed: Some(res),
+            },
+            None => RecoverFuture {
+                inner: Some(self.inner.call(req)),
+                f: Some(self.f.clone()),
+                failed: None,
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`Recover`].
+    pub struct RecoverFuture<Fut, F> {
+        #[pin]
+        inner: Option<Fut>,
+        f: Option<F>,
+        failed: Option<Response>,
+    }
+}
+
+impl<Fut, F, B, E> Future for RecoverFuture<Fut, F>
+where
+    Fut: Future<Output = Result<http::Response<B>, E>>,
+    F: Fn(E) -> Response,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Some(res) = this.failed.take() {
+            return Poll::Ready(Ok(res));
+        }
+        let Some(inner) = this.inner.as_pin_mut() else {
+            // Polled again after it answered.
+            return Poll::Pending;
+        };
+        Poll::Ready(Ok(match ready!(inner.poll(cx)) {
+            Ok(res) => res.map(Body::new),
+            Err(err) => match this.f.take() {
+                Some(f) => f(err),
+                None => error_response(&ProviderError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error",
+                )),
+            },
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Fails `poll_ready` once, then answers 200 or fails calls with "boom".
+    #[derive(Clone)]
+    struct Flaky {
+        not_ready: bool,
+        fail_calls: bool,
+        calls: Arc<AtomicU64>,
+    }
+
+    impl Service<Request> for Flaky {
+        type Response = Response;
+        type Error = axum::BoxError;
+        type Future = std::future::Ready<Result<Response, axum::BoxError>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), axum::BoxError>> {
+            if std::mem::take(&mut self.not_ready) {
+                return Poll::Ready(Err("not ready".into()));
+            }
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: Request) -> Self::Future {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            std::future::ready(if self.fail_calls {
+                Err("boom".into())
+            } else {
+                Ok(Response::new(Body::empty()))
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn recover_answers_errors_with_its_function() {
+        use tower::ServiceExt;
+        let recover = RecoverLayer::new(|err: axum::BoxError| {
+            let mut res = Response::new(Body::from(err.to_string()));
+            *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            res
+        });
+        let calls = Arc::new(AtomicU64::new(0));
+        let flaky = |not_ready, fail_calls| Flaky {
+            not_ready,
+            fail_calls,
+            calls: calls.clone(),
+        };
+        let text = |res: Response| async move {
+            let status = res.status();
+            let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        };
+
+        let ok = recover
+            .layer(flaky(false, false))
+            .oneshot(Request::default());
+        assert_eq!(
+            text(ok.await.unwrap()).await,
+            (StatusCode::OK, String::new())
+        );
+        let failed = recover
+            .layer(flaky(false, true))
+            .oneshot(Request::default());
+        assert_eq!(
+            text(failed.await.unwrap()).await,
+            (StatusCode::SERVICE_UNAVAILABLE, "boom".into())
+        );
+        assert_eq!(calls.load(Ordering::Relaxed), 2);
+        // Not ready with an error: answered without calling the inner service.
+        let unready = recover
+            .layer(flaky(true, false))
+            .oneshot(Request::default());
+        assert_eq!(
+            text(unready.await.unwrap()).await,
+            (StatusCode::SERVICE_UNAVAILABLE, "not ready".into())
+        );
+        assert_eq!(calls.load(Ordering::Relaxed), 2);
+    }
 
     #[test]
     fn overhead_is_written_in_milliseconds_with_three_decimals() {

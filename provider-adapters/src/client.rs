@@ -20,7 +20,7 @@ use crate::providers::gemini::{self, GeminiDecoder};
 use crate::providers::ollama::{self, OllamaDecoder};
 use crate::providers::openai::OpenAiDecoder;
 use crate::providers::{parse_object, Decoder};
-use crate::request::{edit_top_level, json_string, peek};
+use crate::request::{edit_top_level, json_string, peek, Peek, CLIENT_ONLY_FIELDS};
 use crate::stream::{ChatStream, ClientFormat, Framing, Mode, Timeouts};
 use crate::{BoxError, Endpoint, Provider, ProviderError};
 
@@ -31,7 +31,6 @@ pub type ResponseBody = UnsyncBoxBody<Bytes, BoxError>;
 pub type HttpClient = pool_layer::Client<Full<Bytes>>;
 
 /// Body fields that select or authenticate an upstream in some gateways; dropped.
-const CLIENT_ONLY_FIELDS: &[&str] = &["api_base", "base_url", "api_key", "api_version"];
 
 /// Largest upstream error body read for its message.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -151,28 +150,40 @@ impl ProviderClient {
         api: Api,
         body: Bytes,
     ) -> Result<Response<ResponseBody>, ProviderError> {
-        let stream = api != Api::Embeddings && peek(&body)?.stream;
-        self.send_peeked(api, body, stream).await
+        let peeked = match peek(&body) {
+            Ok(peeked) => peeked,
+            // An embeddings body may leave `model` out (the endpoint names it); a body
+            // that is not JSON is reported by the rewrite that follows.
+            Err(_) if api == Api::Embeddings => Peek {
+                model: String::new(),
+                stream: false,
+                client_fields: true,
+            },
+            Err(err) => return Err(err),
+        };
+        self.send_peeked(api, body, &peeked).await
     }
 
-    /// [`send`](Self::send) for a caller that already read the body's `stream` field
-    /// (a router that peeked at the body for the model), so it is not read twice.
+    /// [`send`](Self::send) for a caller that already peeked at the body (a router
+    /// that read its model), so it is not parsed again for `stream`, and an
+    /// OpenAI-format body that needs no change is forwarded without a second parse.
+    /// `peeked` must come from [`peek`](crate::request::peek) of this `body`.
     pub async fn send_peeked(
         &self,
         api: Api,
         body: Bytes,
-        stream: bool,
+        peeked: &Peek,
     ) -> Result<Response<ResponseBody>, ProviderError> {
         let started = Instant::now();
         let ep = &*self.endpoint;
         let deadline = started + ep.timeout;
-        let stream = stream && api != Api::Embeddings;
+        let stream = peeked.stream && api != Api::Embeddings;
         let client = if api == Api::Messages {
             ClientFormat::Anthropic
         } else {
             ClientFormat::OpenAi
         };
-        let (url, upstream_body, reply) = self.build(api, &body, stream)?;
+        let (url, upstream_body, reply) = self.build(api, &body, stream, peeked)?;
 
         let mut req = Request::new(Full::new(upstream_body));
         *req.method_mut() = http::Method::POST;
@@ -259,6 +270,7 @@ impl ProviderClient {
         api: Api,
         body: &Bytes,
         stream: bool,
+        peeked: &Peek,
     ) -> Result<(http::Uri, Bytes, Reply), ProviderError> {
         let ep = &*self.endpoint;
         let model = ep.model.clone();
@@ -271,6 +283,9 @@ impl ProviderClient {
         // Gateway-only fields a client may send (LiteLLM accepts them in bodies) never
         // travel upstream: the upstream and its key come from the config alone.
         let set_model = |body: &Bytes| {
+            if peeked.model == ep.model && !peeked.client_fields {
+                return Ok(body.clone());
+            }
             edit_top_level(
                 body,
                 &[("model", &json_string(&ep.model))],

@@ -11,6 +11,10 @@ use serde_json::value::RawValue;
 
 use crate::ProviderError;
 
+/// Gateway-only fields a client may send (LiteLLM accepts them in bodies); they never
+/// travel upstream: the upstream and its key come from the config alone.
+pub const CLIENT_ONLY_FIELDS: &[&str] = &["api_base", "base_url", "api_key", "api_version"];
+
 /// The fields of a request body that routing needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Peek {
@@ -18,6 +22,10 @@ pub struct Peek {
     pub model: String,
     /// The `stream` field (false if absent).
     pub stream: bool,
+    /// Whether the body has one of the [`CLIENT_ONLY_FIELDS`], which are dropped before
+    /// the body goes upstream. Without any, and with `model` already the upstream's,
+    /// an OpenAI-format body is forwarded as it came, without a second parse.
+    pub client_fields: bool,
 }
 
 /// `model` and `stream` of a JSON object. Written by hand because a derived struct
@@ -25,6 +33,7 @@ pub struct Peek {
 struct Fields<'a> {
     model: Option<Cow<'a, str>>,
     stream: Option<bool>,
+    client_fields: bool,
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Fields<'a> {
@@ -39,6 +48,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Fields<'a> {
                 let mut fields = Fields {
                     model: None,
                     stream: None,
+                    client_fields: false,
                 };
                 // serde's own `Cow<str>` always allocates; this borrows when it can.
                 while let Some(BorrowedOrOwned(key)) = map.next_key::<BorrowedOrOwned<'de>>()? {
@@ -53,7 +63,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for Fields<'a> {
                         "stream" => {
                             fields.stream = Some(map.next_value::<Option<bool>>()?.unwrap_or(false))
                         }
-                        _ => {
+                        other => {
+                            fields.client_fields |= CLIENT_ONLY_FIELDS.contains(&other);
                             map.next_value::<de::IgnoredAny>()?;
                         }
                     }
@@ -100,6 +111,7 @@ pub fn peek(body: &[u8]) -> Result<Peek, ProviderError> {
     Ok(Peek {
         model: model.into_owned(),
         stream: fields.stream.unwrap_or(false),
+        client_fields: fields.client_fields,
     })
 }
 
@@ -192,9 +204,12 @@ mod tests {
             peek(body).unwrap_or_else(|e| panic!("{e}")),
             Peek {
                 model: "gpt-4o-mini".into(),
-                stream: true
+                stream: true,
+                client_fields: false,
             }
         );
+        let with_key = peek(br#"{"model":"m","api_key":"sk-x","messages":[]}"#).unwrap();
+        assert!(with_key.client_fields);
         assert_eq!(peek(b"{nope").unwrap_err().status(), 400);
         assert!(peek(br#"{"messages":[]}"#)
             .unwrap_err()

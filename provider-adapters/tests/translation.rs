@@ -70,6 +70,27 @@ async fn openai_requests_pass_through_with_only_the_model_changed() {
 }
 
 #[tokio::test]
+async fn a_body_already_naming_the_upstream_model_is_forwarded_as_sent() {
+    let upstream = Upstream::start(vec![
+        reply_json(200, &fixture("openai_chat_response.json")),
+        reply_json(200, &fixture("openai_chat_response.json")),
+    ])
+    .await;
+    let client = client("openai/gpt-4o-mini", &upstream, "sk-test-1");
+    // Odd spacing and member order survive: nothing is re-serialised.
+    let body = r#"{ "messages" : [{"role":"user","content":"hi"}], "model":"gpt-4o-mini" }"#;
+    call(&client, Api::ChatCompletions, body).await.unwrap();
+    assert_eq!(std::str::from_utf8(&upstream.seen(0).body).unwrap(), body);
+    // A gateway-only field still forces the rewrite that drops it.
+    let with_key = r#"{"model":"gpt-4o-mini","api_key":"sk-client","messages":[]}"#;
+    call(&client, Api::ChatCompletions, with_key).await.unwrap();
+    assert_eq!(
+        std::str::from_utf8(&upstream.seen(1).body).unwrap(),
+        r#"{"messages":[],"model":"gpt-4o-mini"}"#
+    );
+}
+
+#[tokio::test]
 async fn azure_uses_the_deployment_url_api_key_header_and_api_version() {
     let upstream =
         Upstream::start(vec![reply_json(200, &fixture("openai_chat_response.json"))]).await;
