@@ -30,8 +30,6 @@ pub type ResponseBody = UnsyncBoxBody<Bytes, BoxError>;
 /// The shared HTTP client adapters send through.
 pub type HttpClient = pool_layer::Client<Full<Bytes>>;
 
-/// Body fields that select or authenticate an upstream in some gateways; dropped.
-
 /// Largest upstream error body read for its message.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
