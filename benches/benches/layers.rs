@@ -249,8 +249,12 @@ fn full_stack(c: &mut Criterion) {
             })
             .layer(EventLayer::new(registry.clone()))
             // Admission errors become responses, as in the gateway.
-            .layer(axum::error_handling::HandleErrorLayer::new(
-                |_: tower::BoxError| async { http::StatusCode::SERVICE_UNAVAILABLE },
+            .layer(gateway_example::front::RecoverLayer::new(
+                |_: tower::BoxError| {
+                    let mut res = Response::new(axum::body::Body::empty());
+                    *res.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+                    res
+                },
             ))
             .layer(AdmissionLayer::new(Limits::default()))
             .service(handler::<axum::body::Body>());

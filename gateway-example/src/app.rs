@@ -23,7 +23,7 @@ use cache_layer::ttl::CacheConfig as TtlConfig;
 use http::header::CONTENT_TYPE;
 use http::{HeaderValue, StatusCode};
 use http_body_util::Full;
-use limits_layer::admission::{AdmissionBody, AdmissionLayer, Controller, Limits};
+use limits_layer::admission::{AdmissionLayer, Controller, Limits};
 use limits_layer::callbacks::{ModelName, Registry, RegistryConfig};
 use limits_layer::events::{EventBody, EventLayer};
 use pin_project_lite::pin_project;
@@ -385,7 +385,6 @@ fn upstream_service(
     });
     let admitted = ServiceBuilder::new()
         .layer(RecoverLayer::new(admission_error))
-        .map_response(|res: http::Response<AdmissionBody<Body>>| res.map(Body::new))
         .layer(AdmissionLayer::with_controller(state.admission.clone()))
         .service(handlers);
     let evented = ServiceBuilder::new()
@@ -402,11 +401,6 @@ fn upstream_service(
                         format!("could not read the request: {err}"),
                     ))
                 }))
-                .map_response(
-                    |res: http::Response<cache_layer::response::ResponseBody<Body>>| {
-                        res.map(Body::new)
-                    },
-                )
                 .layer(cache.clone())
                 .service(evented.clone()),
         ),
