@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 SECS=${1:-5}
 ROUNDS=${2:-3}
 CONCURRENCY=(16 64 256)
-UP=18081 PROXY=18082 GW=18083 SSE=18084
+UP=18081 PROXY=18082 GW=18083 SSE=18084 SSE_PROXY=18085
 work=$(mktemp -d)
 results=benches/results
 mkdir -p "$results"
@@ -73,6 +73,17 @@ http {
       proxy_set_header Connection "";
     }
   }
+  # The streaming reference: SSE passed on as it comes.
+  upstream sse { server 127.0.0.1:$SSE; keepalive 300; }
+  server {
+    listen 127.0.0.1:$SSE_PROXY;
+    location / {
+      proxy_pass http://sse;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
 }
 CONF
 cat > "$work/gateway.yaml" <<CONF
@@ -101,7 +112,7 @@ pids+=($!)
 gw_pid=$!
 "$STREAM" upstream "$SSE" &
 pids+=($!)
-for port in $UP $PROXY $GW $SSE; do
+for port in $UP $PROXY $GW $SSE $SSE_PROXY; do
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 done
 
@@ -139,7 +150,8 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 
-"$STREAM" measure "http://127.0.0.1:$SSE/chat/completions" "http://127.0.0.1:$GW/v1/chat/completions" 16 20 | tee -a "$raw"
+"$STREAM" measure "http://127.0.0.1:$SSE/chat/completions" "http://127.0.0.1:$GW/v1/chat/completions" 16 20 \
+  "http://127.0.0.1:$SSE_PROXY/chat/completions" | tee -a "$raw"
 
 python3 benches/report.py "$raw" "$results/latest.md" "$results/latest.svg"
 cp "$raw" "$results/latest.jsonl"

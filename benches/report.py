@@ -12,7 +12,8 @@ raw, out_md, out_svg = sys.argv[1:4]
 rows = [json.loads(line) for line in open(raw) if line.strip().startswith("{")]
 load = [r for r in rows if r["kind"] == "load"]
 streams = {r["target"]: r for r in rows if r["kind"] == "stream"}
-added = next((r for r in rows if r["kind"] == "stream_added"), None)
+added = next((r for r in rows if r["kind"] == "stream_added" and r.get("target", "gateway") == "gateway"), None)
+added_nginx = next((r for r in rows if r["kind"] == "stream_added" and r.get("target") == "nginx"), None)
 
 TARGETS = ["direct", "nginx", "gateway"]
 groups = defaultdict(list)
@@ -79,13 +80,15 @@ if streams:
     lines.append("")
     lines.append("| target | streams | samples | first event p50 ms | first event p99 ms | total p50 ms | total p99 ms |")
     lines.append("|---|---|---|---|---|---|---|")
-    for t in ["direct", "gateway"]:
+    for t in ["direct", "nginx", "gateway"]:
         s = streams.get(t)
         if s:
             lines.append(f"| {t} | {s['streams']} | {s['samples']} | {s['ttfe_p50_ms']:.3f} | {s['ttfe_p99_ms']:.3f} | {s['total_p50_ms']:.3f} | {s['total_p99_ms']:.3f} |")
     if added:
         lines.append("")
         lines.append(f"Time to first event added by the gateway (p50): **{added['ttfe_p50_added_ms']:.3f} ms**.")
+    if added_nginx:
+        lines.append(f"By nginx as a reverse proxy with buffering off, for reference: {added_nginx['nginx_ttfe_p50_added_ms']:.3f} ms.")
 lines.append("")
 lines.append("![throughput and p99 latency](latest.svg)")
 open(out_md, "w").write("\n".join(lines) + "\n")

@@ -4,9 +4,11 @@
 //! ```text
 //! stream-bench upstream PORT               # an SSE upstream: 20 events, 5 ms apart
 //!                                          # (and a JSON answer without "stream":true)
-//! stream-bench measure DIRECT_URL GATEWAY_URL [STREAMS] [ROUNDS]
+//! stream-bench measure DIRECT_URL GATEWAY_URL [STREAMS] [ROUNDS] [NGINX_URL]
 //! ```
-//! `measure` prints one JSON object per target.
+//! `measure` prints one JSON object per target (nginx too when its URL is given: a
+//! reverse proxy with buffering off, for reference), then the time to first event
+//! each proxy adds over direct.
 
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
@@ -28,10 +30,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             let gateway = args.get(2).ok_or("measure DIRECT_URL GATEWAY_URL")?.clone();
             let streams: usize = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(16);
             let rounds: usize = args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(10);
-            measure(&direct, &gateway, streams, rounds).await
+            let mut targets = vec![("direct", direct), ("gateway", gateway)];
+            if let Some(nginx) = args.get(5) {
+                targets.push(("nginx", nginx.clone()));
+            }
+            measure(&targets, streams, rounds).await
         }
         _ => Err(
-            "usage: stream-bench upstream PORT | measure DIRECT_URL GATEWAY_URL [STREAMS] [ROUNDS]"
+            "usage: stream-bench upstream PORT | measure DIRECT_URL GATEWAY_URL [STREAMS] [ROUNDS] [NGINX_URL]"
                 .into(),
         ),
     }
@@ -125,20 +131,18 @@ async fn one(client: &pool_layer::Client<Full<Bytes>>, url: &str) -> Result<(f64
 }
 
 async fn measure(
-    direct: &str,
-    gateway: &str,
+    targets: &[(&str, String)],
     streams: usize,
     rounds: usize,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let client: pool_layer::Client<Full<Bytes>> = pool_layer::Client::builder().build();
-    let mut samples: [(Vec<f64>, Vec<f64>); 2] = Default::default();
-    let targets = [direct, gateway];
-    // Warm up both (connections, caches), then interleave rounds.
-    for url in targets {
+    let mut samples: Vec<(Vec<f64>, Vec<f64>)> = vec![Default::default(); targets.len()];
+    // Warm up every target (connections, caches), then interleave rounds.
+    for (_, url) in targets {
         one(&client, url).await?;
     }
     for _ in 0..rounds {
-        for (t, url) in targets.iter().enumerate() {
+        for (t, (_, url)) in targets.iter().enumerate() {
             let runs: Vec<_> = (0..streams)
                 .map(|_| {
                     let client = client.clone();
@@ -153,12 +157,11 @@ async fn measure(
             }
         }
     }
-    let mut p50_first = [0.0; 2];
-    for (t, name) in ["direct", "gateway"].iter().enumerate() {
-        let (first, total) = &mut samples[t];
+    let mut p50_first = Vec::with_capacity(targets.len());
+    for ((name, _), (first, total)) in targets.iter().zip(&mut samples) {
         first.sort_by(f64::total_cmp);
         total.sort_by(f64::total_cmp);
-        p50_first[t] = benches::percentile(first, 50.0);
+        p50_first.push(benches::percentile(first, 50.0));
         println!(
             "{{\"kind\":\"stream\",\"target\":\"{name}\",\"streams\":{streams},\"samples\":{},\"ttfe_p50_ms\":{:.3},\"ttfe_p99_ms\":{:.3},\"total_p50_ms\":{:.3},\"total_p99_ms\":{:.3}}}",
             first.len(),
@@ -168,9 +171,16 @@ async fn measure(
             benches::percentile(total, 99.0),
         );
     }
-    println!(
-        "{{\"kind\":\"stream_added\",\"streams\":{streams},\"ttfe_p50_added_ms\":{:.3}}}",
-        p50_first[1] - p50_first[0]
-    );
+    for (i, (name, _)) in targets.iter().enumerate().skip(1) {
+        let field = if *name == "gateway" {
+            "ttfe_p50_added_ms".to_string()
+        } else {
+            format!("{name}_ttfe_p50_added_ms")
+        };
+        println!(
+            "{{\"kind\":\"stream_added\",\"target\":\"{name}\",\"streams\":{streams},\"{field}\":{:.3}}}",
+            p50_first[i] - p50_first[0]
+        );
+    }
     Ok(())
 }
