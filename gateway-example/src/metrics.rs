@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use limits_layer::callbacks::{callback_fn, Event, FnCallback};
@@ -18,6 +18,27 @@ use crate::app::AppState;
 
 type Labels = Vec<(&'static str, String)>;
 
+/// A hasher for keys that are hashes already: passes the `u64` through.
+#[derive(Default)]
+struct PrehashedKey(u64);
+
+impl Hasher for PrehashedKey {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are hashed here; fold anything else in all the same.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 /// The request metrics.
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -26,7 +47,8 @@ pub struct Metrics {
     latency: Family<Labels, Histogram>,
     bytes: Family<Labels, Counter>,
     tokens: Family<Labels, Counter>,
-    handles: Arc<Mutex<HashMap<u64, Handles>>>,
+    /// Keyed by a SipHash of the label set already, so the map does not hash again.
+    handles: Arc<Mutex<HashMap<u64, Handles, BuildHasherDefault<PrehashedKey>>>>,
 }
 
 /// The metrics of one (route, model, status).

@@ -15,7 +15,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -33,6 +33,16 @@ pub(crate) struct Gate {
     per_host: usize,
     timeout: Duration,
     hosts: HostMap<HostGate>,
+    /// The host of the last request, found again by comparing the URI's scheme and
+    /// authority: most clients send to one host at a time, and this skips building
+    /// the key and hashing it.
+    last: Mutex<Option<Last>>,
+}
+
+struct Last {
+    scheme: http::uri::Scheme,
+    authority: http::uri::Authority,
+    host: Arc<HostGate>,
 }
 
 pub(crate) struct HostGate {
@@ -48,12 +58,33 @@ impl Gate {
             per_host,
             timeout,
             hosts: HostMap::new(),
+            last: Mutex::new(None),
         }
     }
 
     /// The gate of `uri`'s host (`None` without a host: the connector refuses such a
     /// URI with a clear error).
     pub(crate) fn host(&self, uri: &http::Uri) -> Option<Arc<HostGate>> {
+        let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
+            return self.lookup(uri);
+        };
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(last) = last.as_ref() {
+            // Both comparisons ignore ASCII case, as host keys do.
+            if last.scheme == *scheme && last.authority == *authority {
+                return Some(last.host.clone());
+            }
+        }
+        let host = self.lookup(uri)?;
+        *last = Some(Last {
+            scheme: scheme.clone(),
+            authority: authority.clone(),
+            host: host.clone(),
+        });
+        Some(host)
+    }
+
+    fn lookup(&self, uri: &http::Uri) -> Option<Arc<HostGate>> {
         let per_host = self.per_host;
         HostKey::with_str(uri, |key| {
             self.hosts.get_or_insert_str(key, |key| HostGate {
@@ -236,5 +267,40 @@ impl Future for ResponseFuture {
 impl fmt::Debug for ResponseFuture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_host_one_gate_however_its_uri_is_written() {
+        let gate = Gate::new(4, Duration::from_secs(1));
+        let host = |uri: &str| gate.host(&uri.parse().unwrap_or_default());
+        let a = host("http://A.example:80/v1/x").unwrap_or_else(|| panic!("a host"));
+        // Same host again (the remembered one), then spelled differently, then after
+        // another host: always the same gate.
+        for uri in [
+            "http://a.example:80/y",
+            "http://a.example/z",
+            "HTTP://a.EXAMPLE/",
+        ] {
+            assert!(Arc::ptr_eq(
+                &a,
+                &host(uri).unwrap_or_else(|| panic!("{uri}"))
+            ));
+        }
+        let b = host("http://b.example/").unwrap_or_else(|| panic!("b host"));
+        assert!(!Arc::ptr_eq(&a, &b));
+        assert_eq!(b.key.as_str(), "http://b.example:80");
+        assert!(Arc::ptr_eq(
+            &a,
+            &host("http://a.example/").unwrap_or_else(|| panic!("a"))
+        ));
+        // Another scheme is another host.
+        let tls = host("https://a.example/").unwrap_or_else(|| panic!("tls"));
+        assert!(!Arc::ptr_eq(&a, &tls));
+        assert!(host("/relative").is_none());
     }
 }
