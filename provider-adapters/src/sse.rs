@@ -74,7 +74,7 @@ impl SseParser {
                 chunk = rest;
             }
         }
-        while let Some(at) = chunk.iter().position(|b| *b == b'\n' || *b == b'\r') {
+        while let Some(at) = memchr::memchr2(b'\n', b'\r', chunk) {
             let (head, tail) = chunk.split_at(at);
             self.push(head)?;
             let line = std::mem::take(&mut self.line);
@@ -126,7 +126,7 @@ impl SseParser {
             }
             None => (line, &[][..]),
         };
-        let value = String::from_utf8_lossy(value);
+        let value = utf8(value);
         match field {
             b"data" => {
                 if self.has_data {
@@ -149,6 +149,15 @@ impl SseParser {
                 data: std::mem::take(&mut self.data),
             });
         }
+    }
+}
+
+/// `bytes` as text: borrowed when valid UTF-8 (the fast, usual case), otherwise with
+/// U+FFFD in place of the invalid sequences.
+pub(crate) fn utf8(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
     }
 }
 
@@ -177,7 +186,7 @@ impl NdjsonParser {
 
     /// Feeds a chunk, appending every completed line to `out`.
     pub fn feed(&mut self, mut chunk: &[u8], out: &mut Vec<Vec<u8>>) -> Result<(), SseError> {
-        while let Some(at) = chunk.iter().position(|b| *b == b'\n') {
+        while let Some(at) = memchr::memchr(b'\n', chunk) {
             self.push(&chunk[..at])?;
             self.emit(out);
             chunk = &chunk[at + 1..];

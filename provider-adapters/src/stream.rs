@@ -68,6 +68,9 @@ pin_project! {
         client: ClientFormat,
         timeouts: Timeouts,
         first: bool,
+        // When the last data came: the stall deadline counts from here. The timer is
+        // moved on lazily, when it fires early, not on every chunk.
+        last_data: Instant,
         out: BytesMut,
         done: bool,
         events: Vec<SseEvent>,
@@ -93,6 +96,7 @@ impl<B> ChatStream<B> {
             client,
             timeouts,
             first: true,
+            last_data: Instant::now(),
             out: BytesMut::new(),
             done: false,
             events: Vec::new(),
@@ -235,8 +239,14 @@ where
                         continue;
                     }
                     *this.first = false;
-                    let next = (Instant::now() + this.timeouts.stall).min(this.timeouts.deadline);
-                    this.timer.as_mut().reset(next);
+                    let now = Instant::now();
+                    *this.last_data = now;
+                    // Only ever pulled in (after the first token, whose bound may be
+                    // longer than the stall bound); pushed out when it fires.
+                    let due = (now + this.timeouts.stall).min(this.timeouts.deadline);
+                    if due < this.timer.deadline() {
+                        this.timer.as_mut().reset(due);
+                    }
                     feed(
                         this.framing,
                         this.mode,
@@ -267,6 +277,15 @@ where
                 Poll::Pending => {
                     std::task::ready!(this.timer.as_mut().poll(cx));
                     let now = Instant::now();
+                    if !*this.first {
+                        let due =
+                            (*this.last_data + this.timeouts.stall).min(this.timeouts.deadline);
+                        if now < due {
+                            // Data came since the timer was set: not stalled yet.
+                            this.timer.as_mut().reset(due);
+                            continue;
+                        }
+                    }
                     let message = if now >= this.timeouts.deadline {
                         "upstream stream exceeded the request timeout".to_string()
                     } else if *this.first {
@@ -326,7 +345,7 @@ fn feed(
             lines.clear();
             parser.feed(data, lines).map_err(broken)?;
             for line in lines.drain(..) {
-                mode.event(client, None, &String::from_utf8_lossy(&line), chunks, out)?;
+                mode.event(client, None, &crate::sse::utf8(&line), chunks, out)?;
             }
         }
     }
@@ -354,7 +373,7 @@ fn finish(
             lines.clear();
             parser.finish(lines);
             for line in lines.drain(..) {
-                mode.event(client, None, &String::from_utf8_lossy(&line), chunks, out)?;
+                mode.event(client, None, &crate::sse::utf8(&line), chunks, out)?;
             }
         }
     }
@@ -367,5 +386,100 @@ impl<B> fmt::Debug for ChatStream<B> {
             .field("client", &self.client)
             .field("done", &self.done)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    const CHUNK: &str = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"},\"finish_reason\":null}]}\n\n";
+
+    fn watched(
+        body: http_body_util::channel::Channel<Bytes, std::convert::Infallible>,
+    ) -> ChatStream<http_body_util::channel::Channel<Bytes, std::convert::Infallible>> {
+        ChatStream::new(
+            body,
+            Framing::Sse(SseParser::default()),
+            Mode::Passthrough {
+                finished: false,
+                saw_finish_reason: false,
+            },
+            ClientFormat::OpenAi,
+            Timeouts {
+                first_token: Duration::from_secs(5),
+                stall: Duration::from_millis(300),
+                deadline: Instant::now() + Duration::from_secs(60),
+            },
+        )
+    }
+
+    /// Reads frames until one holds `needle` or the stream ends; returns the text and
+    /// when it came.
+    async fn until(
+        stream: &mut Pin<
+            Box<ChatStream<http_body_util::channel::Channel<Bytes, std::convert::Infallible>>>,
+        >,
+        needle: &str,
+    ) -> (String, Instant) {
+        let mut text = String::new();
+        while let Some(frame) = stream.frame().await {
+            if let Ok(data) = frame.map(|f| f.into_data()) {
+                text.push_str(&String::from_utf8_lossy(&data.unwrap_or_default()));
+            }
+            if text.contains(needle) {
+                break;
+            }
+        }
+        (text, Instant::now())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_steady_stream_is_never_taken_for_a_stalled_one() {
+        let (mut tx, body) = http_body_util::channel::Channel::new(4);
+        let mut stream = Box::pin(watched(body));
+        let sender = tokio::spawn(async move {
+            // Two seconds of chunks 200 ms apart: each gap is within the 300 ms bound,
+            // though the whole is far beyond it.
+            for _ in 0..10 {
+                tx.send_data(Bytes::from_static(CHUNK.as_bytes()))
+                    .await
+                    .ok();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            tx.send_data(Bytes::from_static(b"data: [DONE]\n\n"))
+                .await
+                .ok();
+        });
+        let (text, _) = until(&mut stream, "[DONE]").await;
+        assert_eq!(text.matches("\"content\":\"x\"").count(), 10, "{text}");
+        assert!(!text.contains("stalled"), "{text}");
+        sender.await.unwrap_or_default();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stall_is_reported_one_bound_after_the_last_data() {
+        let (mut tx, body) = http_body_util::channel::Channel::new(4);
+        let mut stream = Box::pin(watched(body));
+        let sender = tokio::spawn(async move {
+            let mut last = Instant::now();
+            for _ in 0..3 {
+                tx.send_data(Bytes::from_static(CHUNK.as_bytes()))
+                    .await
+                    .ok();
+                last = Instant::now();
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            // Then nothing, with the sender kept: a hung upstream, not a closed one.
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            drop(tx);
+            last
+        });
+        let (text, at) = until(&mut stream, "stalled").await;
+        assert!(text.contains("upstream_timeout"), "{text}");
+        assert_eq!(text.matches("\"content\":\"x\"").count(), 3, "{text}");
+        let last = sender.await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(at - last, Duration::from_millis(300), "{text}");
     }
 }
