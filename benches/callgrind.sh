@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# User-space instructions per proxied request, counted by callgrind: a measure that,
+# unlike CPU time on a shared or virtual machine, barely moves from run to run, so a
+# change to the hot path can be judged by a ~1% difference.
+#
+#   benches/callgrind.sh [BINARY]      (default: a fresh release build of the gateway)
+#
+# Runs the gateway (one worker) under callgrind against a loopback nginx returning a
+# fixed chat completion, twice (2 s and 12 s of wrk load at 4 connections), and prints
+# (instructions of the long run - of the short run) / (requests of the long - short):
+# start-up and shutdown cancel out. Also leaves the long run's profile for
+# `callgrind_annotate`. Installs nginx, wrk and valgrind from Debian's packages if they
+# are missing. Loopback only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+UP=18181 GW=18183
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need nginx || ! need wrk || ! need valgrind; then
+  echo "installing nginx, wrk and valgrind from Debian's packages"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx wrk valgrind >/dev/null
+fi
+if [ $# -ge 1 ]; then
+  BIN=$1
+else
+  cargo build --release -q -p gateway-example
+  BIN=target/release/gateway
+fi
+
+work=$(mktemp -d)
+cleanup() {
+  [ -f "$work/up.pid" ] && kill "$(cat "$work/up.pid")" 2>/dev/null || true
+  pkill -f "callgrind-out-file=$work" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+cat > "$work/up.conf" <<CONF
+worker_processes 1;
+pid $work/up.pid;
+error_log $work/up.err warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$UP;
+    location / { default_type application/json; return 200 '{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hello"},"finish_reason":"stop"}]}'; }
+  }
+}
+CONF
+cat > "$work/gateway.yaml" <<CONF
+server: {listen: "127.0.0.1:$GW", workers: 1}
+model_list:
+  - model_name: gpt-4o-mini
+    litellm_params: {model: openai/gpt-4o-mini, api_base: "http://127.0.0.1:$UP", api_key: sk-bench}
+CONF
+cat > "$work/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello."}]}'
+LUA
+nginx -c "$work/up.conf" -p "$work"
+
+# One run: prints "requests instructions".
+run() {
+  local secs=$1 out="$work/callgrind.$1"
+  RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$out" "$BIN" --config "$work/gateway.yaml" \
+    >/dev/null 2>"$work/valgrind.$secs.log" &
+  local pid=$!
+  for _ in $(seq 300); do (exec 3<>/dev/tcp/127.0.0.1/$GW) 2>/dev/null && break; sleep 0.1; done
+  local reqs
+  reqs=$(wrk -t1 -c4 -d"${secs}s" -s "$work/post.lua" "http://127.0.0.1:$GW/v1/chat/completions" | awk '/requests in/ {print $1}')
+  kill -TERM "$pid"
+  wait "$pid" || true
+  echo "$reqs $(awk '/Collected/ {print $4}' "$work/valgrind.$secs.log")"
+}
+
+read -r short_reqs short_ir < <(run 2)
+read -r long_reqs long_ir < <(run 12)
+mkdir -p target
+cp "$work/callgrind.12" target/callgrind.gateway.out
+python3 - "$short_reqs" "$short_ir" "$long_reqs" "$long_ir" <<'PY'
+import sys
+a_n, a_ir, b_n, b_ir = map(int, sys.argv[1:])
+print(f"{(b_ir - a_ir) / (b_n - a_n):,.0f} instructions per proxied request "
+      f"({b_n - a_n} requests; profile: target/callgrind.gateway.out)")
+PY
