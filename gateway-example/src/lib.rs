@@ -9,7 +9,8 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 //! let config = Config::parse(gateway_example::config::DEMO, "<demo>")?;
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! // `bind` lets each worker have a socket of its own; any `TcpListener` works too.
+//! let listener = gateway_example::bind("127.0.0.1:0".parse()?)?;
 //! let gateway = Gateway::start(config, listener).await?;
 //!
 //! // ... send requests to gateway.addr() ...
@@ -34,9 +35,10 @@ use tokio::sync::{oneshot, watch};
 pub use app::AppState;
 
 /// A gateway running on a listener, in this process: `server.workers` threads, each
-/// with its own single-threaded event loop accepting from the listener and its own
-/// shard of the upstream pool, so a request, its upstream connection and every
-/// wake-up between them stay on one thread. Dropping it starts a graceful shutdown
+/// with its own single-threaded event loop, its own socket on the address (when the
+/// listener comes from [`bind`]; otherwise they share the listener) and its own shard
+/// of the upstream pool, so a request, its upstream connection and every wake-up
+/// between them stay on one thread. Dropping it starts a graceful shutdown
 /// without waiting for it; [`shutdown`](Self::shutdown) waits.
 #[derive(Debug)]
 pub struct Gateway {
@@ -68,7 +70,11 @@ impl Gateway {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let listener = listener.try_clone()?;
+            let listener = if worker == 0 {
+                listener.try_clone()?
+            } else {
+                worker_listener(&listener, addr)?
+            };
             let state = gateway.state.clone();
             let mut stopping = stopping.clone();
             let (done, stopped) = oneshot::channel();
@@ -120,8 +126,96 @@ impl Gateway {
     }
 }
 
+/// The listener of a worker after the first: its own socket on the same address when
+/// the given listener allows it (`SO_REUSEPORT`, as [`bind`] sets), so the kernel
+/// spreads new connections over the workers; otherwise a copy of the given one, whose
+/// connections go to whichever worker accepts first (a burst of them can all land on
+/// one worker).
+fn worker_listener(
+    listener: &std::net::TcpListener,
+    addr: SocketAddr,
+) -> std::io::Result<std::net::TcpListener> {
+    // Joining the address fails (address in use) unless the given listener has
+    // `SO_REUSEPORT` too.
+    match join(addr).and_then(TcpListener::into_std) {
+        Ok(own) => Ok(own),
+        Err(_) => listener.try_clone(),
+    }
+}
+
+/// Binds a listener for [`Gateway::start`]: with `SO_REUSEPORT` (on Unix) so that each
+/// worker gets a socket of its own on the address. An address already in use is still
+/// an error (a second gateway on the same port does not silently share it). Port 0
+/// picks a free port. Must run inside a Tokio runtime.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    // A plain bind first: it fails if anything (with or without `SO_REUSEPORT`) has
+    // the address, and it picks the port for port 0.
+    let addr = std::net::TcpListener::bind(addr)?.local_addr()?;
+    join(addr)
+}
+
+/// A listener with `SO_REUSEPORT` on `addr`, joining any already there.
+fn join(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    #[cfg(unix)]
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
 impl Drop for Gateway {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The socket behind a descriptor (`socket:[inode]`): copies of one socket share it.
+    #[cfg(target_os = "linux")]
+    fn socket_id(listener: &std::net::TcpListener) -> String {
+        use std::os::fd::AsRawFd;
+        let link = format!("/proc/self/fd/{}", listener.as_raw_fd());
+        std::fs::read_link(link)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn workers_get_sockets_of_their_own_when_the_listener_allows_it() {
+        let shared = bind("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")))
+            .and_then(TcpListener::into_std)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let addr = shared.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let own = worker_listener(&shared, addr).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(own.local_addr().ok(), Some(addr));
+        assert_ne!(socket_id(&own), socket_id(&shared), "a socket of its own");
+
+        // A listener bound the usual way: the worker shares it.
+        let plain = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let addr = plain.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let copy = worker_listener(&plain, addr).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            socket_id(&copy),
+            socket_id(&plain),
+            "a copy of the same socket"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_address_in_use_is_still_an_error() {
+        let first = bind("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let addr = first.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let second = bind(addr).map(|_| ()).unwrap_err();
+        assert_eq!(second.kind(), std::io::ErrorKind::AddrInUse);
     }
 }

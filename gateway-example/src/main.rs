@@ -117,7 +117,7 @@ fn main() -> ExitCode {
 
 async fn run(config: Config) -> ExitCode {
     let listen = config.server.listen;
-    let listener = match tokio::net::TcpListener::bind(listen).await {
+    let listener = match gateway_example::bind(listen) {
         Ok(listener) => listener,
         Err(err) => {
             eprintln!("error: cannot listen on {listen}: {err}");

@@ -35,7 +35,8 @@ impl Answer {
 
 async fn start(yaml: &str) -> Harness {
     let config = Config::parse(yaml, "test.yaml").unwrap_or_else(|e| panic!("{e}"));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // As the binary binds: every worker gets a socket of its own.
+    let listener = gateway_example::bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let gateway = Gateway::start(config, listener).await.unwrap();
     Harness {
         gateway,
