@@ -1,8 +1,10 @@
 //! The HTTP application: routes, the middleware stack, and the proxy handler.
 //!
-//! Outside in: request id → trace → overhead header and JSON errors → body limit →
-//! request timeout → auth → (optional) response cache → events → admission →
-//! routing by model (least busy, retries) → client cache → adapter → shared client.
+//! Outside in: trace → front (request id, overhead header, JSON errors) → request
+//! timeout → the hot routes, matched by hand: auth → (optional) response cache →
+//! events → admission → routing by model (least busy, retries) → client cache →
+//! adapter → the worker's shard of the shared client; every other route: body limit →
+//! an axum `Router`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
