@@ -278,15 +278,14 @@ pub fn router(
     let chat = upstream_service(&state, Api::ChatCompletions, worker);
     let embeddings = upstream_service(&state, Api::Embeddings, worker);
     let messages = upstream_service(&state, Api::Messages, worker);
-    let wrong_method = || axum::routing::any(method_not_allowed);
-    let authed = Router::new()
+    // The hot paths reach the router only with another method than POST.
+    let authed = HOT_PATHS
+        .iter()
+        .fold(Router::new(), |router, (path, _)| {
+            router.route(path, axum::routing::any(method_not_allowed))
+        })
         .route("/v1/models", get(models))
         .route("/models", get(models))
-        .route("/v1/chat/completions", wrong_method())
-        .route("/chat/completions", wrong_method())
-        .route("/v1/embeddings", wrong_method())
-        .route("/embeddings", wrong_method())
-        .route("/v1/messages", wrong_method())
         .route_layer(auth.clone());
     let rest = Router::new()
         .route("/health/liveliness", get(liveliness))
@@ -320,8 +319,17 @@ pub fn router(
         .service(routes)
 }
 
-/// Sends `POST`s to the hot paths straight to their services, and everything else to
-/// the router of the rest. Ready when all of them are (they always are: admission
+/// The paths whose `POST`s [`Routes`] sends straight to an upstream service.
+const HOT_PATHS: [(&str, Api); 5] = [
+    ("/v1/chat/completions", Api::ChatCompletions),
+    ("/chat/completions", Api::ChatCompletions),
+    ("/v1/embeddings", Api::Embeddings),
+    ("/embeddings", Api::Embeddings),
+    ("/v1/messages", Api::Messages),
+];
+
+/// Sends `POST`s to the [`HOT_PATHS`] straight to their services, and everything else
+/// to the router of the rest. Ready when all of them are (they always are: admission
 /// and the other layers decide in the response future, not in `poll_ready`).
 #[derive(Clone)]
 struct Routes<S, R> {
@@ -338,7 +346,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = tower::util::future::EitherResponseFuture<S::Future, R::Future>;
+    type Future = futures_util::future::Either<S::Future, R::Future>;
 
     fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Result<(), Infallible>> {
         for ready in [
@@ -353,20 +361,17 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let hot = if req.method() == http::Method::POST {
-            match req.uri().path() {
-                "/v1/chat/completions" | "/chat/completions" => Some(&mut self.chat),
-                "/v1/embeddings" | "/embeddings" => Some(&mut self.embeddings),
-                "/v1/messages" => Some(&mut self.messages),
-                _ => None,
-            }
-        } else {
-            None
+        let api = (req.method() == http::Method::POST)
+            .then(|| HOT_PATHS.iter().find(|(path, _)| *path == req.uri().path()))
+            .flatten()
+            .map(|(_, api)| *api);
+        let service = match api {
+            None => return futures_util::future::Either::Right(self.rest.call(req)),
+            Some(Api::ChatCompletions) => &mut self.chat,
+            Some(Api::Embeddings) => &mut self.embeddings,
+            Some(Api::Messages) => &mut self.messages,
         };
-        match hot {
-            Some(service) => tower::util::Either::<&mut S, &mut R>::Left(service).call(req),
-            None => tower::util::Either::<&mut S, &mut R>::Right(&mut self.rest).call(req),
-        }
+        futures_util::future::Either::Left(service.call(req))
     }
 }
 

@@ -30,6 +30,7 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
 use bytes::Bytes;
+use futures_util::future::Either;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderName, HeaderValue, StatusCode};
 use pin_project_lite::pin_project;
@@ -186,32 +187,25 @@ fn json_error(res: Response) -> Response {
     json
 }
 
-/// `d` in milliseconds with three decimals (`"0.042"`), without float formatting.
+/// `d` in milliseconds with three decimals (`"0.042"`), without float formatting:
+/// the digits of its microseconds, right to left, with the point after three.
 fn millis(d: Duration) -> HeaderValue {
-    let micros = d.as_micros();
-    let mut text = itoa_u128(micros / 1000);
-    text.push('.');
-    let frac = (micros % 1000) as u32;
-    text.push(char::from(b'0' + (frac / 100) as u8));
-    text.push(char::from(b'0' + (frac / 10 % 10) as u8));
-    text.push(char::from(b'0' + (frac % 10) as u8));
-    HeaderValue::try_from(text).unwrap_or(HeaderValue::from_static("0.000"))
-}
-
-fn itoa_u128(mut n: u128) -> String {
-    let mut digits = [0u8; 40];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
+    let mut micros = d.as_micros();
+    let mut text = [0u8; 48];
+    let mut at = text.len();
+    for place in 0.. {
+        if place == 3 {
+            at -= 1;
+            text[at] = b'.';
+        }
+        at -= 1;
+        text[at] = b'0' + (micros % 10) as u8;
+        micros /= 10;
+        if micros == 0 && place >= 3 {
             break;
         }
     }
-    let mut s = String::with_capacity(digits.len() - i + 4);
-    s.extend(digits[i..].iter().map(|&b| char::from(b)));
-    s
+    HeaderValue::from_bytes(&text[at..]).unwrap_or(HeaderValue::from_static("0.000"))
 }
 
 /// Request ids: a random per-process prefix and a counter (`"<16 hex>-<hex>"`),
@@ -295,7 +289,8 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = AuthFuture<S::Future>;
+    /// The inner service's future, or the 401.
+    type Future = Either<S::Future, Answered>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -303,17 +298,10 @@ where
 
     fn call(&mut self, req: Request) -> Self::Future {
         match check(self.master.as_ref(), req.headers()) {
-            Ok(()) => AuthFuture {
-                inner: Some(self.inner.call(req)),
-                refused: None,
-            },
-            Err(message) => AuthFuture {
-                inner: None,
-                refused: Some(error_response(
-                    &ProviderError::new(StatusCode::UNAUTHORIZED, message)
-                        .with_code("invalid_api_key"),
-                )),
-            },
+            Ok(()) => Either::Left(self.inner.call(req)),
+            Err(message) => Either::Right(std::future::ready(Ok(error_response(
+                &ProviderError::new(StatusCode::UNAUTHORIZED, message).with_code("invalid_api_key"),
+            )))),
         }
     }
 }
@@ -348,33 +336,8 @@ fn check(master: Option<&Secret>, headers: &http::HeaderMap) -> Result<(), &'sta
     }
 }
 
-pin_project! {
-    /// The response future of [`Auth`]: the inner service's, or a 401.
-    pub struct AuthFuture<F> {
-        #[pin]
-        inner: Option<F>,
-        refused: Option<Response>,
-    }
-}
-
-impl<F> Future for AuthFuture<F>
-where
-    F: Future<Output = Result<Response, Infallible>>,
-{
-    type Output = Result<Response, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        if let Some(res) = this.refused.take() {
-            return Poll::Ready(Ok(res));
-        }
-        match this.inner.as_pin_mut() {
-            Some(inner) => inner.poll(cx),
-            // Polled again after the 401 was returned.
-            None => Poll::Pending,
-        }
-    }
-}
+/// A response known when the service is called.
+pub type Answered = std::future::Ready<Result<Response, Infallible>>;
 
 /// Turns a service's errors into responses with a plain function, like axum's
 /// `HandleErrorLayer` but without boxing the response future.
@@ -430,7 +393,9 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = RecoverFuture<S::Future, F>;
+    /// The inner service's future with its error recovered, or the recovered error of
+    /// `poll_ready`.
+    type Future = Either<RecoverFuture<S::Future, F>, Answered>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         if self.failed.is_none() {
@@ -443,27 +408,21 @@ where
 
     fn call(&mut self, req: Req) -> Self::Future {
         match self.failed.take() {
-            Some(res) => RecoverFuture {
-                inner: None,
-                f: None,
-                failed: Some(res),
-            },
-            None => RecoverFuture {
-                inner: Some(self.inner.call(req)),
-                f: Some(self.f.clone()),
-                failed: None,
-            },
+            Some(res) => Either::Right(std::future::ready(Ok(res))),
+            None => Either::Left(RecoverFuture {
+                inner: self.inner.call(req),
+                f: self.f.clone(),
+            }),
         }
     }
 }
 
 pin_project! {
-    /// The response future of [`Recover`].
+    /// The response future of [`Recover`] around a call of the inner service.
     pub struct RecoverFuture<Fut, F> {
         #[pin]
-        inner: Option<Fut>,
-        f: Option<F>,
-        failed: Option<Response>,
+        inner: Fut,
+        f: F,
     }
 }
 
@@ -478,22 +437,9 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if let Some(res) = this.failed.take() {
-            return Poll::Ready(Ok(res));
-        }
-        let Some(inner) = this.inner.as_pin_mut() else {
-            // Polled again after it answered.
-            return Poll::Pending;
-        };
-        Poll::Ready(Ok(match ready!(inner.poll(cx)) {
+        Poll::Ready(Ok(match ready!(this.inner.poll(cx)) {
             Ok(res) => res.map(Body::new),
-            Err(err) => match this.f.take() {
-                Some(f) => f(err),
-                None => error_response(&ProviderError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal error",
-                )),
-            },
+            Err(err) => (this.f)(err),
         }))
     }
 }

@@ -172,13 +172,8 @@ async fn measure(
         );
     }
     for (i, (name, _)) in targets.iter().enumerate().skip(1) {
-        let field = if *name == "gateway" {
-            "ttfe_p50_added_ms".to_string()
-        } else {
-            format!("{name}_ttfe_p50_added_ms")
-        };
         println!(
-            "{{\"kind\":\"stream_added\",\"target\":\"{name}\",\"streams\":{streams},\"{field}\":{:.3}}}",
+            "{{\"kind\":\"stream_added\",\"target\":\"{name}\",\"streams\":{streams},\"ttfe_p50_added_ms\":{:.3}}}",
             p50_first[i] - p50_first[0]
         );
     }
