@@ -1,5 +1,4 @@
-//! The shared client: resolver → TCP → TLS → connection limit, inside hyper-util's
-//! pooled `Client`.
+//! The shared client: resolver → TCP → TLS → connection limit, under the pool.
 
 use std::fmt;
 use std::sync::Arc;
@@ -11,19 +10,18 @@ use http::{Request, Response};
 use http_body_util::Full;
 use hyper::body::Body;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::{self, connect::HttpConnector};
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::client::legacy::connect::HttpConnector;
 use rustls::RootCertStore;
 use tower::timeout::Timeout;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::dns::{CachingResolver, DnsConfig, DnsMetrics};
-use crate::gate::{ClientError, Gate, ResponseFuture};
 use crate::limit::{
     ConnectionLimit, ConnectionLimitLayer, ConnectionMetrics, DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_CONNECTIONS_PER_HOST,
 };
+use crate::pool::{ClientError, Pool, ResponseFuture, Settings};
 use crate::BoxError;
 
 /// Default time an idle pooled connection is kept before it is closed.
@@ -216,8 +214,7 @@ impl Builder {
             })
             .collect();
         Client {
-            inner: shards[0].inner.clone(),
-            parts: shards[0].parts.clone(),
+            pool: shards[0].pool.clone(),
             all: Arc::new(All { shards, resolver }),
         }
     }
@@ -254,18 +251,19 @@ impl Builder {
             .with_timeout(self.connect_timeout);
         let connector = limit.layer(Timeout::new(https, self.connect_timeout));
 
-        let inner = legacy::Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .pool_idle_timeout(self.idle_timeout)
-            .pool_max_idle_per_host(max_connections_per_host)
-            .http2_only(self.http2_only)
-            .build(connector);
-        let gate =
-            (!self.http2_only).then(|| Gate::new(max_connections_per_host, self.connect_timeout));
+        let pool = Pool::new(
+            connector,
+            Settings {
+                limit: limit.clone(),
+                per_host: max_connections_per_host,
+                wait_timeout: self.connect_timeout,
+                idle_timeout: self.idle_timeout,
+                http2_only: self.http2_only,
+            },
+        );
         Shard {
-            inner,
-            parts: Arc::new(Parts { limit, gate }),
+            pool: Arc::new(pool),
+            limit,
         }
     }
 }
@@ -323,9 +321,8 @@ pub struct PoolMetrics {
 /// one of them (the first, unless picked with [`shard`](Self::shard)), and
 /// [`metrics`](Self::metrics) covers them all.
 pub struct Client<B = Full<Bytes>> {
-    /// This handle's shard.
-    inner: legacy::Client<Connector, B>,
-    parts: Arc<Parts>,
+    /// This handle's shard's pool.
+    pool: Arc<Pool<B>>,
     all: Arc<All<B>>,
 }
 
@@ -335,14 +332,8 @@ struct All<B> {
 }
 
 struct Shard<B> {
-    inner: legacy::Client<Connector, B>,
-    parts: Arc<Parts>,
-}
-
-struct Parts {
+    pool: Arc<Pool<B>>,
     limit: ConnectionLimitLayer,
-    /// `None` in HTTP/2-only mode: every host is multiplexed.
-    gate: Option<Gate>,
 }
 
 impl Client {
@@ -358,26 +349,17 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    /// Sends a request. The URI must be absolute (`http://` or `https://`).
+    /// Sends a request. The URI must be absolute (`http://` or `https://`); for
+    /// HTTP/1 it is sent in origin form, with a `Host` header added if missing.
     ///
     /// HTTP/1 requests beyond the host's connection cap wait (FIFO, at most the
     /// connect timeout) for one of its requests to finish; the returned body holds
-    /// the request's slot until it ends. See [`gate`](crate::gate) for why.
+    /// the request's slot and connection until it ends, and the connection then goes
+    /// back to the pool. A request refused unsent by a pooled connection that had just
+    /// closed is sent again on another.
     pub fn request(&self, req: Request<B>) -> ResponseFuture {
-        let inner = self.inner.clone();
-        let parts = self.parts.clone();
-        let host = parts.gate.as_ref().and_then(|gate| gate.host(req.uri()));
-        ResponseFuture::new(Box::pin(async move {
-            let (slot, host) = match &parts.gate {
-                Some(gate) => gate.enter(host).await.map_err(ClientError::gate)?,
-                None => (None, None),
-            };
-            let res = inner.request(req).await.map_err(ClientError::request)?;
-            if let Some(host) = host {
-                host.saw_version(res.version());
-            }
-            Ok(res.map(|body| crate::Body::new(body, slot)))
-        }))
+        let host = self.pool.host(req.uri());
+        ResponseFuture::new(Box::pin(self.pool.clone().send(host, req)))
     }
 }
 
@@ -386,12 +368,17 @@ impl<B> Client<B> {
     pub fn metrics(&self) -> PoolMetrics {
         let mut connections = ConnectionMetrics::default();
         for shard in self.all.shards.iter() {
-            connections.merge(shard.parts.limit.metrics());
+            connections.merge(shard.limit.metrics());
         }
         PoolMetrics {
             connections,
             dns: self.all.resolver.metrics(),
         }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn pool(&self) -> &Pool<B> {
+        &self.pool
     }
 
     /// How many shards the pool is split in (see [`Builder::shards`]).
@@ -404,23 +391,16 @@ impl<B> Client<B> {
     pub fn shard(&self, index: usize) -> Self {
         let shard = &self.all.shards[index % self.all.shards.len()];
         Self {
-            inner: shard.inner.clone(),
-            parts: shard.parts.clone(),
+            pool: shard.pool.clone(),
             all: self.all.clone(),
         }
-    }
-
-    /// The hyper-util client inside.
-    pub fn get_ref(&self) -> &legacy::Client<Connector, B> {
-        &self.inner
     }
 }
 
 impl<B> Clone for Client<B> {
     fn clone(&self) -> Self {
         Self {
-            inner: self.inner.clone(),
-            parts: self.parts.clone(),
+            pool: self.pool.clone(),
             all: self.all.clone(),
         }
     }
@@ -429,7 +409,7 @@ impl<B> Clone for Client<B> {
 impl<B> fmt::Debug for Client<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("limit", &self.parts.limit)
+            .field("limit", &self.all.shards[0].limit)
             .field("shards", &self.all.shards.len())
             .field("resolver", &self.all.resolver)
             .finish()

@@ -1,5 +1,5 @@
-//! One shared, bounded outbound HTTP client: a connection limit with a global and a
-//! per-host cap, a DNS cache, TLS by rustls, all inside hyper-util's pooled client.
+//! One shared, bounded outbound HTTP client: a pool of hyper connections over a
+//! connection limit with a global and a per-host cap, a DNS cache, TLS by rustls.
 //!
 //! Gateways that build a client per request, or pool without a cap, run out of file
 //! descriptors under load. This crate gives a process one [`Client`] whose every socket
@@ -50,15 +50,31 @@
 //! - [`Builder`] / [`Client`]: the assembled stack with the project's defaults; for a
 //!   thread-per-core server, [`Builder::shards`] splits the pool (and its caps) so each
 //!   worker thread keeps its connections on its own thread ([`Client::shard`]).
-//! - [`gate`]: the per-host request gate in front of the pool.
+//!
+//! # The pool
+//!
+//! Per host (scheme + host + port): at most `max_connections_per_host` HTTP/1
+//! requests are in flight, later ones wait in FIFO order for at most the connect
+//! timeout (then [`ClientError::is_timeout`]); a request takes the most recently used
+//! idle connection or opens one; its [`Body`] gives the connection back when it ends
+//! (dropped unread, the connection is closed instead). A host whose TLS handshake
+//! negotiates HTTP/2 (or every host, with [`Builder::http2_only`]) is served over one
+//! shared connection. Idle connections close after the idle timeout (within a quarter
+//! more), releasing their permits; a background task per pool does this while any are
+//! idle. A request that a pooled connection refuses unsent, because the server had
+//! just closed it, is sent again on another connection.
+//!
+//! Unlike hyper-util's pooled client, a request never starts a connect it then leaves
+//! to finish in the background, so no connect waits for a permit its own host's
+//! requests hold; and the hot path neither hashes the pool key nor spawns a task.
 
 pub mod dns;
-pub mod gate;
 pub mod limit;
 
 mod client;
+mod pool;
 
-pub use self::gate::{Body, ClientError, ResponseFuture};
+pub use self::pool::{Body, ClientError, ResponseFuture};
 
 pub use self::client::{
     Builder, Client, Connector, PoolMetrics, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT,

@@ -46,6 +46,19 @@ impl ConnectionLimitLayer {
     pub fn metrics(&self) -> ConnectionMetrics {
         self.shared.metrics()
     }
+
+    /// True if every global permit is taken.
+    pub(crate) fn global_exhausted(&self) -> bool {
+        self.shared.global.available_permits() == 0
+    }
+
+    /// True if a connect is waiting for a global permit.
+    pub(crate) fn global_wanted(&self) -> bool {
+        self.shared
+            .waiting_global
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+    }
 }
 
 impl Default for ConnectionLimitLayer {

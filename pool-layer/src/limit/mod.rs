@@ -23,9 +23,13 @@
 //! (bounded by the timeout) or adds one more idle connection to the pool.
 //!
 //! Idle pooled connections hold their permits too (that is what bounds sockets), so a
-//! new host can find the global cap taken by idle connections of other hosts; it then
-//! waits until one closes, by its idle timeout at the latest. Size the global cap at
-//! least as `per-host cap × busy hosts`, or shorten the pool's idle timeout.
+//! new host can find the global cap taken by idle connections of other hosts. Under
+//! a pool that does not know the limit (hyper-util's, as in the example) it then waits
+//! until one closes, by its idle timeout at the latest: size the global cap at least
+//! as `per-host cap × busy hosts`, or shorten the idle timeout. This crate's
+//! [`Client`](crate::Client) instead closes the longest idle connection for it, and
+//! closes rather than pools a finished connection while another host waits for a
+//! global permit.
 //!
 //! # Example
 //!

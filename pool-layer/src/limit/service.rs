@@ -157,6 +157,7 @@ async fn acquire(shared: &Shared, key: &HostKey) -> ConnectionPermit {
         Ok(permit) => permit,
         Err(_) => {
             waiting.get_or_insert_with(|| Waiting::new(&shared.waiting));
+            let _global = Waiting::new(&shared.waiting_global);
             tracing::trace!(host = %key, "global connection cap reached, waiting");
             wait(shared.global.clone()).await
         }

@@ -143,6 +143,8 @@ pub(super) struct Shared {
     pub(super) global: Arc<Semaphore>,
     hosts: HostMap<Semaphore>,
     pub(super) waiting: AtomicUsize,
+    /// Connects waiting for a global permit right now.
+    pub(super) waiting_global: AtomicUsize,
     pub(super) connects: AtomicU64,
     pub(super) connect_errors: AtomicU64,
     pub(super) limit_timeouts: AtomicU64,
@@ -234,6 +236,7 @@ impl Shared {
             global: Arc::new(Semaphore::new(max_total)),
             hosts: HostMap::new(),
             waiting: AtomicUsize::new(0),
+            waiting_global: AtomicUsize::new(0),
             connects: AtomicU64::new(0),
             connect_errors: AtomicU64::new(0),
             limit_timeouts: AtomicU64::new(0),
