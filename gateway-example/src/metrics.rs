@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex};
 
 use limits_layer::callbacks::{callback_fn, Event, FnCallback};
@@ -47,13 +47,17 @@ pub struct Metrics {
     latency: Family<Labels, Histogram>,
     bytes: Family<Labels, Counter>,
     tokens: Family<Labels, Counter>,
-    /// Keyed by a SipHash of the label set already, so the map does not hash again.
-    handles: Arc<Mutex<HashMap<u64, Handles, BuildHasherDefault<PrehashedKey>>>>,
+    /// Keyed by a hash of the label set (so the map does not hash again); label sets
+    /// whose hashes collide share a bucket and are told apart by their labels.
+    handles: Arc<Mutex<HashMap<u64, Vec<Handles>, BuildHasherDefault<PrehashedKey>>>>,
 }
 
 /// The metrics of one (route, model, status).
 #[derive(Debug)]
 struct Handles {
+    route: String,
+    model: Option<Arc<str>>,
+    status: Option<u16>,
     requests: Counter,
     latency: Histogram,
     bytes: Counter,
@@ -118,13 +122,13 @@ impl Metrics {
         // The label sets are few (routes x configured models x statuses), so each
         // one's metric handles are looked up once, then found by a hash without
         // building label vectors per event.
-        let key = {
-            let mut h = std::hash::DefaultHasher::new();
-            (&event.route, event.model.as_deref(), event.status).hash(&mut h);
-            h.finish()
-        };
+        let key = label_hash(&event.route, event.model.as_deref(), event.status);
         let mut handles = self.handles.lock().unwrap_or_else(|e| e.into_inner());
-        let found = handles.entry(key).or_insert_with(|| {
+        let bucket = handles.entry(key).or_default();
+        let at = bucket.iter().position(|h| {
+            h.status == event.status && h.model == event.model && h.route == event.route
+        });
+        let at = at.unwrap_or_else(|| {
             let model = event.model.as_deref().unwrap_or("").to_string();
             let status = event
                 .status
@@ -157,14 +161,19 @@ impl Metrics {
                 .tokens
                 .get_or_create(&vec![("model", model), ("kind", "completion".into())])
                 .clone();
-            Handles {
+            bucket.push(Handles {
+                route: event.route.clone(),
+                model: event.model.clone(),
+                status: event.status,
                 requests,
                 latency,
                 bytes,
                 prompt_tokens,
                 completion_tokens,
-            }
+            });
+            bucket.len() - 1
         });
+        let found = &bucket[at];
         found.requests.inc();
         found.latency.observe(event.latency.as_secs_f64());
         found.bytes.inc_by(event.response_bytes);
@@ -402,4 +411,93 @@ pub(crate) fn render(state: &AppState) -> String {
         cb.panicked as f64,
     );
     out
+}
+
+/// FNV-1a over the labels: a few dozen bytes per event, where SipHash cost several
+/// hundred instructions. Collisions are told apart by the labels themselves.
+fn label_hash(route: &str, model: Option<&str>, status: Option<u16>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    eat(route.as_bytes());
+    eat(&[0xff]);
+    if let Some(model) = model {
+        eat(&[1]);
+        eat(model.as_bytes());
+    }
+    eat(&[0xff]);
+    if let Some(status) = status {
+        eat(&status.to_le_bytes());
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(metrics: &Metrics) -> String {
+        let mut out = String::new();
+        encode_registry(&mut out, &metrics.registry).unwrap_or_default();
+        out
+    }
+
+    fn event(route: &str, model: &str, status: u16) -> Event {
+        let mut event = Event::new(route);
+        event.model = Some(model.into());
+        event.status = Some(status);
+        event
+    }
+
+    #[test]
+    fn each_label_set_counts_apart_even_when_hashes_collide() {
+        let metrics = Metrics::new();
+        let a = event("/v1/chat/completions", "gpt-4o", 200);
+        let b = event("/v1/chat/completions", "gpt-4o", 502);
+        metrics.record(&a);
+        // Make b's hash find a's handles, as a collision would.
+        {
+            let mut handles = metrics.handles.lock().unwrap_or_else(|e| e.into_inner());
+            let key_a = label_hash(&a.route, a.model.as_deref(), a.status);
+            let bucket = handles.remove(&key_a).unwrap_or_default();
+            handles.insert(label_hash(&b.route, b.model.as_deref(), b.status), bucket);
+        }
+        metrics.record(&b);
+        metrics.record(&b);
+        metrics.record(&event("/v1/embeddings", "gpt-4o", 200));
+
+        let out = text(&metrics);
+        let count = |labels: &str| {
+            out.lines()
+                .find(|l| l.starts_with("gateway_requests_total") && l.contains(labels))
+                .and_then(|l| l.rsplit(' ').next())
+                .unwrap_or_else(|| panic!("no line with {labels} in\n{out}"))
+                .to_string()
+        };
+        assert_eq!(
+            count(r#"route="/v1/chat/completions",model="gpt-4o",status="200""#),
+            "1"
+        );
+        assert_eq!(
+            count(r#"route="/v1/chat/completions",model="gpt-4o",status="502""#),
+            "2"
+        );
+        assert_eq!(
+            count(r#"route="/v1/embeddings",model="gpt-4o",status="200""#),
+            "1"
+        );
+    }
+
+    #[test]
+    fn label_hashes_tell_the_parts_apart() {
+        // Moving bytes between route and model, or dropping the model, changes it.
+        let h = label_hash("/a", Some("b"), Some(200));
+        assert_ne!(h, label_hash("/ab", Some(""), Some(200)));
+        assert_ne!(h, label_hash("/a", None, Some(200)));
+        assert_ne!(h, label_hash("/a", Some("b"), None));
+        assert_eq!(h, label_hash("/a", Some("b"), Some(200)));
+    }
 }
