@@ -699,11 +699,12 @@ async fn reap<B>(pool: Weak<Pool<B>>, every: Duration) {
         for host in hosts {
             let mut idle = lock(&host.idle);
             let before = idle.h1.len();
-            idle.h1
-                .retain(|(sender, at)| !sender.is_closed() && tick - at < EXPIRED_AFTER_TICKS);
+            idle.h1.retain(|(sender, at)| {
+                !sender.is_closed() && tick.saturating_sub(*at) < EXPIRED_AFTER_TICKS
+            });
             let mut dropped = before - idle.h1.len();
             let unused = host.h2_active.load(Ordering::Relaxed) == 0
-                && tick - host.h2_used.load(Ordering::Relaxed) >= EXPIRED_AFTER_TICKS;
+                && tick.saturating_sub(host.h2_used.load(Ordering::Relaxed)) >= EXPIRED_AFTER_TICKS;
             if idle.h2.as_ref().is_some_and(|h2| h2.is_closed() || unused) {
                 idle.h2 = None;
                 dropped += 1;
