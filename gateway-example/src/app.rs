@@ -98,6 +98,8 @@ struct DeploymentState {
 }
 
 struct ModelGroup {
+    /// The model name clients use, shared by every request's events.
+    name: Arc<str>,
     deployments: Vec<Arc<DeploymentState>>,
     next: AtomicUsize,
     max_retries: u32,
@@ -173,6 +175,7 @@ impl AppState {
             let group = models.entry(d.model_name.clone()).or_insert_with(|| {
                 names.push(d.model_name.clone());
                 ModelGroup {
+                    name: Arc::from(d.model_name.as_str()),
                     deployments: Vec::new(),
                     next: AtomicUsize::new(0),
                     max_retries: d.max_retries,
@@ -474,7 +477,7 @@ async fn proxy(state: Arc<AppState>, api: Api, worker: usize, req: Request) -> R
         .with_code("model_not_found");
         return error_response(&err);
     };
-    let model: Arc<str> = Arc::from(peek.model.as_str());
+    let model = group.name.clone();
 
     let attempts = group.max_retries + 1;
     let mut tried: Vec<usize> = Vec::new();
@@ -529,25 +532,32 @@ async fn proxy(state: Arc<AppState>, api: Api, worker: usize, req: Request) -> R
 /// The deployment to try: not yet tried if possible, then least busy or in turn.
 fn pick(group: &ModelGroup, strategy: Strategy, tried: &[usize]) -> usize {
     let n = group.deployments.len();
-    let untried: Vec<usize> = (0..n).filter(|i| !tried.contains(i)).collect();
-    let candidates = if untried.is_empty() {
-        (0..n).collect()
-    } else {
-        untried
-    };
-    match strategy {
-        Strategy::RoundRobin => {
-            let turn = group.next.fetch_add(1, Ordering::Relaxed);
-            candidates[turn % candidates.len()]
+    let turn = group.next.fetch_add(1, Ordering::Relaxed);
+    if n == 1 {
+        return 0;
+    }
+    // Deployments not tried yet, or all of them once every one was tried (a first
+    // attempt, the usual case, allocates nothing).
+    let untried = (0..n).filter(|i| !tried.contains(i)).count();
+    let candidate = |k: usize| -> usize {
+        if untried == 0 {
+            k
+        } else {
+            (0..n)
+                .filter(|i| !tried.contains(i))
+                .nth(k)
+                .unwrap_or_default()
         }
+    };
+    let len = if untried == 0 { n } else { untried };
+    match strategy {
+        Strategy::RoundRobin => candidate(turn % len),
         Strategy::LeastBusy => {
             // Ties go round robin so equal deployments share the load.
-            let turn = group.next.fetch_add(1, Ordering::Relaxed);
-            let len = candidates.len();
             (0..len)
-                .map(|k| candidates[(turn + k) % len])
+                .map(|k| candidate((turn + k) % len))
                 .min_by_key(|i| group.deployments[*i].in_flight.load(Ordering::Relaxed))
-                .unwrap_or(candidates[0])
+                .unwrap_or_else(|| candidate(0))
         }
     }
 }
@@ -645,4 +655,68 @@ async fn method_not_allowed() -> Response {
         )
         .with_code("method_not_allowed"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(n: usize) -> ModelGroup {
+        let endpoint = Endpoint::new("openai/gpt-4o-mini").unwrap_or_else(|e| panic!("{e}"));
+        ModelGroup {
+            name: Arc::from("gpt"),
+            deployments: (0..n)
+                .map(|_| {
+                    Arc::new(DeploymentState {
+                        target: Target {
+                            key: endpoint.client_key(),
+                            endpoint: Arc::new(endpoint.clone()),
+                            worker: 0,
+                        },
+                        in_flight: AtomicUsize::new(0),
+                    })
+                })
+                .collect(),
+            next: AtomicUsize::new(0),
+            max_retries: 2,
+        }
+    }
+
+    #[test]
+    fn round_robin_takes_turns_and_skips_what_was_tried() {
+        let g = group(3);
+        let first: Vec<usize> = (0..6).map(|_| pick(&g, Strategy::RoundRobin, &[])).collect();
+        assert_eq!(first, [0, 1, 2, 0, 1, 2]);
+        for _ in 0..6 {
+            let i = pick(&g, Strategy::RoundRobin, &[1]);
+            assert_ne!(i, 1, "a tried deployment is not picked again");
+        }
+        for _ in 0..6 {
+            assert_eq!(pick(&g, Strategy::RoundRobin, &[0, 2]), 1);
+        }
+        // Every one tried: all are candidates again.
+        let all: std::collections::BTreeSet<usize> = (0..6)
+            .map(|_| pick(&g, Strategy::RoundRobin, &[0, 1, 2]))
+            .collect();
+        assert_eq!(all.len(), 3);
+    }
+
+    #[test]
+    fn least_busy_picks_the_idlest_untried_deployment() {
+        let g = group(3);
+        g.deployments[0].in_flight.store(5, Ordering::Relaxed);
+        g.deployments[1].in_flight.store(1, Ordering::Relaxed);
+        g.deployments[2].in_flight.store(3, Ordering::Relaxed);
+        for _ in 0..4 {
+            assert_eq!(pick(&g, Strategy::LeastBusy, &[]), 1);
+            assert_eq!(pick(&g, Strategy::LeastBusy, &[1]), 2);
+        }
+        // Ties share the load.
+        g.deployments[0].in_flight.store(1, Ordering::Relaxed);
+        let tied: std::collections::BTreeSet<usize> = (0..4)
+            .map(|_| pick(&g, Strategy::LeastBusy, &[]))
+            .collect();
+        assert_eq!(tied, [0, 1].into_iter().collect());
+        assert_eq!(pick(&group(1), Strategy::LeastBusy, &[0]), 0);
+    }
 }
