@@ -685,7 +685,9 @@ mod tests {
     #[test]
     fn round_robin_takes_turns_and_skips_what_was_tried() {
         let g = group(3);
-        let first: Vec<usize> = (0..6).map(|_| pick(&g, Strategy::RoundRobin, &[])).collect();
+        let first: Vec<usize> = (0..6)
+            .map(|_| pick(&g, Strategy::RoundRobin, &[]))
+            .collect();
         assert_eq!(first, [0, 1, 2, 0, 1, 2]);
         for _ in 0..6 {
             let i = pick(&g, Strategy::RoundRobin, &[1]);
@@ -713,9 +715,8 @@ mod tests {
         }
         // Ties share the load.
         g.deployments[0].in_flight.store(1, Ordering::Relaxed);
-        let tied: std::collections::BTreeSet<usize> = (0..4)
-            .map(|_| pick(&g, Strategy::LeastBusy, &[]))
-            .collect();
+        let tied: std::collections::BTreeSet<usize> =
+            (0..4).map(|_| pick(&g, Strategy::LeastBusy, &[])).collect();
         assert_eq!(tied, [0, 1].into_iter().collect());
         assert_eq!(pick(&group(1), Strategy::LeastBusy, &[0]), 0);
     }

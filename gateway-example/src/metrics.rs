@@ -49,8 +49,11 @@ pub struct Metrics {
     tokens: Family<Labels, Counter>,
     /// Keyed by a hash of the label set (so the map does not hash again); label sets
     /// whose hashes collide share a bucket and are told apart by their labels.
-    handles: Arc<Mutex<HashMap<u64, Vec<Handles>, BuildHasherDefault<PrehashedKey>>>>,
+    handles: Arc<Mutex<HandleMap>>,
 }
+
+/// Label-set hash -> the handles of the label sets with that hash.
+type HandleMap = HashMap<u64, Vec<Handles>, BuildHasherDefault<PrehashedKey>>;
 
 /// The metrics of one (route, model, status).
 #[derive(Debug)]
