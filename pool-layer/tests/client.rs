@@ -361,6 +361,15 @@ async fn a_request_that_finds_no_free_connection_in_time_fails_cleanly() {
         .await
         .expect_err("no slot within the timeout");
     assert!(err.contains("LimitTimeout"), "{err}");
+    let err = client
+        .request(
+            http::Request::get(&url)
+                .body(Body::default())
+                .expect("request"),
+        )
+        .await
+        .expect_err("still no slot");
+    assert!(err.is_timeout() && err.is_connect(), "{err:?}");
     assert_eq!(
         server.stats.accepted(),
         1,

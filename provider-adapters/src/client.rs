@@ -522,10 +522,7 @@ fn transport_error(err: &pool_layer::ClientError, ep: &Endpoint) -> ProviderErro
     }
     let text = chain.join(": ");
     let label = ep.client_key().label();
-    if text.contains("timed out")
-        || text.contains("deadline has elapsed")
-        || text.contains("no connection slot")
-    {
+    if err.is_timeout() || text.contains("timed out") || text.contains("deadline has elapsed") {
         ProviderError::timeout(format!("could not connect to {label}: {text}"))
     } else {
         ProviderError::bad_gateway(format!("could not reach {label}: {text}"))
