@@ -227,7 +227,10 @@ fn full_stack(c: &mut Criterion) {
             res.into_body().collect().await.unwrap();
         })
     });
-    let (registry, stack) = rt.block_on(async {
+    let (registry, stack, _pacer) = rt.block_on(async {
+        // As in the gateway's workers: without a sooner timer, the request timeout's
+        // timer would wake the event loop through its eventfd on every request.
+        let pacer = gateway_example::server::TimerPacer::start(Duration::from_secs(1));
         let registry = Registry::new(RegistryConfig::default());
         registry
             .register(
@@ -258,7 +261,7 @@ fn full_stack(c: &mut Criterion) {
             ))
             .layer(AdmissionLayer::new(Limits::default()))
             .service(handler::<axum::body::Body>());
-        (registry, stack)
+        (registry, stack, pacer)
     });
     group.bench_function("layers", |b| {
         b.to_async(&rt).iter(|| async {

@@ -45,7 +45,8 @@ pub async fn serve<S, B>(
     let graceful = GracefulShutdown::new();
     let connections = &state.client_connections;
     tokio::pin!(shutdown);
-    let _pacer = TimerPacer::start(server.header_read_timeout);
+    let _pacer =
+        TimerPacer::start((server.header_read_timeout / 2).min(std::time::Duration::from_secs(1)));
 
     loop {
         let (stream, peer) = tokio::select! {
@@ -88,22 +89,26 @@ pub async fn serve<S, B>(
     }
 }
 
-/// Keeps a timer due within a second (or half the header-read timeout) on the
-/// runtime, for as long as it lives.
+/// Keeps a timer due within `period` on the current runtime, for as long as it lives.
 ///
 /// Tokio wakes its event loop through an eventfd write whenever a timer is registered
 /// that is due before every other one, even from the loop's own thread. hyper arms a
-/// header-read timer for each request on a kept-alive connection, and those were often
-/// the earliest timers: 0.3 extra `write` syscalls (and loop turns) per request. With a
-/// sooner timer always pending they never are; the pacer itself costs one wakeup a
-/// second.
-struct TimerPacer(tokio::task::JoinHandle<()>);
+/// header-read timer for each request on a kept-alive connection, and the request
+/// timeout arms another; those were often the earliest timers: 0.3 extra `write`
+/// syscalls (and loop turns) per request. With a sooner timer always pending they
+/// never are; the pacer itself costs one wakeup per `period`. [`serve`] runs one with
+/// a period of a second (or half the header-read timeout, if shorter).
+///
+/// # Panics
+///
+/// Outside a tokio runtime.
+#[derive(Debug)]
+pub struct TimerPacer(tokio::task::JoinHandle<()>);
 
 impl TimerPacer {
-    fn start(header_read_timeout: std::time::Duration) -> Self {
-        let period = (header_read_timeout / 2)
-            .min(std::time::Duration::from_secs(1))
-            .max(std::time::Duration::from_millis(10));
+    /// Starts the pacer on the current runtime; `period` is at least 1 ms.
+    pub fn start(period: std::time::Duration) -> Self {
+        let period = period.max(std::time::Duration::from_millis(1));
         Self(tokio::spawn(async move {
             let mut tick = tokio::time::interval(period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
