@@ -67,7 +67,19 @@ where
 {
     fn on_event(&self, event: Arc<Event>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         (self.0)(&event);
-        Box::pin(std::future::ready(()))
+        // A zero-sized future: boxing it allocates nothing.
+        Box::pin(Done)
+    }
+}
+
+/// The future of a callback that has already run.
+struct Done;
+
+impl Future for Done {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, _cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        std::task::Poll::Ready(())
     }
 }
 
@@ -360,7 +372,18 @@ async fn run_one(
     // Catch a panic both while building the future and while running it.
     let call = std::panic::catch_unwind(AssertUnwindSafe(|| callback.on_event(event)));
     let outcome = match call {
-        Ok(future) => tokio::time::timeout(timeout, AssertUnwindSafe(future).catch_unwind()).await,
+        Ok(future) => {
+            let mut future = AssertUnwindSafe(future).catch_unwind();
+            // A callback that is done at its first poll (every synchronous one) needs
+            // no timer.
+            let first =
+                std::future::poll_fn(|cx| std::task::Poll::Ready(Pin::new(&mut future).poll(cx)))
+                    .await;
+            match first {
+                std::task::Poll::Ready(result) => Ok(result),
+                std::task::Poll::Pending => tokio::time::timeout(timeout, future).await,
+            }
+        }
         Err(panic) => Ok(Err(panic)),
     };
     match outcome {
