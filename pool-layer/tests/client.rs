@@ -614,3 +614,50 @@ async fn a_relative_uri_is_refused_before_any_connect() {
     assert!(err.to_string().contains("must be absolute"), "{err}");
     assert_eq!(client.metrics().connections.connects, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_http2_connection_closes_after_the_idle_timeout() {
+    let server = TestServer::start(ok_handler()).await;
+    let client: Client<Body> = Client::builder()
+        .http2_only(true)
+        .idle_timeout(Duration::from_millis(300))
+        .build();
+
+    assert_eq!(burst(&client, &server.url("/"), 20, 5).await, 20);
+    assert_eq!(server.stats.accepted(), 1, "one multiplexed connection");
+    server
+        .stats
+        .wait_open("the idle HTTP/2 connection to close", |open| *open == 0)
+        .await;
+    wait_until(&client, |m| m.connections.open_connections == 0).await;
+
+    // A new request opens a new connection.
+    assert_eq!(get(&client, &server.url("/")).await, Ok("ok".into()));
+    assert_eq!(server.stats.accepted(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_connection_in_use_is_not_closed_as_idle() {
+    let server = TestServer::start(slow_handler(Duration::from_millis(900))).await;
+    let client: Client<Body> = Client::builder()
+        .http2_only(true)
+        .idle_timeout(Duration::from_millis(200))
+        .build();
+
+    // A request outlives several idle timeouts on the shared connection; one sent in
+    // the meantime still finds that connection (the reaper's clock is real time, so
+    // this waits for it in real time).
+    let first = {
+        let client = client.clone();
+        let url = server.url("/");
+        tokio::spawn(async move { get(&client, &url).await })
+    };
+    server
+        .stats
+        .wait_open("the first request's connection", |open| *open == 1)
+        .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(get(&client, &server.url("/")).await, Ok("ok".into()));
+    assert_eq!(first.await.expect("task"), Ok("ok".into()));
+    assert_eq!(server.stats.accepted(), 1, "both on one connection");
+}
