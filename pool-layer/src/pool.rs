@@ -451,23 +451,13 @@ where
             let (sender, conn) = self.h2.handshake(io).await.map_err(|err| ClientError {
                 kind: Kind::Handshake(err),
             })?;
-            let key = host.key.clone();
-            tokio::spawn(async move {
-                if let Err(err) = conn.await {
-                    tracing::debug!(host = %key, error = %err, "HTTP/2 connection ended");
-                }
-            });
+            drive(host, "HTTP/2", conn);
             Ok(Conn::H2(self.keep_h2(host, sender)))
         } else {
             let (sender, conn) = self.h1.handshake(io).await.map_err(|err| ClientError {
                 kind: Kind::Handshake(err),
             })?;
-            let key = host.key.clone();
-            tokio::spawn(async move {
-                if let Err(err) = conn.await {
-                    tracing::debug!(host = %key, error = %err, "HTTP/1 connection ended");
-                }
-            });
+            drive(host, "HTTP/1", conn);
             Ok(Conn::H1(sender))
         }
     }
@@ -547,6 +537,20 @@ where
             }
         }
     }
+}
+
+/// Runs a connection's hyper task until the connection ends (its last sender dropped,
+/// or closed by either side); the socket and its permits go with it.
+fn drive<B, C>(host: &Host<B>, protocol: &'static str, conn: C)
+where
+    C: Future<Output = Result<(), hyper::Error>> + Send + 'static,
+{
+    let key = host.key.clone();
+    tokio::spawn(async move {
+        if let Err(err) = conn.await {
+            tracing::debug!(host = %key, error = %err, "{protocol} connection ended");
+        }
+    });
 }
 
 /// Counts one for as long as it lives.
