@@ -244,7 +244,8 @@ impl ProviderClient {
                 Ok(out)
             }
             Reply::Raw => {
-                let bytes = read_bounded(res.into_body(), ep.max_response_bytes, deadline).await?;
+                let (parts, body) = res.into_parts();
+                let bytes = read_bounded(body, ep.max_response_bytes, deadline).await?;
                 // Passed on without re-serialising, but only if it is JSON: one pass
                 // that builds nothing.
                 if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() {
@@ -252,12 +253,16 @@ impl ProviderClient {
                         "upstream sent a response that is not valid JSON",
                     ));
                 }
-                Ok(json_response(bytes))
+                Ok(json_response(parts, bytes))
             }
             Reply::Json(map) => {
-                let bytes = read_bounded(res.into_body(), ep.max_response_bytes, deadline).await?;
+                let (parts, body) = res.into_parts();
+                let bytes = read_bounded(body, ep.max_response_bytes, deadline).await?;
                 let upstream = parse_object(&bytes, "response", true)?;
-                Ok(json_response(Bytes::from(map(&upstream).to_string())))
+                Ok(json_response(
+                    parts,
+                    Bytes::from(map(&upstream).to_string()),
+                ))
             }
         }
     }
@@ -480,14 +485,20 @@ fn to_bytes(value: &Value) -> Bytes {
     Bytes::from(value.to_string())
 }
 
-fn json_response(bytes: Bytes) -> Response<ResponseBody> {
+/// A 200 JSON response of `bytes`, built in the upstream response's parts (its header
+/// map's storage is reused; none of its headers, status or extensions are kept).
+fn json_response(mut parts: http::response::Parts, bytes: Bytes) -> Response<ResponseBody> {
     let body = Full::new(bytes)
         .map_err(|never| match never {})
         .boxed_unsync();
-    let mut res = Response::new(body);
-    res.headers_mut()
+    parts.status = http::StatusCode::OK;
+    parts.version = http::Version::HTTP_11;
+    parts.headers.clear();
+    parts.extensions.clear();
+    parts
+        .headers
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    res
+    Response::from_parts(parts, body)
 }
 
 /// Reads a whole upstream body, at most `max` bytes, by `deadline`.

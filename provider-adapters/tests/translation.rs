@@ -512,3 +512,40 @@ async fn transport_failures_are_502_and_slow_upstreams_504() {
         (400, Some("invalid_json"))
     );
 }
+
+#[tokio::test]
+async fn only_the_answer_comes_back_not_the_upstreams_headers_or_status() {
+    let upstream = Upstream::start(vec![
+        Reply::Body {
+            status: 201,
+            headers: vec![
+                ("content-type", "application/json; charset=utf-8".into()),
+                ("set-cookie", "session=upstream-secret".into()),
+                ("x-upstream-trace", "abc".into()),
+            ],
+            body: Bytes::from(fixture("openai_chat_response.json")),
+        },
+        Reply::Body {
+            status: 200,
+            headers: vec![("set-cookie", "session=upstream-secret".into())],
+            body: Bytes::from(fixture("anthropic_tool_response.json")),
+        },
+    ])
+    .await;
+    let openai = client("openai/gpt-4o-mini", &upstream, "sk");
+    let anthropic = client("anthropic/claude-3-5-sonnet-20241022", &upstream, "sk");
+    let body = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+
+    for (client, what) in [(&openai, "passed through"), (&anthropic, "translated")] {
+        let res = client
+            .send(Api::ChatCompletions, Bytes::from(body))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{what}");
+        let names: Vec<&str> = res.headers().keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["content-type"], "{what}");
+        assert_eq!(res.headers()["content-type"], "application/json", "{what}");
+        let answer = res.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(parse(&answer)["object"], "chat.completion", "{what}");
+    }
+}
