@@ -276,7 +276,7 @@ impl ProviderClient {
         peeked: &Peek,
     ) -> Result<(http::Uri, Bytes, Reply), ProviderError> {
         let ep = &*self.endpoint;
-        let model = ep.model.clone();
+        let model = ep.model.as_str();
         let op = if api == Api::Embeddings {
             Operation::Embeddings
         } else {
@@ -307,11 +307,14 @@ impl ProviderClient {
             }
             (Api::Embeddings, Provider::Gemini) => {
                 let req = parse_object(body, "request body", false)?;
-                let out = gemini::embeddings_request(&req, &model)?;
+                let out = gemini::embeddings_request(&req, model)?;
                 (
                     url,
                     to_bytes(&out),
-                    Reply::Json(Box::new(move |r| gemini::embeddings_response(r, &model))),
+                    Reply::Json(Box::new({
+                        let model = model.to_owned();
+                        move |r| gemini::embeddings_response(r, &model)
+                    })),
                 )
             }
             (Api::Embeddings, Provider::VertexAi) => {
@@ -320,16 +323,22 @@ impl ProviderClient {
                 (
                     url,
                     to_bytes(&out),
-                    Reply::Json(Box::new(move |r| gemini::embeddings_response(r, &model))),
+                    Reply::Json(Box::new({
+                        let model = model.to_owned();
+                        move |r| gemini::embeddings_response(r, &model)
+                    })),
                 )
             }
             (Api::Embeddings, Provider::Ollama) => {
                 let req = parse_object(body, "request body", false)?;
-                let out = ollama::embeddings_request(&req, &model)?;
+                let out = ollama::embeddings_request(&req, model)?;
                 (
                     url,
                     to_bytes(&out),
-                    Reply::Json(Box::new(move |r| ollama::embeddings_response(r, &model))),
+                    Reply::Json(Box::new({
+                        let model = model.to_owned();
+                        move |r| ollama::embeddings_response(r, &model)
+                    })),
                 )
             }
             (Api::Embeddings, Provider::Anthropic) => unreachable_embeddings()?,
@@ -372,29 +381,29 @@ impl ProviderClient {
                     MapJson,
                 ) = match provider {
                     Provider::Anthropic => (
-                        anthropic::request_from_openai(&openai_req, &model)?,
+                        anthropic::request_from_openai(&openai_req, model)?,
                         Box::new(AnthropicDecoder::new(include_usage)),
                         sse(),
                         Box::new(anthropic::response_to_openai),
                     ),
                     Provider::Gemini | Provider::VertexAi => {
-                        let m = model.clone();
+                        let m = model.to_owned();
                         (
                             gemini::request_from_openai(&openai_req)?,
-                            Box::new(GeminiDecoder::new(&model, include_usage)),
+                            Box::new(GeminiDecoder::new(model, include_usage)),
                             sse(),
                             Box::new(move |r| gemini::response_to_openai(r, &m)),
                         )
                     }
                     Provider::Ollama => (
-                        ollama::request_from_openai(&openai_req, &model, stream)?,
+                        ollama::request_from_openai(&openai_req, model, stream)?,
                         Box::new(OllamaDecoder::new(include_usage)),
                         Framing::Ndjson(crate::sse::NdjsonParser::default()),
                         Box::new(ollama::response_to_openai),
                     ),
                     Provider::OpenAi | Provider::Azure => {
                         let mut req = openai_req;
-                        req["model"] = model.clone().into();
+                        req["model"] = model.into();
                         (
                             req,
                             Box::new(OpenAiDecoder::default()),
