@@ -398,13 +398,15 @@ fn upstream_service(
         .layer(AdmissionLayer::with_controller(state.admission.clone()))
         .service(handlers);
     let evented = ServiceBuilder::new()
-        .map_response(|res: http::Response<EventBody<Body>>| res.map(Body::new))
+        // The one box of the response body on this path.
+        .map_response(|res: http::Response<EventBody<_>>| res.map(Body::new))
         .layer(EventLayer::new(state.registry.clone()))
         .service(admitted);
     match &state.response_cache {
         None => tower::util::Either::Left(evented),
         Some(cache) => tower::util::Either::Right(
             ServiceBuilder::new()
+                .map_response(|res: http::Response<_>| res.map(Body::new))
                 .layer(RecoverLayer::new(|err: tower::BoxError| {
                     error_response(&ProviderError::new(
                         StatusCode::BAD_REQUEST,
@@ -445,26 +447,40 @@ pub(crate) fn error_response(err: &ProviderError) -> Response {
     Response::from_parts(parts, Body::from(body))
 }
 
-async fn proxy(state: Arc<AppState>, api: Api, worker: usize, req: Request) -> Response {
+/// The body of [`proxy`]'s responses: an upstream's (kept counted as busy), or the
+/// gateway's own answer. Not boxed: the layers around box the body once.
+type ProxyBody = http_body_util::Either<BusyBody<provider_adapters::ResponseBody>, Body>;
+
+/// The gateway's own answer, as a [`proxy`] response.
+fn answer(res: Response) -> http::Response<ProxyBody> {
+    res.map(http_body_util::Either::Right)
+}
+
+async fn proxy(
+    state: Arc<AppState>,
+    api: Api,
+    worker: usize,
+    req: Request,
+) -> http::Response<ProxyBody> {
     let limit = state.config.server.max_body_bytes;
     let body = match axum::body::to_bytes(req.into_body(), limit).await {
         Ok(body) => body,
         Err(err) => {
             let too_large = std::error::Error::source(&err)
                 .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            return error_response(&if too_large {
+            return answer(error_response(&if too_large {
                 ProviderError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     format!("request body larger than {limit} bytes"),
                 )
             } else {
                 ProviderError::bad_request(format!("could not read the request body: {err}"))
-            });
+            }));
         }
     };
     let peek = match provider_adapters::request::peek(&body) {
         Ok(peek) => peek,
-        Err(err) => return error_response(&err),
+        Err(err) => return answer(error_response(&err)),
     };
     let Some(group) = state.models.get(&peek.model) else {
         let err = ProviderError::new(
@@ -475,7 +491,7 @@ async fn proxy(state: Arc<AppState>, api: Api, worker: usize, req: Request) -> R
             ),
         )
         .with_code("model_not_found");
-        return error_response(&err);
+        return answer(error_response(&err));
     };
     let model = group.name.clone();
 
@@ -502,9 +518,9 @@ async fn proxy(state: Arc<AppState>, api: Api, worker: usize, req: Request) -> R
                 parts.extensions.insert(ModelName(model));
                 parts.extensions.insert(UpstreamTime(upstream));
                 // The deployment counts as busy until the response body ends.
-                return Response::from_parts(
+                return http::Response::from_parts(
                     parts,
-                    Body::new(BusyBody {
+                    http_body_util::Either::Left(BusyBody {
                         inner: body,
                         _busy: busy,
                     }),
@@ -520,7 +536,7 @@ async fn proxy(state: Arc<AppState>, api: Api, worker: usize, req: Request) -> R
             }
             Err(err) => {
                 tracing::debug!(model = %model, error = %err, "upstream request failed");
-                let mut res = error_response(&err);
+                let mut res = answer(error_response(&err));
                 res.extensions_mut().insert(ModelName(model));
                 res.extensions_mut().insert(UpstreamTime(upstream));
                 return res;

@@ -339,8 +339,12 @@ fn check(master: Option<&Secret>, headers: &http::HeaderMap) -> Result<(), &'sta
 /// A response known when the service is called.
 pub type Answered = std::future::Ready<Result<Response, Infallible>>;
 
+/// The body of a [`Recover`] response: the inner service's, or the answer to an error.
+/// Not boxed, so a stack of layers boxes its body once, at the end.
+pub type RecoveredBody<B> = http_body_util::Either<B, Body>;
+
 /// Turns a service's errors into responses with a plain function, like axum's
-/// `HandleErrorLayer` but without boxing the response future.
+/// `HandleErrorLayer` but without boxing the response future or the body.
 #[derive(Clone, Debug)]
 pub struct RecoverLayer<F> {
     f: F,
@@ -388,14 +392,15 @@ impl<S, F, Req, B> Service<Req> for Recover<S, F>
 where
     S: Service<Req, Response = http::Response<B>>,
     F: Fn(S::Error) -> Response + Clone,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<axum::BoxError>,
 {
-    type Response = Response;
+    type Response = http::Response<RecoveredBody<B>>;
     type Error = Infallible;
     /// The inner service's future with its error recovered, or the recovered error of
     /// `poll_ready`.
-    type Future = Either<RecoverFuture<S::Future, F>, Answered>;
+    type Future = Either<
+        RecoverFuture<S::Future, F>,
+        std::future::Ready<Result<http::Response<RecoveredBody<B>>, Infallible>>,
+    >;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         if self.failed.is_none() {
@@ -408,7 +413,9 @@ where
 
     fn call(&mut self, req: Req) -> Self::Future {
         match self.failed.take() {
-            Some(res) => Either::Right(std::future::ready(Ok(res))),
+            Some(res) => Either::Right(std::future::ready(Ok(
+                res.map(http_body_util::Either::Right)
+            ))),
             None => Either::Left(RecoverFuture {
                 inner: self.inner.call(req),
                 f: self.f.clone(),
@@ -430,16 +437,14 @@ impl<Fut, F, B, E> Future for RecoverFuture<Fut, F>
 where
     Fut: Future<Output = Result<http::Response<B>, E>>,
     F: Fn(E) -> Response,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<axum::BoxError>,
 {
-    type Output = Result<Response, Infallible>;
+    type Output = Result<http::Response<RecoveredBody<B>>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         Poll::Ready(Ok(match ready!(this.inner.poll(cx)) {
-            Ok(res) => res.map(Body::new),
-            Err(err) => (this.f)(err),
+            Ok(res) => res.map(http_body_util::Either::Left),
+            Err(err) => (this.f)(err).map(http_body_util::Either::Right),
         }))
     }
 }
@@ -492,9 +497,11 @@ mod tests {
             fail_calls,
             calls: calls.clone(),
         };
-        let text = |res: Response| async move {
+        let text = |res: http::Response<RecoveredBody<Body>>| async move {
             let status = res.status();
-            let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+            let body = axum::body::to_bytes(Body::new(res.into_body()), 1024)
+                .await
+                .unwrap();
             (status, String::from_utf8_lossy(&body).into_owned())
         };
 
