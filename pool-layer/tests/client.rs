@@ -13,15 +13,22 @@ use support::{gated_handler, ok_handler, self_signed, slow_handler, Stats, TestS
 type Body = Full<Bytes>;
 
 async fn get(client: &Client<Body>, url: &str) -> Result<String, String> {
-    let req = http::Request::get(url)
-        .body(Body::default())
-        .map_err(|e| e.to_string())?;
-    let res = client.request(req).await.map_err(|e| format!("{e:?}"))?;
+    let res = client
+        .request(get_request(url))
+        .await
+        .map_err(|e| format!("{e:?}"))?;
     if res.status() != 200 {
         return Err(format!("status {}", res.status()));
     }
     let body = res.into_body().collect().await.map_err(|e| e.to_string())?;
     Ok(String::from_utf8_lossy(&body.to_bytes()).into_owned())
+}
+
+/// A GET of `url` with an empty body.
+fn get_request(url: &str) -> http::Request<Body> {
+    http::Request::get(url)
+        .body(Body::default())
+        .expect("request")
 }
 
 /// Runs `n` GETs with at most `concurrency` at a time; returns how many succeeded
@@ -268,11 +275,7 @@ async fn https_negotiates_http2_by_alpn_and_the_cap_holds() {
     let url = format!("https://localhost:{}/", server.addr.port());
 
     let res = client
-        .request(
-            http::Request::get(&url)
-                .body(Body::default())
-                .expect("request"),
-        )
+        .request(get_request(&url))
         .await
         .expect("https request");
     assert_eq!(res.version(), http::Version::HTTP_2);
@@ -362,11 +365,7 @@ async fn a_request_that_finds_no_free_connection_in_time_fails_cleanly() {
         .expect_err("no slot within the timeout");
     assert!(err.contains("LimitTimeout"), "{err}");
     let err = client
-        .request(
-            http::Request::get(&url)
-                .body(Body::default())
-                .expect("request"),
-        )
+        .request(get_request(&url))
         .await
         .expect_err("still no slot");
     assert!(err.is_timeout() && err.is_connect(), "{err:?}");
@@ -582,14 +581,7 @@ async fn connections_are_reused_and_a_body_dropped_unread_closes_its_connection(
 
     // Dropped unread: that connection cannot be reused (the rest of the body would be
     // read as the next response), so it is closed and its permit released.
-    let res = client
-        .request(
-            http::Request::get(&url)
-                .body(Body::default())
-                .expect("request"),
-        )
-        .await
-        .expect("response");
+    let res = client.request(get_request(&url)).await.expect("response");
     drop(res);
     wait_until(&client, |m| m.connections.open_connections == 0).await;
     assert_eq!(
