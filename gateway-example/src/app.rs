@@ -206,11 +206,6 @@ impl AppState {
             ..RegistryConfig::default()
         });
         let metrics = Metrics::new();
-        if config.limits.max_callbacks > 0 {
-            registry
-                .register("gateway-metrics", metrics.callback())
-                .map_err(std::io::Error::other)?;
-        }
         let response_cache = config.cache.responses.enabled.then(|| {
             ResponseCacheLayer::with_config(ResponseCacheConfig {
                 ttl: config.cache.responses.ttl,
@@ -400,7 +395,7 @@ fn upstream_service(
     let evented = ServiceBuilder::new()
         // The one box of the response body on this path.
         .map_response(|res: http::Response<EventBody<_>>| res.map(Body::new))
-        .layer(EventLayer::new(state.registry.clone()))
+        .layer(EventLayer::new(state.registry.clone()).with_observer(state.metrics.clone()))
         .service(admitted);
     match &state.response_cache {
         None => tower::util::Either::Left(evented),

@@ -8,6 +8,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex};
 
 use limits_layer::callbacks::{callback_fn, Event, FnCallback};
+use limits_layer::events::Observer;
 use prometheus_client::encoding::text::encode_registry;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -50,6 +51,14 @@ pub struct Metrics {
     /// Keyed by a hash of the label set (so the map does not hash again); label sets
     /// whose hashes collide share a bucket and are told apart by their labels.
     handles: Arc<Mutex<HandleMap>>,
+}
+
+/// Records each event as the request ends, in its own task: a few counter updates,
+/// with no queue that could drop an event and no hop to another thread.
+impl Observer for Metrics {
+    fn observe(&self, event: &Event) {
+        self.record(event);
+    }
 }
 
 /// Label-set hash -> the handles of the label sets with that hash.
@@ -115,13 +124,15 @@ impl Metrics {
         }
     }
 
-    /// The registry callback that records each request's event.
+    /// The registry callback that records each request's event, for a stack that has
+    /// only a registry; the gateway records in the request path instead (see the
+    /// [`Observer`] impl).
     pub fn callback(&self) -> FnCallback<impl Fn(&Event) + Send + Sync + 'static> {
         let metrics = self.clone();
         callback_fn(move |event: &Event| metrics.record(event))
     }
 
-    fn record(&self, event: &Event) {
+    pub(crate) fn record(&self, event: &Event) {
         // The label sets are few (routes x configured models x statuses), so each
         // one's metric handles are looked up once, then found by a hash without
         // building label vectors per event.

@@ -189,7 +189,8 @@ async fn every_route_works_on_the_demo_config() {
         "healthy"
     );
 
-    // Metrics come from events, off the request path: wait for them.
+    // Metrics are recorded as each response body ends, which may be just after the
+    // client has read it: wait for them.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
     let metrics = loop {
         let text =

@@ -146,3 +146,76 @@ async fn without_callbacks_nothing_is_emitted() {
     res.into_body().collect().await.unwrap();
     assert_eq!(registry.metrics().emitted, 0);
 }
+
+#[tokio::test]
+async fn an_observer_sees_every_event_in_the_request_path_even_without_callbacks() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    // No callback registered, and a queue of one: the observer still sees each event,
+    // synchronously, by the time the body has ended.
+    let registry = Registry::new(RegistryConfig {
+        queue: 1,
+        ..RegistryConfig::default()
+    });
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let observer = {
+        let seen = seen.clone();
+        move |e: &Event| seen.lock().unwrap().push((e.route.clone(), e.status))
+    };
+    let inner = tower::service_fn(|req: http::Request<()>| async move {
+        let status = if req.uri().path() == "/missing" {
+            404
+        } else {
+            200
+        };
+        Ok::<_, std::convert::Infallible>(
+            http::Response::builder()
+                .status(status)
+                .body(http_body_util::Full::new(Bytes::from_static(b"body")))
+                .unwrap(),
+        )
+    });
+    let svc = EventLayer::new(registry.clone())
+        .with_observer(observer)
+        .layer(inner);
+    for path in ["/a", "/missing", "/b"] {
+        let req = http::Request::get(path).body(()).unwrap();
+        let res = svc.clone().oneshot(req).await.unwrap();
+        res.into_body().collect().await.unwrap();
+    }
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            ("/a".to_string(), Some(200)),
+            ("/missing".to_string(), Some(404)),
+            ("/b".to_string(), Some(200))
+        ]
+    );
+    assert_eq!(
+        registry.metrics().emitted,
+        0,
+        "nothing queued without callbacks"
+    );
+
+    // A panicking observer does not break the request.
+    let calls = Arc::new(AtomicU64::new(0));
+    let panicky = {
+        let calls = calls.clone();
+        move |_: &Event| {
+            calls.fetch_add(1, Ordering::Relaxed);
+            panic!("observer bug");
+        }
+    };
+    let inner = tower::service_fn(|_req: http::Request<()>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(
+            Bytes::from_static(b"still served"),
+        )))
+    });
+    let svc = EventLayer::new(registry)
+        .with_observer(panicky)
+        .layer(inner);
+    let res = svc.oneshot(http::Request::new(())).await.unwrap();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "still served");
+    assert_eq!(calls.load(Ordering::Relaxed), 1);
+}

@@ -2,7 +2,10 @@
 //! [`Registry`](crate::callbacks::Registry), emitted when the response body ends (or
 //! fails, or is dropped), so latency and bytes are true for streams.
 //!
-//! When no callback is registered the layer records nothing and costs one atomic load.
+//! An [`Observer`] set with [`EventLayer::with_observer`] sees every event
+//! synchronously in the request's task (metrics counters), before it is queued for the
+//! registry's callbacks. With neither an observer nor a registered callback the layer
+//! records nothing and costs one atomic load.
 //!
 //! # Example
 //!
@@ -33,4 +36,4 @@ mod body;
 mod service;
 
 pub use self::body::EventBody;
-pub use self::service::{EventLayer, Events, ResponseFuture};
+pub use self::service::{EventLayer, Events, Observer, ResponseFuture};

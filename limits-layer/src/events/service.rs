@@ -11,18 +11,57 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::body::{EventBody, Pending};
-use crate::callbacks::{ModelName, Outcome, Registry, Usage, UsageCell};
+use crate::callbacks::{Event, ModelName, Outcome, Registry, Usage, UsageCell};
+
+/// Sees every event synchronously, in the request's own task, when its response ends:
+/// for cheap, always-on bookkeeping such as metrics counters. Unlike a registry
+/// callback it costs no queue, no thread hop and never misses an event; like any code
+/// in the request path it must be quick (no I/O, no waiting on locks). A panic in it
+/// is caught and logged, and the request is not affected.
+pub trait Observer: Send + Sync + 'static {
+    /// Sees one event.
+    fn observe(&self, event: &Event);
+}
+
+impl<F> Observer for F
+where
+    F: Fn(&Event) + Send + Sync + 'static,
+{
+    fn observe(&self, event: &Event) {
+        self(event)
+    }
+}
 
 /// Applies [`Events`] to a service.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct EventLayer {
     registry: Registry,
+    observer: Option<Arc<dyn Observer>>,
 }
 
 impl EventLayer {
     /// Emits into `registry`.
     pub fn new(registry: Registry) -> Self {
-        Self { registry }
+        Self {
+            registry,
+            observer: None,
+        }
+    }
+
+    /// Also shows every event to `observer`, before it is queued for the registry's
+    /// callbacks (see [`Observer`]).
+    pub fn with_observer(mut self, observer: impl Observer) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+}
+
+impl fmt::Debug for EventLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventLayer")
+            .field("registry", &self.registry)
+            .field("observer", &self.observer.is_some())
+            .finish()
     }
 }
 
@@ -33,6 +72,7 @@ impl<S> Layer<S> for EventLayer {
         Events {
             inner,
             registry: self.registry.clone(),
+            observer: self.observer.clone(),
         }
     }
 }
@@ -42,6 +82,7 @@ impl<S> Layer<S> for EventLayer {
 pub struct Events<S> {
     inner: S,
     registry: Registry,
+    observer: Option<Arc<dyn Observer>>,
 }
 
 impl<S> Events<S> {
@@ -82,11 +123,13 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let record = self.registry.has_callbacks().then(|| Record {
+        let wanted = self.observer.is_some() || self.registry.has_callbacks();
+        let record = wanted.then(|| Record {
             route: req.uri().path().to_string(),
             model: req.extensions().get::<ModelName>().map(|m| m.0.clone()),
             start: Instant::now(),
             registry: self.registry.clone(),
+            observer: self.observer.clone(),
         });
         ResponseFuture {
             future: self.inner.call(req),
@@ -101,6 +144,7 @@ pub(super) struct Record {
     pub(super) model: Option<Arc<str>>,
     pub(super) start: Instant,
     pub(super) registry: Registry,
+    pub(super) observer: Option<Arc<dyn Observer>>,
 }
 
 pin_project! {
@@ -171,6 +215,15 @@ impl Record {
         event.response_bytes = bytes;
         event.usage = usage;
         event.outcome = outcome;
-        self.registry.emit(event);
+        if let Some(observer) = &self.observer {
+            let seen =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| observer.observe(&event)));
+            if seen.is_err() {
+                tracing::warn!(route = %event.route, "event observer panicked");
+            }
+        }
+        if self.registry.has_callbacks() {
+            self.registry.emit(event);
+        }
     }
 }
