@@ -1,6 +1,7 @@
 //! `/metrics`: request counts and latency histograms per route, model and status (fed
-//! by a callback in the capped registry, off the request path), plus a snapshot of
-//! every layer's gauges at scrape time, in Prometheus text format.
+//! by the event layer's observer as each response body ends: a few counter updates in
+//! the request's own task), plus a snapshot of every layer's gauges at scrape time, in
+//! Prometheus text format.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
