@@ -215,8 +215,8 @@ where
 }
 
 /// The in-process layers of the gateway's stack (its front layer: request id, overhead
-/// header and JSON errors; the request timeout; events with a registered callback;
-/// admission) over the handler, against the handler alone.
+/// header and JSON errors; the request timeout; events with an observer, as the
+/// gateway's metrics; admission) over the handler, against the handler alone.
 fn full_stack(c: &mut Criterion) {
     let rt = runtime();
     let mut group = c.benchmark_group("full_stack");
@@ -231,15 +231,9 @@ fn full_stack(c: &mut Criterion) {
         // As in the gateway's workers: without a sooner timer, the request timeout's
         // timer would wake the event loop through its eventfd on every request.
         let pacer = gateway_example::server::TimerPacer::start(Duration::from_secs(1));
+        // Events go to an in-path observer, as the gateway's metrics do; no registry
+        // callback is registered by default.
         let registry = Registry::new(RegistryConfig::default());
-        registry
-            .register(
-                "metrics",
-                callback_fn(|e: &Event| {
-                    black_box(e);
-                }),
-            )
-            .unwrap();
         let stack = ServiceBuilder::new()
             .layer(gateway_example::front::FrontLayer::new())
             .layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -250,7 +244,9 @@ fn full_stack(c: &mut Criterion) {
             .map_response(|res: Response<_>| {
                 res.map(|body: limits_layer::events::EventBody<_>| axum::body::Body::new(body))
             })
-            .layer(EventLayer::new(registry.clone()))
+            .layer(EventLayer::new(registry.clone()).with_observer(|e: &Event| {
+                black_box(e);
+            }))
             // Admission errors become responses, as in the gateway.
             .layer(gateway_example::front::RecoverLayer::new(
                 |_: tower::BoxError| {
