@@ -244,9 +244,11 @@ fn full_stack(c: &mut Criterion) {
             .map_response(|res: Response<_>| {
                 res.map(|body: limits_layer::events::EventBody<_>| axum::body::Body::new(body))
             })
-            .layer(EventLayer::new(registry.clone()).with_observer(|e: &Event| {
-                black_box(e);
-            }))
+            .layer(
+                EventLayer::new(registry.clone()).with_observer(|e: &Event| {
+                    black_box(e);
+                }),
+            )
             // Admission errors become responses, as in the gateway.
             .layer(gateway_example::front::RecoverLayer::new(
                 |_: tower::BoxError| {
