@@ -15,11 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 UP=18181 GW=18183
 
-need() { command -v "$1" >/dev/null 2>&1; }
-if ! need nginx || ! need wrk || ! need valgrind; then
-  echo "installing nginx, wrk and valgrind from Debian's packages"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx wrk valgrind >/dev/null
-fi
+. benches/common.sh
+ensure_tools nginx wrk valgrind
 if [ $# -ge 1 ]; then
   BIN=$1
 else
@@ -34,20 +31,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cat > "$work/up.conf" <<CONF
-worker_processes 1;
-pid $work/up.pid;
-error_log $work/up.err warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:$UP;
-    location / { default_type application/json; return 200 '{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hello"},"finish_reason":"stop"}]}'; }
-  }
-}
-CONF
+write_upstream_conf "$work" "$UP" \
+  '{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hello"},"finish_reason":"stop"}]}'
 cat > "$work/gateway.yaml" <<CONF
 server: {listen: "127.0.0.1:$GW", workers: 1}
 model_list:

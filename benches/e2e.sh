@@ -21,11 +21,8 @@ mkdir -p "$results"
 raw="$work/raw.jsonl"
 : > "$raw"
 
-need() { command -v "$1" >/dev/null 2>&1; }
-if ! need nginx || ! need wrk; then
-  echo "installing nginx and wrk from Debian's packages"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx wrk >/dev/null
-fi
+. benches/common.sh
+ensure_tools nginx wrk
 
 cargo build --release -q -p gateway-example -p benches
 GATEWAY=target/release/gateway
@@ -42,20 +39,7 @@ trap cleanup EXIT
 
 body='{"id":"chatcmpl-bench0000000000000000000000","object":"chat.completion","created":1741569952,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"message":{"role":"assistant","content":"This is a fixed answer from the benchmark upstream. It is about as long as a short real answer, so that the response is close to six hundred bytes in all, headers aside.","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":19,"completion_tokens":42,"total_tokens":61},"system_fingerprint":"fp_bench"}'
 
-cat > "$work/up.conf" <<CONF
-worker_processes 1;
-pid $work/up.pid;
-error_log $work/up.err warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:$UP;
-    location / { default_type application/json; return 200 '$body'; }
-  }
-}
-CONF
+write_upstream_conf "$work" "$UP" "$body"
 cat > "$work/proxy.conf" <<CONF
 worker_processes auto;
 pid $work/proxy.pid;

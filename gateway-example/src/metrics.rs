@@ -133,7 +133,7 @@ impl Metrics {
         callback_fn(move |event: &Event| metrics.record(event))
     }
 
-    pub(crate) fn record(&self, event: &Event) {
+    fn record(&self, event: &Event) {
         // The label sets are few (routes x configured models x statuses), so each
         // one's metric handles are looked up once, then found by a hash without
         // building label vectors per event.

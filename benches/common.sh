@@ -1,0 +1,31 @@
+# Shared by the benchmark scripts (sourced, not run).
+
+# Installs the given Debian packages if any of their commands is missing.
+ensure_tools() {
+  local missing=()
+  for tool in "$@"; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing ${missing[*]} from Debian's packages"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  fi
+}
+
+# Writes DIR/up.conf: one nginx worker on 127.0.0.1:PORT answering every request with
+# the JSON BODY (pid in DIR/up.pid, errors in DIR/up.err).
+write_upstream_conf() {
+  local dir=$1 port=$2 body=$3
+  cat > "$dir/up.conf" <<CONF
+worker_processes 1;
+pid $dir/up.pid;
+error_log $dir/up.err warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$port;
+    location / { default_type application/json; return 200 '$body'; }
+  }
+}
+CONF
+}
