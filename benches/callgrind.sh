@@ -4,6 +4,8 @@
 # change to the hot path can be judged by a ~1% difference.
 #
 #   benches/callgrind.sh [BINARY]      (default: a fresh release build of the gateway)
+#   benches/callgrind.sh --bare        (the bare-proxy binary instead: the same server
+#                                       and pool, none of the gateway's layers)
 #
 # Runs the gateway (one worker) under callgrind against a loopback nginx returning a
 # fixed chat completion, twice (2 s and 12 s of wrk load at 4 connections), and prints
@@ -16,15 +18,24 @@ cd "$(dirname "$0")/.."
 UP=18181 GW=18183
 
 . benches/common.sh
+work=$(mktemp -d)
 ensure_tools nginx wrk valgrind
-if [ $# -ge 1 ]; then
-  BIN=$1
+if [ "${1:-}" = --bare ]; then
+  cargo build --release -q -p benches --bin bare-proxy
+  BIN=target/release/bare-proxy
+  ARGS=("127.0.0.1:$GW" "http://127.0.0.1:$UP" 1)
+  NAME=bare-proxy
 else
-  cargo build --release -q -p gateway-example
-  BIN=target/release/gateway
+  if [ $# -ge 1 ]; then
+    BIN=$1
+  else
+    cargo build --release -q -p gateway-example
+    BIN=target/release/gateway
+  fi
+  ARGS=(--config "$work/gateway.yaml")
+  NAME=gateway
 fi
 
-work=$(mktemp -d)
 cleanup() {
   [ -f "$work/up.pid" ] && kill "$(cat "$work/up.pid")" 2>/dev/null || true
   pkill -f "callgrind-out-file=$work" 2>/dev/null || true
@@ -49,7 +60,7 @@ nginx -c "$work/up.conf" -p "$work"
 # One run: prints "requests instructions".
 run() {
   local secs=$1 out="$work/callgrind.$1"
-  RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$out" "$BIN" --config "$work/gateway.yaml" \
+  RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$out" "$BIN" "${ARGS[@]}" \
     >/dev/null 2>"$work/valgrind.$secs.log" &
   local pid=$!
   for _ in $(seq 300); do (exec 3<>/dev/tcp/127.0.0.1/$GW) 2>/dev/null && break; sleep 0.1; done
@@ -63,10 +74,11 @@ run() {
 read -r short_reqs short_ir < <(run 2)
 read -r long_reqs long_ir < <(run 12)
 mkdir -p target
-cp "$work/callgrind.12" target/callgrind.gateway.out
-python3 - "$short_reqs" "$short_ir" "$long_reqs" "$long_ir" <<'PY'
+cp "$work/callgrind.12" "target/callgrind.$NAME.out"
+python3 - "$NAME" "$short_reqs" "$short_ir" "$long_reqs" "$long_ir" <<'PY'
 import sys
-a_n, a_ir, b_n, b_ir = map(int, sys.argv[1:])
+name = sys.argv[1]
+a_n, a_ir, b_n, b_ir = map(int, sys.argv[2:])
 print(f"{(b_ir - a_ir) / (b_n - a_n):,.0f} instructions per proxied request "
-      f"({b_n - a_n} requests; profile: target/callgrind.gateway.out)")
+      f"({b_n - a_n} requests; profile: target/callgrind.{name}.out)")
 PY

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end load benchmark on loopback: the same fixed upstream (nginx returning a
 # ~600-byte chat completion) reached directly, through nginx as a keepalive reverse
-# proxy, and through the gateway (release build, JSON `model` routing and admission in
-# the path); wrk at several concurrency levels, targets interleaved, several rounds.
+# proxy, through `bare-proxy` (the gateway's server and upstream pool with none of its
+# layers: the floor under it) and through the gateway (release build, JSON `model`
+# routing and admission in the path); wrk at several concurrency levels, targets interleaved, several rounds.
 # Then a streaming run (20 SSE events 5 ms apart): time to first event, direct vs
 # gateway. Writes benches/results/latest.md and benches/results/latest.svg.
 #
@@ -14,7 +15,7 @@ cd "$(dirname "$0")/.."
 SECS=${1:-5}
 ROUNDS=${2:-3}
 CONCURRENCY=(16 64 256)
-UP=18081 PROXY=18082 GW=18083 SSE=18084 SSE_PROXY=18085
+UP=18081 PROXY=18082 GW=18083 SSE=18084 SSE_PROXY=18085 BARE=18086
 work=$(mktemp -d)
 results=benches/results
 mkdir -p "$results"
@@ -27,6 +28,7 @@ ensure_tools nginx wrk
 cargo build --release -q -p gateway-example -p benches
 GATEWAY=target/release/gateway
 STREAM=target/release/stream-bench
+BARE_PROXY=target/release/bare-proxy
 
 pids=()
 cleanup() {
@@ -94,9 +96,12 @@ nginx -c "$work/proxy.conf" -p "$work"
 RUST_LOG=warn "$GATEWAY" --config "$work/gateway.yaml" >/dev/null 2>"$work/gateway.err" &
 pids+=($!)
 gw_pid=$!
+"$BARE_PROXY" "127.0.0.1:$BARE" "http://127.0.0.1:$UP" &
+pids+=($!)
+bare_pid=$!
 "$STREAM" upstream "$SSE" &
 pids+=($!)
-for port in $UP $PROXY $GW $SSE $SSE_PROXY; do
+for port in $UP $PROXY $GW $SSE $SSE_PROXY $BARE; do
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 done
 
@@ -105,6 +110,7 @@ procs() {
   case $1 in
     nginx) echo "$(cat "$work/proxy.pid") $(pgrep -P "$(cat "$work/proxy.pid")" | tr '\n' ' ')" ;;
     gateway) echo "$gw_pid" ;;
+    hyper) echo "$bare_pid" ;;
     *) echo "" ;;
   esac
 }
@@ -116,14 +122,15 @@ url() {
     direct) echo "http://127.0.0.1:$UP/chat/completions" ;;
     nginx) echo "http://127.0.0.1:$PROXY/chat/completions" ;;
     gateway) echo "http://127.0.0.1:$GW/v1/chat/completions" ;;
+    hyper) echo "http://127.0.0.1:$BARE/chat/completions" ;;
   esac
 }
 
 clk=$(getconf CLK_TCK)
-for target in direct nginx gateway; do wrk -t2 -c16 -d1s -s "$work/post.lua" "$(url $target)" >/dev/null; done
+for target in direct nginx hyper gateway; do wrk -t2 -c16 -d1s -s "$work/post.lua" "$(url $target)" >/dev/null; done
 for round in $(seq "$ROUNDS"); do
   for c in "${CONCURRENCY[@]}"; do
-    for target in direct nginx gateway; do
+    for target in direct nginx hyper gateway; do
       before=$(ticks $target)
       out=$(wrk -t2 -c"$c" -d"${SECS}s" -s "$work/post.lua" "$(url $target)" | tail -n 1)
       after=$(ticks $target)

@@ -15,7 +15,7 @@ streams = {r["target"]: r for r in rows if r["kind"] == "stream"}
 added = next((r for r in rows if r["kind"] == "stream_added" and r.get("target", "gateway") == "gateway"), None)
 added_nginx = next((r for r in rows if r["kind"] == "stream_added" and r.get("target") == "nginx"), None)
 
-TARGETS = ["direct", "nginx", "gateway"]
+TARGETS = ["direct", "nginx", "hyper", "gateway"]
 groups = defaultdict(list)
 for r in load:
     groups[(r["target"], r["connections"])].append(r)
@@ -48,7 +48,9 @@ lines = ["# End-to-end benchmark", ""]
 lines.append(
     "Loopback, one machine (2 cores): wrk → target → nginx upstream returning a fixed "
     "~600-byte chat completion. Medians over rounds; targets interleaved. "
-    "CPU is the proxy's own (user + system) per request; RSS is its peak.")
+    "CPU is the proxy's own (user + system) per request; RSS is its peak. "
+    "`hyper` is `bare-proxy`: the gateway's server loop, workers and upstream pool with "
+    "none of its layers, no JSON and no routing, the floor under any gateway built on them.")
 lines.append("")
 lines.append("| target | conns | req/s | p50 µs | p99 µs | p99.9 µs | added p50 µs | added p99 µs | CPU µs/req | peak RSS MB | upstream sockets | errors |")
 lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -74,6 +76,16 @@ for c in conns:
             f"- {c} connections: throughput ×{g['rps'] / n['rps']:.2f} "
             f"({g['rps']:,.0f} vs {n['rps']:,.0f} req/s); CPU per request ×{g['cpu_per_req'] / n['cpu_per_req']:.2f} "
             f"({g['cpu_per_req']:.1f} vs {n['cpu_per_req']:.1f} µs); p99 {g['p99']:,.0f} vs {n['p99']:,.0f} µs")
+lines.append("")
+lines.append("## The hyper floor (bare-proxy vs nginx, gateway vs bare-proxy)")
+lines.append("")
+for c in conns:
+    g, h, n = table.get(("gateway", c)), table.get(("hyper", c)), table.get(("nginx", c))
+    if g and h and n:
+        lines.append(
+            f"- {c} connections: bare-proxy throughput ×{h['rps'] / n['rps']:.2f} of nginx "
+            f"(CPU {h['cpu_per_req']:.1f} µs/req); the gateway's layers, JSON and routing cost "
+            f"{g['cpu_per_req'] - h['cpu_per_req']:+.1f} µs/req over it (throughput ×{g['rps'] / h['rps']:.2f})")
 if streams:
     lines.append("")
     lines.append("## Streaming (20 SSE events 5 ms apart)")
@@ -95,7 +107,7 @@ open(out_md, "w").write("\n".join(lines) + "\n")
 
 # --- SVG: throughput and p99 latency, grouped bars per concurrency ---
 W, H, PAD = 900, 380, 50
-COLORS = {"direct": "#9e9e9e", "nginx": "#2e7d32", "gateway": "#1565c0"}
+COLORS = {"direct": "#9e9e9e", "nginx": "#2e7d32", "hyper": "#ef6c00", "gateway": "#1565c0"}
 panel_w = (W - 3 * PAD) / 2
 
 
@@ -126,7 +138,7 @@ svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-f
 svg += panel(PAD, "Throughput (req/s, higher is better)", "rps", "requests per second")
 svg += panel(2 * PAD + panel_w, "p99 latency (µs, lower is better)", "p99", "microseconds")
 for j, t in enumerate(TARGETS):
-    svg.append(f'<rect x="{W - 330 + j * 105}" y="{H - 16}" width="12" height="12" fill="{COLORS[t]}"/>')
-    svg.append(f'<text x="{W - 314 + j * 105}" y="{H - 6}" font-size="12">{t}</text>')
+    svg.append(f'<rect x="{W - 420 + j * 105}" y="{H - 16}" width="12" height="12" fill="{COLORS[t]}"/>')
+    svg.append(f'<text x="{W - 404 + j * 105}" y="{H - 6}" font-size="12">{t}</text>')
 svg.append("</svg>")
 open(out_svg, "w").write("\n".join(svg) + "\n")
