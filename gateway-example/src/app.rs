@@ -1,6 +1,6 @@
 //! The HTTP application: routes, the middleware stack, and the proxy handler.
 //!
-//! Outside in: trace → front (request id, overhead header, JSON errors) → request
+//! Outside in: front (request id, overhead header, JSON errors, request log) → request
 //! timeout → the hot routes, matched by hand: auth → (optional) response cache →
 //! events → admission → routing by model (least busy, retries) → client cache →
 //! adapter → the worker's shard of the shared client; every other route: body limit →
@@ -35,7 +35,6 @@ use std::task::Poll;
 use tokio::time::Instant;
 use tower::ServiceBuilder;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -307,7 +306,6 @@ pub fn router(
         rest,
     };
     ServiceBuilder::new()
-        .layer(TraceLayer::new_for_http())
         .map_request(|req: http::Request<hyper::body::Incoming>| req.map(Body::new))
         .layer(FrontLayer::new())
         .layer(TimeoutLayer::with_status_code(

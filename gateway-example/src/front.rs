@@ -56,6 +56,11 @@ pub(crate) struct UpstreamTime(pub(crate) Duration);
 /// echoes it on the response, turns error responses that are not JSON (from the body
 /// limit, the timeout, the router) into OpenAI-shaped JSON errors, and sets the
 /// overhead header.
+///
+/// It also logs each request as its response head is ready (target
+/// `gateway_example::front`): server errors (5xx) at `WARN` with the request id,
+/// status and time taken; every request at `DEBUG`, with its method and path too.
+/// Nothing is captured for the `DEBUG` line unless that level is enabled.
 #[derive(Clone, Debug)]
 pub struct FrontLayer {
     ids: Arc<RequestIds>,
@@ -118,10 +123,13 @@ where
                 id
             }
         };
+        let seen = tracing::enabled!(tracing::Level::DEBUG)
+            .then(|| Box::new((req.method().clone(), req.uri().path().to_owned())));
         FrontFuture {
             inner: self.inner.call(req),
             start,
             id: Some(id),
+            seen,
         }
     }
 }
@@ -133,6 +141,8 @@ pin_project! {
         inner: F,
         start: Instant,
         id: Option<HeaderValue>,
+        // Method and path, kept only while `DEBUG` logging is on.
+        seen: Option<Box<(http::Method, String)>>,
     }
 }
 
@@ -157,16 +167,41 @@ where
         {
             res = json_error(res);
         }
-        if let Some(id) = this.id.take() {
-            res.headers_mut().insert(X_REQUEST_ID, id);
-        }
         let upstream = res
             .extensions()
             .get::<UpstreamTime>()
             .map_or(Duration::ZERO, |t| t.0);
-        let overhead = this.start.elapsed().saturating_sub(upstream);
-        res.headers_mut().insert(X_OVERHEAD, millis(overhead));
+        let elapsed = this.start.elapsed();
+        let id = this.id.take();
+        log(status, id.as_ref(), elapsed, this.seen.take().as_deref());
+        if let Some(id) = id {
+            res.headers_mut().insert(X_REQUEST_ID, id);
+        }
+        res.headers_mut()
+            .insert(X_OVERHEAD, millis(elapsed.saturating_sub(upstream)));
         Poll::Ready(Ok(res))
+    }
+}
+
+/// The request log line (see [`FrontLayer`]).
+fn log(
+    status: StatusCode,
+    id: Option<&HeaderValue>,
+    elapsed: Duration,
+    seen: Option<&(http::Method, String)>,
+) {
+    let id = id.and_then(|id| id.to_str().ok()).unwrap_or_default();
+    let ms = elapsed.as_secs_f64() * 1e3;
+    if status.is_server_error() {
+        tracing::warn!(
+            request_id = id,
+            status = status.as_u16(),
+            ms,
+            "request failed"
+        );
+    }
+    if let Some((method, path)) = seen {
+        tracing::debug!(request_id = id, %method, path, status = status.as_u16(), ms, "request");
     }
 }
 
@@ -529,6 +564,71 @@ mod tests {
             (StatusCode::SERVICE_UNAVAILABLE, "not ready".into())
         );
         assert_eq!(calls.load(Ordering::Relaxed), 2);
+    }
+
+    /// Log output, captured.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The log lines of one request through `Front` answering `status`, at `level`.
+    async fn logged(status: StatusCode, level: tracing::Level) -> String {
+        use tower::ServiceExt;
+        let out = Captured::default();
+        let writer = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let inner = tower::service_fn(move |_: Request| async move {
+            let mut res = Response::new(Body::from("{}"));
+            *res.status_mut() = status;
+            res.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            Ok::<_, Infallible>(res)
+        });
+        let req = http::Request::post("/v1/chat/completions")
+            .header(X_REQUEST_ID, "req-7")
+            .body(Body::empty())
+            .unwrap();
+        let res = FrontLayer::new().layer(inner).oneshot(req).await.unwrap();
+        assert_eq!(res.status(), status);
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        text
+    }
+
+    #[tokio::test]
+    async fn server_errors_are_logged_with_their_request_id() {
+        let warn = logged(StatusCode::BAD_GATEWAY, tracing::Level::INFO).await;
+        assert_eq!(warn.lines().count(), 1, "{warn}");
+        assert!(warn.contains("WARN"), "{warn}");
+        assert!(warn.contains("request failed"), "{warn}");
+        assert!(warn.contains("request_id=\"req-7\""), "{warn}");
+        assert!(warn.contains("status=502"), "{warn}");
+        // Successes and client errors are not, at INFO.
+        assert_eq!(logged(StatusCode::OK, tracing::Level::INFO).await, "");
+        assert_eq!(
+            logged(StatusCode::NOT_FOUND, tracing::Level::INFO).await,
+            ""
+        );
+        // At DEBUG every request is, with its method and path.
+        let debug = logged(StatusCode::OK, tracing::Level::DEBUG).await;
+        assert_eq!(debug.lines().count(), 1, "{debug}");
+        assert!(debug.contains("DEBUG"), "{debug}");
+        assert!(debug.contains("method=POST"), "{debug}");
+        assert!(debug.contains("path=\"/v1/chat/completions\""), "{debug}");
+        assert!(debug.contains("status=200"), "{debug}");
     }
 
     #[test]
