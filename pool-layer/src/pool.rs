@@ -86,6 +86,8 @@ pub(crate) struct Host<B> {
     key: HostKey,
     /// `scheme://authority`, what the connector is asked for.
     dst: Uri,
+    /// The `Host` header HTTP/1 requests to it get when they have none, made once.
+    host_header: Option<HeaderValue>,
     slots: Arc<Semaphore>,
     /// Set while the host is served over one shared HTTP/2 connection.
     multiplexed: AtomicBool,
@@ -192,6 +194,7 @@ where
         HostKey::with_str(uri, |key| {
             self.hosts.get_or_insert_str(key, |key| Host {
                 key: key.clone(),
+                host_header: host_header(&dst),
                 dst,
                 slots: Arc::new(Semaphore::new(self.per_host)),
                 multiplexed: AtomicBool::new(self.http2_only),
@@ -277,7 +280,7 @@ where
                 },
             };
             if absolute.is_none() {
-                absolute = Some(to_origin_form(&mut req));
+                absolute = Some(to_origin_form(&mut req, host.host_header.as_ref()));
             }
             match sender.try_send_request(req).await {
                 Ok(res) => {
@@ -601,12 +604,12 @@ impl<B> Host<B> {
     }
 }
 
-/// Sets the Host header if missing and turns the URI into origin form (`/path?query`),
-/// as HTTP/1 requests to an origin are written; returns the absolute URI.
-fn to_origin_form<B>(req: &mut Request<B>) -> Uri {
-    if !req.headers().contains_key(HOST) {
-        if let Some(value) = host_header(req.uri()) {
-            req.headers_mut().insert(HOST, value);
+/// Sets `host` as the Host header if the request has none and turns the URI into origin
+/// form (`/path?query`), as HTTP/1 requests to an origin are written; returns the absolute URI.
+fn to_origin_form<B>(req: &mut Request<B>, host: Option<&HeaderValue>) -> Uri {
+    if let Some(value) = host {
+        if !req.headers().contains_key(HOST) {
+            req.headers_mut().insert(HOST, value.clone());
         }
     }
     let origin = match req.uri().path_and_query() {
@@ -947,7 +950,8 @@ mod tests {
         let mut req = Request::get("https://api.example.com:8443/v1/x?a=b")
             .body(())
             .unwrap_or_default();
-        let absolute = to_origin_form(&mut req);
+        let host = host_header(req.uri());
+        let absolute = to_origin_form(&mut req, host.as_ref());
         assert_eq!(absolute, "https://api.example.com:8443/v1/x?a=b");
         assert_eq!(req.uri(), "/v1/x?a=b");
         assert_eq!(req.headers()[HOST], "api.example.com:8443");
@@ -955,7 +959,8 @@ mod tests {
         let mut req = Request::get("https://api.example.com:443")
             .body(())
             .unwrap_or_default();
-        to_origin_form(&mut req);
+        let host = host_header(req.uri());
+        to_origin_form(&mut req, host.as_ref());
         assert_eq!(req.uri(), "/");
         assert_eq!(req.headers()[HOST], "api.example.com");
     }
