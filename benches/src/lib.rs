@@ -3,7 +3,9 @@
 //!
 //! The `stream-bench` binary measures streaming through the gateway: it starts a
 //! loopback SSE upstream (events a few milliseconds apart) and reports time to first
-//! event and total time, direct and through a gateway.
+//! event and total time, direct and through a gateway. The `bare-proxy` binary is the
+//! floor under the gateway in the load benchmark: its server loop, workers and upstream
+//! pool with none of its layers.
 //!
 //! # Example
 //!
