@@ -1,5 +1,6 @@
 //! The `bare-proxy` binary (the floor target of `benches/e2e.sh`) against a loopback
 //! upstream that records what it receives.
+#![allow(clippy::unwrap_used)] // test helpers: a panic is the failure report
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
