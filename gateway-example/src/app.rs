@@ -29,6 +29,7 @@ use limits_layer::admission::{AdmissionLayer, Controller, Limits};
 use limits_layer::callbacks::{ModelName, Registry, RegistryConfig};
 use limits_layer::events::{EventBody, EventLayer};
 use pin_project_lite::pin_project;
+use provider_adapters::body::ReadError;
 use provider_adapters::{Api, Endpoint, ProviderClient, ProviderError};
 use serde_json::json;
 use std::task::Poll;
@@ -456,19 +457,18 @@ async fn proxy(
     req: Request,
 ) -> http::Response<ProxyBody> {
     let limit = state.config.server.max_body_bytes;
-    let body = match axum::body::to_bytes(req.into_body(), limit).await {
+    let body = match provider_adapters::body::read_limited(req.into_body(), limit).await {
         Ok(body) => body,
-        Err(err) => {
-            let too_large = std::error::Error::source(&err)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            return answer(error_response(&if too_large {
-                ProviderError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("request body larger than {limit} bytes"),
-                )
-            } else {
-                ProviderError::bad_request(format!("could not read the request body: {err}"))
-            }));
+        Err(ReadError::TooLarge { .. }) => {
+            return answer(error_response(&ProviderError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body larger than {limit} bytes"),
+            )))
+        }
+        Err(ReadError::Body(err)) => {
+            return answer(error_response(&ProviderError::bad_request(format!(
+                "could not read the request body: {err}"
+            ))))
         }
     };
     let peek = match provider_adapters::request::peek(&body) {

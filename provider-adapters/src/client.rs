@@ -10,10 +10,11 @@ use http::header::{
 };
 use http::{Request, Response};
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 use tokio::time::Instant;
 
+use crate::body::ReadError;
 use crate::endpoint::Operation;
 use crate::providers::anthropic::{self, AnthropicDecoder, AnthropicEncoder};
 use crate::providers::gemini::{self, GeminiDecoder};
@@ -516,13 +517,12 @@ async fn read_bounded(
     max: usize,
     deadline: Instant,
 ) -> Result<Bytes, ProviderError> {
-    let limited = Limited::new(body, max);
-    match tokio::time::timeout_at(deadline, limited.collect()).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => Err(
-            ProviderError::bad_gateway(format!("upstream response larger than {max} bytes")),
-        ),
-        Ok(Err(err)) => Err(ProviderError::bad_gateway(format!(
+    match tokio::time::timeout_at(deadline, crate::body::read_limited(body, max)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(ReadError::TooLarge { .. })) => Err(ProviderError::bad_gateway(format!(
+            "upstream response larger than {max} bytes"
+        ))),
+        Ok(Err(ReadError::Body(err))) => Err(ProviderError::bad_gateway(format!(
             "upstream response broke: {err}"
         ))),
         Err(_) => Err(ProviderError::timeout(

@@ -50,6 +50,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod body;
 mod client;
 mod endpoint;
 mod error;
