@@ -273,7 +273,22 @@ impl RequestIds {
         let skip = digits.iter().take(15).take_while(|&&d| d == b'0').count();
         let len = 17 + 16 - skip;
         buf[17..len].copy_from_slice(&digits[skip..]);
-        HeaderValue::from_bytes(&buf[..len]).unwrap_or(HeaderValue::from_static("0"))
+        // Owned in one allocation that its clones share: the id goes on the request
+        // and, cloned, on the response.
+        let id = Bytes::from_owner(IdBytes { buf, len });
+        HeaderValue::from_maybe_shared(id).unwrap_or(HeaderValue::from_static("0"))
+    }
+}
+
+/// The bytes of one request id.
+struct IdBytes {
+    buf: [u8; 33],
+    len: usize,
+}
+
+impl AsRef<[u8]> for IdBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[..self.len]
     }
 }
 
