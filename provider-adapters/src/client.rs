@@ -1,7 +1,9 @@
 //! [`ProviderClient`]: one deployment's adapter over the shared client.
 
 use std::fmt;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -9,8 +11,7 @@ use http::header::{
     HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER,
 };
 use http::{Request, Response};
-use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -25,8 +26,83 @@ use crate::request::{edit_top_level, json_string, peek, Peek, CLIENT_ONLY_FIELDS
 use crate::stream::{ChatStream, ClientFormat, Framing, Mode, Timeouts};
 use crate::{BoxError, Endpoint, Provider, ProviderError};
 
-/// The body of every response a [`ProviderClient`] returns.
-pub type ResponseBody = UnsyncBoxBody<Bytes, BoxError>;
+pin_project_lite::pin_project! {
+    /// The body of every response a [`ProviderClient`] returns: a whole JSON answer,
+    /// held as one chunk, or a stream of events in the client's format.
+    pub struct ResponseBody {
+        #[pin]
+        kind: Kind,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = KindProj]
+    enum Kind {
+        Whole { bytes: Option<Bytes> },
+        Stream { stream: Pin<Box<ChatStream<pool_layer::Body>>> },
+    }
+}
+
+impl ResponseBody {
+    fn whole(bytes: Bytes) -> Self {
+        Self {
+            kind: Kind::Whole {
+                bytes: (!bytes.is_empty()).then_some(bytes),
+            },
+        }
+    }
+
+    fn stream(stream: ChatStream<pool_layer::Body>) -> Self {
+        Self {
+            kind: Kind::Stream {
+                stream: Box::pin(stream),
+            },
+        }
+    }
+}
+
+impl http_body::Body for ResponseBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        match self.project().kind.project() {
+            KindProj::Whole { bytes } => {
+                Poll::Ready(bytes.take().map(|b| Ok(http_body::Frame::data(b))))
+            }
+            KindProj::Stream { stream } => stream.as_mut().poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Whole { bytes } => bytes.is_none(),
+            Kind::Stream { stream } => stream.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        match &self.kind {
+            Kind::Whole { bytes } => {
+                http_body::SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
+            }
+            Kind::Stream { stream } => stream.size_hint(),
+        }
+    }
+}
+
+impl fmt::Debug for ResponseBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match &self.kind {
+            Kind::Whole { .. } => "whole",
+            Kind::Stream { .. } => "stream",
+        };
+        f.debug_struct("ResponseBody").field("kind", &kind).finish()
+    }
+}
 
 /// The shared HTTP client adapters send through.
 pub type HttpClient = pool_layer::Client<Full<Bytes>>;
@@ -238,7 +314,7 @@ impl ProviderClient {
                     deadline,
                 };
                 let body = ChatStream::new(res.into_body(), framing, mode, client, timeouts);
-                let mut out = Response::new(UnsyncBoxBody::new(body));
+                let mut out = Response::new(ResponseBody::stream(body));
                 let headers = out.headers_mut();
                 headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
                 headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -498,9 +574,7 @@ fn to_bytes(value: &Value) -> Bytes {
 /// A 200 JSON response of `bytes`, built in the upstream response's parts (its header
 /// map's storage is reused; none of its headers, status or extensions are kept).
 fn json_response(mut parts: http::response::Parts, bytes: Bytes) -> Response<ResponseBody> {
-    let body = Full::new(bytes)
-        .map_err(|never| match never {})
-        .boxed_unsync();
+    let body = ResponseBody::whole(bytes);
     parts.status = http::StatusCode::OK;
     parts.version = http::Version::HTTP_11;
     parts.headers.clear();
@@ -560,6 +634,29 @@ impl fmt::Debug for ProviderClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_whole_body_is_one_frame_of_known_size() {
+        use http_body::Body as _;
+        use http_body_util::BodyExt;
+        let body = ResponseBody::whole(Bytes::from_static(b"{\"a\":1}"));
+        assert_eq!(body.size_hint().exact(), Some(7));
+        assert!(!body.is_end_stream());
+        let mut body = std::pin::pin!(body);
+        let frame = body
+            .frame()
+            .await
+            .and_then(|f| f.ok())
+            .and_then(|f| f.into_data().ok());
+        assert_eq!(frame.as_deref(), Some(&b"{\"a\":1}"[..]));
+        assert!(body.is_end_stream());
+        assert!(body.frame().await.is_none());
+
+        let empty = ResponseBody::whole(Bytes::new());
+        assert!(empty.is_end_stream());
+        assert_eq!(empty.size_hint().exact(), Some(0));
+        assert_eq!(format!("{empty:?}"), "ResponseBody { kind: \"whole\" }");
+    }
 
     #[test]
     fn the_host_header_names_the_port_only_when_it_is_not_the_default() {
