@@ -26,37 +26,27 @@ use crate::request::{edit_top_level, json_string, peek, Peek, CLIENT_ONLY_FIELDS
 use crate::stream::{ChatStream, ClientFormat, Framing, Mode, Timeouts};
 use crate::{BoxError, Endpoint, Provider, ProviderError};
 
-pin_project_lite::pin_project! {
-    /// The body of every response a [`ProviderClient`] returns: a whole JSON answer,
-    /// held as one chunk, or a stream of events in the client's format.
-    pub struct ResponseBody {
-        #[pin]
-        kind: Kind,
-    }
+/// The body of every response a [`ProviderClient`] returns: a whole JSON answer, held
+/// as one chunk, or a stream of events in the client's format.
+pub struct ResponseBody {
+    kind: Kind,
 }
 
-pin_project_lite::pin_project! {
-    #[project = KindProj]
-    enum Kind {
-        Whole { bytes: Option<Bytes> },
-        Stream { stream: Pin<Box<ChatStream<pool_layer::Body>>> },
-    }
+enum Kind {
+    Whole(Option<Bytes>),
+    Stream(Pin<Box<ChatStream<pool_layer::Body>>>),
 }
 
 impl ResponseBody {
     fn whole(bytes: Bytes) -> Self {
         Self {
-            kind: Kind::Whole {
-                bytes: (!bytes.is_empty()).then_some(bytes),
-            },
+            kind: Kind::Whole((!bytes.is_empty()).then_some(bytes)),
         }
     }
 
     fn stream(stream: ChatStream<pool_layer::Body>) -> Self {
         Self {
-            kind: Kind::Stream {
-                stream: Box::pin(stream),
-            },
+            kind: Kind::Stream(Box::pin(stream)),
         }
     }
 }
@@ -69,27 +59,25 @@ impl http_body::Body for ResponseBody {
         self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
-        match self.project().kind.project() {
-            KindProj::Whole { bytes } => {
-                Poll::Ready(bytes.take().map(|b| Ok(http_body::Frame::data(b))))
-            }
-            KindProj::Stream { stream } => stream.as_mut().poll_frame(cx),
+        match &mut self.get_mut().kind {
+            Kind::Whole(bytes) => Poll::Ready(bytes.take().map(|b| Ok(http_body::Frame::data(b)))),
+            Kind::Stream(stream) => stream.as_mut().poll_frame(cx),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match &self.kind {
-            Kind::Whole { bytes } => bytes.is_none(),
-            Kind::Stream { stream } => stream.is_end_stream(),
+            Kind::Whole(bytes) => bytes.is_none(),
+            Kind::Stream(stream) => stream.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
         match &self.kind {
-            Kind::Whole { bytes } => {
+            Kind::Whole(bytes) => {
                 http_body::SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
-            Kind::Stream { stream } => stream.size_hint(),
+            Kind::Stream(stream) => stream.size_hint(),
         }
     }
 }
@@ -97,8 +85,8 @@ impl http_body::Body for ResponseBody {
 impl fmt::Debug for ResponseBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match &self.kind {
-            Kind::Whole { .. } => "whole",
-            Kind::Stream { .. } => "stream",
+            Kind::Whole(_) => "whole",
+            Kind::Stream(_) => "stream",
         };
         f.debug_struct("ResponseBody").field("kind", &kind).finish()
     }
