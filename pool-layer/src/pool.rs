@@ -165,8 +165,11 @@ where
         let (scheme, authority) = (uri.scheme()?, uri.authority()?);
         let mut last = lock(&self.last);
         if let Some(last) = last.as_ref() {
-            // Both comparisons ignore ASCII case, as host keys do.
-            if last.scheme == *scheme && last.authority == *authority {
+            // Both comparisons ignore ASCII case, as host keys do; the byte-for-byte
+            // comparison first is the fast path (the same host, spelled the same).
+            let same_authority =
+                last.authority.as_str() == authority.as_str() || last.authority == *authority;
+            if last.scheme == *scheme && same_authority {
                 return Some(last.host.clone());
             }
         }
