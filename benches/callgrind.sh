@@ -6,6 +6,9 @@
 #   benches/callgrind.sh [BINARY]      (default: a fresh release build of the gateway)
 #   benches/callgrind.sh --bare        (the bare-proxy binary instead: the same server
 #                                       and pool, none of the gateway's layers)
+#   benches/callgrind.sh --stack       (no sockets: the in-process layer stack of the
+#                                       `full_stack` criterion bench, per request, over
+#                                       its handler alone)
 #
 # Runs the gateway (one worker) under callgrind against a loopback nginx returning a
 # fixed chat completion, twice (2 s and 12 s of wrk load at 4 connections), and prints
@@ -19,6 +22,28 @@ UP=18181 GW=18183
 
 . benches/common.sh
 work=$(mktemp -d)
+
+if [ "${1:-}" = --stack ]; then
+  ensure_tools valgrind
+  cargo build --release -q -p benches --example stack_instructions
+  # Instructions of N requests: "bare" is the handler alone, "layers" the stack over it.
+  count() {
+    valgrind --tool=callgrind --callgrind-out-file="$work/stack.$1.$2" \
+      target/release/examples/stack_instructions "$1" "$2" 2>&1 | awk '/Collected/ {print $4}'
+  }
+  declare -A per
+  for mode in bare layers; do
+    a=$(count $mode 5000)
+    b=$(count $mode 15000)
+    per[$mode]=$(( (b - a) / 10000 ))
+    cp "$work/stack.$mode.15000" "target/callgrind.stack-$mode.out"
+  done
+  echo "${per[layers]} instructions per request through the stack, ${per[bare]} for the handler" \
+    "alone: the layers add $(( per[layers] - per[bare] ))" \
+    "(profiles: target/callgrind.stack-{bare,layers}.out)"
+  exit 0
+fi
+
 ensure_tools nginx wrk valgrind
 if [ "${1:-}" = --bare ]; then
   cargo build --release -q -p benches --bin bare-proxy

@@ -4,7 +4,6 @@
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -16,9 +15,8 @@ use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 use limits_layer::admission::{AdmissionLayer, Controller, Limits};
 use limits_layer::callbacks::{callback_fn, Event, Registry, RegistryConfig};
-use limits_layer::events::EventLayer;
 use pool_layer::limit::ConnectionLimitLayer;
-use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+use tower::{service_fn, Service, ServiceExt};
 use tower_layer::Layer;
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -27,8 +25,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .build()
         .unwrap()
 }
-
-const BODY: &str = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in one word."}],"temperature":0.2}"#;
 
 fn bare() -> impl Service<
     Request<Full<Bytes>>,
@@ -41,12 +37,7 @@ fn bare() -> impl Service<
     })
 }
 
-fn request() -> Request<Full<Bytes>> {
-    Request::post("/v1/chat/completions")
-        .header("authorization", "Bearer sk-test")
-        .body(Full::new(Bytes::from_static(BODY.as_bytes())))
-        .unwrap()
-}
+use benches::stack::request;
 
 fn connection_limit(c: &mut Criterion) {
     let rt = runtime();
@@ -190,88 +181,36 @@ fn callbacks(c: &mut Criterion) {
     group.finish();
 }
 
-/// The gateway's handler work without the upstream call: read the body, extract the
-/// model, look up the client.
-fn handler<B>(
-) -> impl Service<Request<B>, Response = Response<Full<Bytes>>, Error = Infallible, Future = impl Send>
-       + Clone
-where
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: std::fmt::Debug,
-{
-    let clients = Arc::new(ClientCacheLayer::new().layer(|key: ClientKey| key.base_url().len()));
-    let key = ClientKey::new("https://api.openai.com/v1");
-    service_fn(move |req: Request<B>| {
-        let clients = clients.clone();
-        let key = key.clone();
-        async move {
-            let body = req.into_body().collect().await.unwrap().to_bytes();
-            let peek = provider_adapters::request::peek(&body).unwrap();
-            black_box((peek, clients.new_service(key)));
-            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"{}"))))
-        }
-    })
-}
-
-/// The in-process layers of the gateway's stack (its front layer: request id, overhead
-/// header and JSON errors; the request timeout; events with an observer, as the
-/// gateway's metrics; admission) over the handler, against the handler alone.
+/// The in-process layers of the gateway's stack (its front layer: request id, request
+/// timeout, overhead header and JSON errors; events with an observer, as the gateway's
+/// metrics; admission) over the handler, against the handler alone.
 fn full_stack(c: &mut Criterion) {
     let rt = runtime();
     let mut group = c.benchmark_group("full_stack");
-    let bare = handler::<Full<Bytes>>();
+    let bare = benches::stack::handler();
     group.bench_function("bare", |b| {
         b.to_async(&rt).iter(|| async {
-            let res = bare.clone().oneshot(request()).await.unwrap();
-            res.into_body().collect().await.unwrap();
-        })
-    });
-    let (registry, stack, _pacer) = rt.block_on(async {
-        // As in the gateway's workers: without a sooner timer, the request timeout's
-        // timer would wake the event loop through its eventfd on every request.
-        let pacer = gateway_example::server::TimerPacer::start(Duration::from_secs(1));
-        // Events go to an in-path observer, as the gateway's metrics do; no registry
-        // callback is registered by default.
-        let registry = Registry::new(RegistryConfig::default());
-        let stack = ServiceBuilder::new()
-            .layer(gateway_example::front::FrontLayer::new())
-            .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-                http::StatusCode::GATEWAY_TIMEOUT,
-                Duration::from_secs(600),
-            ))
-            // Timeout answers with a default body, so the body is boxed (as in the gateway).
-            .map_response(|res: Response<_>| {
-                res.map(|body: limits_layer::events::EventBody<_>| axum::body::Body::new(body))
-            })
-            .layer(
-                EventLayer::new(registry.clone()).with_observer(|e: &Event| {
-                    black_box(e);
-                }),
-            )
-            // Admission errors become responses, as in the gateway.
-            .layer(gateway_example::front::RecoverLayer::new(
-                |_: tower::BoxError| {
-                    let mut res = Response::new(axum::body::Body::empty());
-                    *res.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
-                    res
-                },
-            ))
-            .layer(AdmissionLayer::new(Limits::default()))
-            .service(handler::<axum::body::Body>());
-        (registry, stack, pacer)
-    });
-    group.bench_function("layers", |b| {
-        b.to_async(&rt).iter(|| async {
-            let res = stack
+            let res = bare
                 .clone()
-                .oneshot(request().map(axum::body::Body::new))
+                .oneshot(benches::stack::request())
                 .await
                 .unwrap();
             res.into_body().collect().await.unwrap();
         })
     });
-    drop(registry);
+    let (stack, _pacer) = rt.block_on(async {
+        // As in the gateway's workers: without a sooner timer, the request timeout's
+        // timer would wake the event loop through its eventfd on every request.
+        let pacer = gateway_example::server::TimerPacer::start(Duration::from_secs(1));
+        (benches::stack::layers(benches::stack::handler()), pacer)
+    });
+    group.bench_function("layers", |b| {
+        b.to_async(&rt).iter(|| async {
+            let req = benches::stack::request().map(axum::body::Body::new);
+            let res = stack.clone().oneshot(req).await.unwrap();
+            res.into_body().collect().await.unwrap();
+        })
+    });
     group.finish();
 }
 

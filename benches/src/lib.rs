@@ -5,7 +5,8 @@
 //! loopback SSE upstream (events a few milliseconds apart) and reports time to first
 //! event and total time, direct and through a gateway. The `bare-proxy` binary is the
 //! floor under the gateway in the load benchmark: its server loop, workers and upstream
-//! pool with none of its layers.
+//! pool with none of its layers. [`stack`] is the gateway's in-process stack as the
+//! `full_stack` bench runs it.
 //!
 //! # Example
 //!
@@ -15,6 +16,8 @@
 //! assert_eq!(benches::percentile(&sorted, 50.0), 2.0);
 //! assert_eq!(benches::percentile(&sorted, 100.0), 4.0);
 //! ```
+
+pub mod stack;
 
 /// The `p`-th percentile (nearest rank) of an ascending sample; 0 for an empty one.
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {

@@ -1,7 +1,7 @@
 //! The HTTP application: routes, the middleware stack, and the proxy handler.
 //!
-//! Outside in: front (request id, overhead header, JSON errors, request log) → request
-//! timeout → the hot routes, matched by hand: auth → (optional) response cache →
+//! Outside in: front (request id, request timeout, overhead header, JSON errors,
+//! request log) → the hot routes, matched by hand: auth → (optional) response cache →
 //! events → admission → routing by model (least busy, retries) → client cache →
 //! adapter → the worker's shard of the shared client; every other route: body limit →
 //! an axum `Router`.
@@ -35,7 +35,6 @@ use serde_json::json;
 use std::task::Poll;
 use tokio::time::Instant;
 use tower::ServiceBuilder;
-use tower_http::timeout::TimeoutLayer;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -308,11 +307,7 @@ pub fn router(
     };
     ServiceBuilder::new()
         .map_request(|req: http::Request<hyper::body::Incoming>| req.map(Body::new))
-        .layer(FrontLayer::new())
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::GATEWAY_TIMEOUT,
-            server.request_timeout,
-        ))
+        .layer(FrontLayer::new().with_timeout(server.request_timeout))
         .service(routes)
 }
 

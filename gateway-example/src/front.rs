@@ -1,7 +1,7 @@
 //! The gateway's outermost layers, written by hand rather than with
 //! `axum::middleware::from_fn` (which clones the inner service and boxes a future per
-//! request): request ids, the overhead header with JSON error bodies, and the master
-//! key check. Usable around any axum service.
+//! request): request ids, the request timeout, the overhead header with JSON error
+//! bodies, and the master key check. Usable around any axum service.
 //!
 //! # Example
 //!
@@ -36,7 +36,7 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use pin_project_lite::pin_project;
 use provider_adapters::{ProviderError, Secret};
 use subtle::ConstantTimeEq;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -54,8 +54,13 @@ pub(crate) struct UpstreamTime(pub(crate) Duration);
 
 /// The outermost layer: gives each request an id (kept if the client sent one) and
 /// echoes it on the response, turns error responses that are not JSON (from the body
-/// limit, the timeout, the router) into OpenAI-shaped JSON errors, and sets the
-/// overhead header.
+/// limit, the router) into OpenAI-shaped JSON errors, and sets the overhead header.
+///
+/// With [`with_timeout`](Self::with_timeout) it also bounds the time to the response
+/// head: a request whose inner future has not answered by then is answered `504` with a
+/// JSON error, and the inner future is dropped with the response future. The timer is
+/// armed only when the inner future is not ready at its first poll, so answers known at
+/// once (errors, cache hits, health) never touch the timer wheel.
 ///
 /// It also logs each request as its response head is ready (target
 /// `gateway_example::front`): server errors (5xx) at `WARN` with the request id,
@@ -64,14 +69,24 @@ pub(crate) struct UpstreamTime(pub(crate) Duration);
 #[derive(Clone, Debug)]
 pub struct FrontLayer {
     ids: Arc<RequestIds>,
+    timeout: Option<Duration>,
 }
 
 impl FrontLayer {
-    /// A layer with its own request id prefix (random per layer) and counter.
+    /// A layer with its own request id prefix (random per layer) and counter, and no
+    /// timeout.
     pub fn new() -> Self {
         Self {
             ids: Arc::new(RequestIds::new()),
+            timeout: None,
         }
+    }
+
+    /// Answers `504` when a response head is not ready `timeout` after the request
+    /// arrived (see [`FrontLayer`]).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
     }
 }
 
@@ -88,6 +103,7 @@ impl<S> Layer<S> for FrontLayer {
         Front {
             inner,
             ids: self.ids.clone(),
+            timeout: self.timeout,
         }
     }
 }
@@ -97,6 +113,7 @@ impl<S> Layer<S> for FrontLayer {
 pub struct Front<S> {
     inner: S,
     ids: Arc<RequestIds>,
+    timeout: Option<Duration>,
 }
 
 impl<S, B> Service<Request> for Front<S>
@@ -127,6 +144,9 @@ where
             .then(|| Box::new((req.method().clone(), req.uri().path().to_owned())));
         FrontFuture {
             inner: self.inner.call(req),
+            // No deadline if it is past what the clock can count: no timeout.
+            deadline: self.timeout.and_then(|t| start.checked_add(t)),
+            timer: None,
             start,
             id: Some(id),
             seen,
@@ -139,6 +159,10 @@ pin_project! {
     pub struct FrontFuture<F> {
         #[pin]
         inner: F,
+        // The request timeout's timer, armed when `inner` is first pending.
+        #[pin]
+        timer: Option<Sleep>,
+        deadline: Option<Instant>,
         start: Instant,
         id: Option<HeaderValue>,
         // Method and path, kept only while `DEBUG` logging is on.
@@ -155,9 +179,22 @@ where
     type Output = Result<Response, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let Ok(res) = ready!(this.inner.poll(cx));
-        let mut res = res.map(Body::new);
+        let mut this = self.project();
+        let mut res = match this.inner.poll(cx) {
+            Poll::Ready(Ok(res)) => res.map(Body::new),
+            Poll::Pending => {
+                let Some(deadline) = *this.deadline else {
+                    return Poll::Pending;
+                };
+                if this.timer.is_none() {
+                    this.timer.set(Some(tokio::time::sleep_until(deadline)));
+                }
+                if let Some(timer) = this.timer.as_mut().as_pin_mut() {
+                    ready!(timer.poll(cx));
+                }
+                error_response(&ProviderError::new(StatusCode::GATEWAY_TIMEOUT, TIMED_OUT))
+            }
+        };
         let status = res.status();
         if (status.is_client_error() || status.is_server_error())
             && res
@@ -205,12 +242,15 @@ fn log(
     }
 }
 
+/// The message of the `504` answering a request that timed out in the gateway.
+const TIMED_OUT: &str = "the request timed out in the gateway";
+
 /// The same error as an OpenAI-shaped JSON body, keeping the headers clients use.
 fn json_error(res: Response) -> Response {
     let status = res.status();
     let message = match status {
         StatusCode::PAYLOAD_TOO_LARGE => "request body too large".to_string(),
-        StatusCode::GATEWAY_TIMEOUT => "the request timed out in the gateway".to_string(),
+        StatusCode::GATEWAY_TIMEOUT => TIMED_OUT.to_owned(),
         other => other.canonical_reason().unwrap_or("error").to_lowercase(),
     };
     let mut json = error_response(&ProviderError::new(status, message));
@@ -658,6 +698,61 @@ mod tests {
                 "status=200",
             ],
         );
+    }
+
+    /// Sets its flag when dropped.
+    struct DropFlag(Arc<std::sync::atomic::AtomicBool>);
+
+    impl Drop for DropFlag {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Through `Front` with a 1 s timeout, an inner service answering 200 after
+    /// `delay`: the status, the error message if any, and whether the inner future was
+    /// dropped once the response future was.
+    async fn timed(delay: Duration) -> (StatusCode, String, bool) {
+        use tower::ServiceExt;
+        let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = dropped.clone();
+        let inner = tower::service_fn(move |_: Request| {
+            let guard = DropFlag(flag.clone());
+            async move {
+                tokio::time::sleep(delay).await;
+                drop(guard);
+                Ok::<_, Infallible>(Response::new(Body::from("{}")))
+            }
+        });
+        let front = FrontLayer::new()
+            .with_timeout(Duration::from_secs(1))
+            .layer(inner);
+        let res = front.oneshot(Request::default()).await.unwrap();
+        let status = res.status();
+        assert!(res.headers().contains_key(X_REQUEST_ID));
+        assert!(res.headers().contains_key(X_OVERHEAD));
+        let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+        let message = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        (status, message, dropped.load(Ordering::SeqCst))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_response_not_ready_in_time_is_answered_504_in_json() {
+        let started = Instant::now();
+        let (status, message, dropped) = timed(Duration::from_secs(30)).await;
+        assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(message, TIMED_OUT);
+        assert!(dropped, "the timed-out inner future is dropped");
+        // Answered at the deadline, not when the inner service would have.
+        assert_eq!(started.elapsed(), Duration::from_secs(1));
+
+        let (status, message, _) = timed(Duration::from_millis(999)).await;
+        assert_eq!((status, message.as_str()), (StatusCode::OK, ""));
+        let (status, _, _) = timed(Duration::ZERO).await;
+        assert_eq!(status, StatusCode::OK);
     }
 
     #[test]
