@@ -38,14 +38,15 @@ pub const BODY: &str = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","con
 
 /// A chat completion request with a bearer key, as clients send them.
 pub fn request() -> Request<Full<Bytes>> {
-    Request::post("/v1/chat/completions")
+    // A URI sharing its bytes, as hyper's are (they are slices of its read buffer).
+    Request::post(http::Uri::from_static("/v1/chat/completions"))
         .header("authorization", "Bearer sk-test")
         .body(Full::new(Bytes::from_static(BODY.as_bytes())))
         .expect("a valid request")
 }
 
 /// The gateway's handler work without the upstream call: read the body, extract the
-/// model, look up the client; answers `{}` (`400` if the body has no model).
+/// model, look up the client; answers `{}` as JSON (`400` if the body has no model).
 pub fn handler<B>(
 ) -> impl Service<Request<B>, Response = Response<Full<Bytes>>, Error = Infallible, Future = impl Send>
        + Clone
@@ -64,7 +65,12 @@ where
                 Ok(body) => body.to_bytes(),
                 Err(err) => panic!("the bench's request body failed: {err:?}"),
             };
+            // A JSON answer carries its content type, as the gateway's always do.
             let mut res = Response::new(Full::new(Bytes::from_static(b"{}")));
+            res.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
             match provider_adapters::request::peek(&body) {
                 Ok(peek) => {
                     black_box((peek, clients.new_service(key)));

@@ -141,14 +141,14 @@ impl Metrics {
         let mut handles = self.handles.lock().unwrap_or_else(|e| e.into_inner());
         let bucket = handles.entry(key).or_default();
         let at = bucket.iter().position(|h| {
-            h.status == event.status && h.model == event.model && h.route == event.route
+            h.status == event.status && h.model == event.model && h.route == *event.route
         });
         let at = at.unwrap_or_else(|| {
             let model = event.model.as_deref().unwrap_or("").to_string();
             let status = event
                 .status
                 .map_or_else(|| "error".to_string(), |s| s.to_string());
-            let route = event.route.clone();
+            let route = event.route.to_string();
             // One statement each: `get_or_create` returns a read guard on its family,
             // and a second `get_or_create` on the same family while it is alive would
             // wait for a write lock forever.
@@ -177,7 +177,7 @@ impl Metrics {
                 .get_or_create(&vec![("model", model), ("kind", "completion".into())])
                 .clone();
             bucket.push(Handles {
-                route: event.route.clone(),
+                route: event.route.to_string(),
                 model: event.model.clone(),
                 status: event.status,
                 requests,

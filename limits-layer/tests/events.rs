@@ -160,7 +160,7 @@ async fn an_observer_sees_every_event_in_the_request_path_even_without_callbacks
     let seen = Arc::new(Mutex::new(Vec::new()));
     let observer = {
         let seen = seen.clone();
-        move |e: &Event| seen.lock().unwrap().push((e.route.clone(), e.status))
+        move |e: &Event| seen.lock().unwrap().push((e.route.to_string(), e.status))
     };
     let inner = tower::service_fn(|req: http::Request<()>| async move {
         let status = if req.uri().path() == "/missing" {

@@ -1,12 +1,17 @@
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use http::uri::PathAndQuery;
 
 /// What happened to one request, as callbacks see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Event {
     /// The request path.
-    pub route: String,
+    pub route: Route,
     /// The model, if the request or response carried a [`ModelName`] extension.
     pub model: Option<Arc<str>>,
     /// The response status, or `None` if the service failed before responding.
@@ -24,7 +29,7 @@ pub struct Event {
 impl Event {
     /// An event for `route` with everything else empty (handy for tests and custom
     /// emitters).
-    pub fn new(route: impl Into<String>) -> Self {
+    pub fn new(route: impl Into<Route>) -> Self {
         Self {
             route: route.into(),
             model: None,
@@ -34,6 +39,134 @@ impl Event {
             usage: None,
             outcome: Outcome::Completed,
         }
+    }
+}
+
+/// The path of a request, as an [`Event`] carries it: reads as a `&str` and compares
+/// with strings. Made from a request's URI ([`Route::of`]) it shares the URI's bytes,
+/// so an event costs no copy of its path. Those bytes may be a slice of a larger
+/// buffer (hyper reads requests into one): [`Registry::emit`](super::Registry::emit)
+/// queues a copy, and anything keeping a route for long should keep
+/// `route.to_string()`.
+///
+/// ```
+/// use limits_layer::callbacks::Route;
+///
+/// let uri: http::Uri = "/v1/chat/completions?trace=1".parse().unwrap();
+/// let route = Route::of(&uri);
+/// assert_eq!(route, "/v1/chat/completions");
+/// assert!(route.starts_with("/v1/"));
+/// assert_eq!(route, Route::from("/v1/chat/completions"));
+/// ```
+#[derive(Clone)]
+pub struct Route(RouteRepr);
+
+#[derive(Clone)]
+enum RouteRepr {
+    /// The path of a URI's path and query (the query is never shown).
+    Uri(PathAndQuery),
+    Text(Arc<str>),
+    Static(&'static str),
+}
+
+impl Route {
+    /// The path of `uri`, sharing its bytes.
+    pub fn of(uri: &http::Uri) -> Self {
+        match uri.path_and_query() {
+            Some(pq) if !uri.path().is_empty() => Self(RouteRepr::Uri(pq.clone())),
+            _ => Self(RouteRepr::Static(if uri.path().is_empty() {
+                ""
+            } else {
+                "/"
+            })),
+        }
+    }
+
+    /// The same path, owning its bytes (a copy if they were shared with a URI).
+    pub(crate) fn detached(&self) -> Self {
+        match &self.0 {
+            RouteRepr::Uri(pq) => Self(RouteRepr::Text(pq.path().into())),
+            _ => self.clone(),
+        }
+    }
+
+    /// The path.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            RouteRepr::Uri(pq) => pq.path(),
+            RouteRepr::Text(text) => text,
+            RouteRepr::Static(text) => text,
+        }
+    }
+}
+
+impl Deref for Route {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for Route {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<&str> for Route {
+    fn from(path: &str) -> Self {
+        Self(RouteRepr::Text(path.into()))
+    }
+}
+
+impl From<String> for Route {
+    fn from(path: String) -> Self {
+        Self(RouteRepr::Text(path.into()))
+    }
+}
+
+impl PartialEq for Route {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Route {}
+
+impl PartialEq<str> for Route {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Route {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<String> for Route {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl Hash for Route {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state)
+    }
+}
+
+impl fmt::Debug for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -76,5 +209,30 @@ impl UsageCell {
     /// The recorded usage, if any.
     pub fn get(&self) -> Option<Usage> {
         self.0.get().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_route_reads_as_its_uri_path_and_queues_as_a_copy() {
+        let uri: http::Uri = "/v1/messages?beta=true".parse().unwrap_or_default();
+        let route = Route::of(&uri);
+        assert!(matches!(route.0, RouteRepr::Uri(_)));
+        assert_eq!(route.as_str(), "/v1/messages");
+        let detached = route.detached();
+        assert!(matches!(detached.0, RouteRepr::Text(_)));
+        assert_eq!(detached, route);
+        assert_eq!(
+            format!("{route} {route:?}"),
+            "/v1/messages \"/v1/messages\""
+        );
+
+        let absolute: http::Uri = "http://a.example".parse().unwrap_or_default();
+        assert_eq!(Route::of(&absolute), absolute.path());
+        assert_eq!(Route::of(&"a.example:443".parse().unwrap_or_default()), "");
+        assert_eq!(Route::from(String::from("/x")), "/x");
     }
 }

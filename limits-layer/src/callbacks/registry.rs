@@ -260,8 +260,10 @@ impl Registry {
     }
 
     /// Queues `event` for every callback, or drops it (counted) if the queue is full.
-    /// Never waits. Returns whether it was queued.
-    pub fn emit(&self, event: Event) -> bool {
+    /// Never waits. Returns whether it was queued. The queued event owns its route (see
+    /// [`Route`](super::Route)).
+    pub fn emit(&self, mut event: Event) -> bool {
+        event.route = event.route.detached();
         let stats = &self.inner.stats;
         match self.inner.events.try_send(event) {
             Ok(()) => {

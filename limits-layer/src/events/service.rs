@@ -11,7 +11,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::body::{EventBody, Pending};
-use crate::callbacks::{Event, ModelName, Outcome, Registry, Usage, UsageCell};
+use crate::callbacks::{Event, ModelName, Outcome, Registry, Route, Usage, UsageCell};
 
 /// Sees every event synchronously, in the request's own task, when its response ends:
 /// for cheap, always-on bookkeeping such as metrics counters. Unlike a registry
@@ -125,7 +125,7 @@ where
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let wanted = self.observer.is_some() || self.registry.has_callbacks();
         let record = wanted.then(|| Record {
-            route: req.uri().path().to_string(),
+            route: Route::of(req.uri()),
             model: req.extensions().get::<ModelName>().map(|m| m.0.clone()),
             start: Instant::now(),
             registry: self.registry.clone(),
@@ -140,7 +140,7 @@ where
 
 /// What is known of a request before its response.
 pub(super) struct Record {
-    pub(super) route: String,
+    pub(super) route: Route,
     pub(super) model: Option<Arc<str>>,
     pub(super) start: Instant,
     pub(super) registry: Registry,
