@@ -227,18 +227,18 @@ fn log(
     elapsed: Duration,
     seen: Option<&(http::Method, String)>,
 ) {
-    let id = id.and_then(|id| id.to_str().ok()).unwrap_or_default();
+    let id = || id.and_then(|id| id.to_str().ok()).unwrap_or_default();
     let ms = elapsed.as_secs_f64() * 1e3;
     if status.is_server_error() {
         tracing::warn!(
-            request_id = id,
+            request_id = id(),
             status = status.as_u16(),
             ms,
             "request failed"
         );
     }
     if let Some((method, path)) = seen {
-        tracing::debug!(request_id = id, %method, path, status = status.as_u16(), ms, "request");
+        tracing::debug!(request_id = id(), %method, path, status = status.as_u16(), ms, "request");
     }
 }
 
