@@ -93,6 +93,20 @@ impl SseParser {
         self.push(chunk)
     }
 
+    /// True between events: no partial line or event is held.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.line.is_empty()
+            && !self.skip_lf
+            && self.event.is_none()
+            && !self.has_data
+            && self.data.is_empty()
+    }
+
+    /// The longest line or event accepted.
+    pub(crate) fn max(&self) -> usize {
+        self.max
+    }
+
     /// Ends the stream: a last line without a newline, and an event without its blank
     /// line, are still taken (servers that close right after `data: [DONE]` exist).
     pub fn finish(&mut self, out: &mut Vec<SseEvent>) {

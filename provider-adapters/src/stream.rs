@@ -6,6 +6,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::LazyLock;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -71,6 +72,8 @@ pin_project! {
         // When the last data came: the stall deadline counts from here. The timer is
         // moved on lazily, when it fires early, not on every chunk.
         last_data: Instant,
+        // An upstream chunk going to the client as it came (see `passes_as_is`).
+        pass: Option<Bytes>,
         out: BytesMut,
         done: bool,
         events: Vec<SseEvent>,
@@ -97,6 +100,7 @@ impl<B> ChatStream<B> {
             timeouts,
             first: true,
             last_data: Instant::now(),
+            pass: None,
             out: BytesMut::new(),
             done: false,
             events: Vec::new(),
@@ -131,6 +135,68 @@ fn error_event(client: ClientFormat, err: &ProviderError) -> Bytes {
     }
 }
 
+/// Watches one OpenAI chunk passed through for the stream's end: `[DONE]` or an error
+/// ends it; a `finish_reason` means it may end without `[DONE]`.
+fn watch_openai(data: &[u8], finished: &mut bool, saw_finish_reason: &mut bool) {
+    // Built once: a searcher's set-up costs more than a search of one chunk.
+    static FINISH_REASON: LazyLock<memchr::memmem::Finder<'static>> =
+        LazyLock::new(|| memchr::memmem::Finder::new(b"\"finish_reason\":"));
+    if data.trim_ascii() == b"[DONE]" || data.starts_with(b"{\"error\"") {
+        *finished = true;
+    } else if FINISH_REASON.find_iter(data).any(|at| {
+        // A string value (`null` is not a reason), with or without a space before it.
+        let value = &data[at + b"\"finish_reason\":".len()..];
+        value.strip_prefix(b" ").unwrap_or(value).starts_with(b"\"")
+    }) {
+        *saw_finish_reason = true;
+    }
+}
+
+/// Whether `chunk` can go to the client as it came: an OpenAI stream passed through,
+/// the parser between events, and the chunk whole plain events (each one `data: `
+/// line and a blank line, `\n` line ends, valid UTF-8, every event within the parser's
+/// bound), which is the form re-framing would give them byte for byte. If so, the
+/// events are watched as re-framed ones are, and nothing is copied.
+fn passes_as_is(framing: &Framing, mode: &mut Mode, client: ClientFormat, chunk: &[u8]) -> bool {
+    let (
+        Framing::Sse(parser),
+        Mode::Passthrough {
+            finished,
+            saw_finish_reason,
+        },
+    ) = (framing, mode)
+    else {
+        return false;
+    };
+    if client != ClientFormat::OpenAi
+        || !parser.is_idle()
+        || !chunk.ends_with(b"\n\n")
+        || memchr::memchr(b'\r', chunk).is_some()
+        || std::str::from_utf8(chunk).is_err()
+    {
+        return false;
+    }
+    let (mut done, mut saw) = (*finished, *saw_finish_reason);
+    let mut rest = chunk;
+    while !rest.is_empty() {
+        // One line, then a blank one.
+        let Some(end) = memchr::memchr(b'\n', rest) else {
+            return false;
+        };
+        let event = &rest[..end];
+        let Some(data) = event.strip_prefix(b"data: ") else {
+            return false;
+        };
+        if rest.get(end + 1) != Some(&b'\n') || event.len() > parser.max() {
+            return false;
+        }
+        watch_openai(data, &mut done, &mut saw);
+        rest = &rest[end + 2..];
+    }
+    (*finished, *saw_finish_reason) = (done, saw);
+    true
+}
+
 impl Mode {
     /// Handles one upstream event; `Err` ends the stream with that error.
     fn event(
@@ -149,13 +215,7 @@ impl Mode {
                 frame_event(out, name, data);
                 match client {
                     ClientFormat::OpenAi => {
-                        if data.trim() == "[DONE]" || data.starts_with("{\"error\"") {
-                            *finished = true;
-                        } else if data.contains("\"finish_reason\":\"")
-                            || data.contains("\"finish_reason\": \"")
-                        {
-                            *saw_finish_reason = true;
-                        }
+                        watch_openai(data.as_bytes(), finished, saw_finish_reason);
                     }
                     ClientFormat::Anthropic => {
                         if matches!(name, Some("message_stop" | "error")) {
@@ -224,6 +284,9 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let mut this = self.project();
         loop {
+            if let Some(chunk) = this.pass.take() {
+                return Poll::Ready(Some(Ok(Frame::data(chunk))));
+            }
             if !this.out.is_empty() {
                 return Poll::Ready(Some(Ok(Frame::data(this.out.split().freeze()))));
             }
@@ -246,6 +309,10 @@ where
                     let due = (now + this.timeouts.stall).min(this.timeouts.deadline);
                     if due < this.timer.deadline() {
                         this.timer.as_mut().reset(due);
+                    }
+                    if passes_as_is(this.framing, this.mode, *this.client, &data) {
+                        *this.pass = Some(data);
+                        continue;
                     }
                     feed(
                         this.framing,
@@ -311,7 +378,7 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        self.done && self.out.is_empty()
+        self.done && self.out.is_empty() && self.pass.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -433,6 +500,66 @@ mod tests {
             }
         }
         (text, Instant::now())
+    }
+
+    /// The frames of a passed-through OpenAI stream fed `chunks`, then closed.
+    async fn frames(chunks: &[Bytes]) -> Vec<Bytes> {
+        let (mut tx, body) = http_body_util::channel::Channel::new(chunks.len().max(1));
+        for chunk in chunks {
+            tx.send_data(chunk.clone()).await.unwrap_or_default();
+        }
+        drop(tx);
+        let mut stream = Box::pin(watched(body));
+        let mut out = Vec::new();
+        while let Some(frame) = stream.frame().await {
+            out.extend(frame.ok().and_then(|f| f.into_data().ok()));
+        }
+        out
+    }
+
+    fn text(frames: &[Bytes]) -> String {
+        frames
+            .iter()
+            .map(|f| String::from_utf8_lossy(f).into_owned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn whole_plain_events_go_to_the_client_as_they_came() {
+        let two = Bytes::from(format!("{CHUNK}{CHUNK}"));
+        let done = Bytes::from_static(b"data: [DONE]\n\n");
+        let out = frames(&[two.clone(), done.clone()]).await;
+        assert_eq!(out.len(), 2, "{out:?}");
+        // The same bytes, not a copy.
+        assert_eq!(out[0].as_ptr(), two.as_ptr());
+        assert_eq!(out[1].as_ptr(), done.as_ptr());
+        assert_eq!(text(&out), format!("{CHUNK}{CHUNK}data: [DONE]\n\n"));
+    }
+
+    #[tokio::test]
+    async fn other_chunks_are_reframed_and_the_end_is_watched_either_way() {
+        // Split inside an event: the parser holds a partial event, so the chunk after
+        // is re-framed too, and the bytes out are the bytes in.
+        let (a, b) = CHUNK.split_at(20);
+        let chunks = [a, b, CHUNK, "data: [DONE]\n\n"].map(|c| Bytes::from(c.to_owned()));
+        let out = frames(&chunks).await;
+        assert_eq!(text(&out), format!("{CHUNK}{CHUNK}data: [DONE]\n\n"));
+        // Line ends, comments and a missing space are normalised (re-framed).
+        let odd = Bytes::from_static(b": keep-alive\r\ndata:{\"a\":1}\r\n\r\ndata: [DONE]\n\n");
+        let out = frames(std::slice::from_ref(&odd)).await;
+        assert_ne!(out[0].as_ptr(), odd.as_ptr());
+        assert_eq!(text(&out), "data: {\"a\":1}\n\ndata: [DONE]\n\n");
+        // A finish reason seen as-is, then a close without `[DONE]`: it is added.
+        let last =
+            "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n";
+        let out = frames(&[Bytes::from_static(CHUNK.as_bytes()), Bytes::from(last)]).await;
+        assert_eq!(text(&out), format!("{CHUNK}{last}data: [DONE]\n\n"));
+        // Neither: the stream was cut, and says so.
+        let out = frames(&[Bytes::from_static(CHUNK.as_bytes())]).await;
+        let all = text(&out);
+        assert!(all.starts_with(CHUNK), "{all}");
+        assert!(all.contains("stream_truncated"), "{all}");
+        assert!(!all.contains("[DONE]"), "{all}");
     }
 
     #[tokio::test(start_paused = true)]
