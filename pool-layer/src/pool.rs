@@ -217,6 +217,10 @@ where
     }
 
     /// Sends `req` to `host` (from [`host`](Self::host) of its URI).
+    ///
+    /// The paths other than a pooled HTTP/1 connection (connecting, HTTP/2) are boxed:
+    /// an async fn's future is as large as its largest path, and the usual request
+    /// should not carry, and copy, their space (this future was ~3 KB, now ~1.5 KB).
     pub(crate) async fn send(
         self: Arc<Self>,
         host: Option<Arc<Host<B>>>,
@@ -227,8 +231,12 @@ where
         })?;
         loop {
             if host.multiplexed.load(Ordering::Relaxed) {
-                if let Some(sender) = self.h2_sender(&host).await? {
-                    return self.send_h2(host, sender, None, req).await;
+                let sender = match host.live_h2() {
+                    Some(sender) => Some(sender),
+                    None => Box::pin(self.h2_sender(&host)).await?,
+                };
+                if let Some(sender) = sender {
+                    return Box::pin(self.send_h2(host, sender, None, req)).await;
                 }
             }
             let slot = self.enter(&host).await?;
@@ -271,14 +279,14 @@ where
                     }
                     (sender, true)
                 }
-                None => match self.connect_or_returned(&host).await? {
+                None => match Box::pin(self.connect_or_returned(&host)).await? {
                     None => continue,
                     Some(Conn::H1(sender)) => (sender, false),
                     Some(Conn::H2(sender)) => {
                         if let Some(uri) = absolute.take() {
                             *req.uri_mut() = uri;
                         }
-                        return self.send_h2(host, sender, Some(slot), req).await;
+                        return Box::pin(self.send_h2(host, sender, Some(slot), req)).await;
                     }
                 },
             };
@@ -334,7 +342,7 @@ where
                         req = unsent;
                         done.host.forget_h2(&sender);
                         sender = if self.http2_only {
-                            match self.h2_sender(&done.host).await? {
+                            match Box::pin(self.h2_sender(&done.host)).await? {
                                 Some(sender) => sender,
                                 None => continue,
                             }
