@@ -10,22 +10,30 @@ ensure_tools() {
   fi
 }
 
-# Writes DIR/up.conf: one nginx worker on 127.0.0.1:PORT answering every request with
-# the JSON BODY (pid in DIR/up.pid, errors in DIR/up.err).
-write_upstream_conf() {
-  local dir=$1 port=$2 body=$3
-  cat > "$dir/up.conf" <<CONF
-worker_processes 1;
-pid $dir/up.pid;
-error_log $dir/up.err warn;
+# Writes DIR/NAME.conf: nginx with WORKERS worker processes (pid in DIR/NAME.pid, errors
+# in DIR/NAME.err), no access log, keep-alive without a request cap, and the `http`
+# block's directives SERVERS (upstreams and servers).
+write_nginx_conf() {
+  local dir=$1 name=$2 workers=$3 servers=$4
+  cat > "$dir/$name.conf" <<CONF
+worker_processes $workers;
+pid $dir/$name.pid;
+error_log $dir/$name.err warn;
 events { worker_connections 4096; }
 http {
   access_log off;
   keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:$port;
-    location / { default_type application/json; return 200 '$body'; }
-  }
+$servers
 }
 CONF
+}
+
+# Writes DIR/up.conf: one nginx worker on 127.0.0.1:PORT answering every request with
+# the JSON BODY (pid in DIR/up.pid, errors in DIR/up.err).
+write_upstream_conf() {
+  local dir=$1 port=$2 body=$3
+  write_nginx_conf "$dir" up 1 "  server {
+    listen 127.0.0.1:$port;
+    location / { default_type application/json; return 200 '$body'; }
+  }"
 }

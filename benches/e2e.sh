@@ -42,21 +42,13 @@ trap cleanup EXIT
 body='{"id":"chatcmpl-bench0000000000000000000000","object":"chat.completion","created":1741569952,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"message":{"role":"assistant","content":"This is a fixed answer from the benchmark upstream. It is about as long as a short real answer, so that the response is close to six hundred bytes in all, headers aside.","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":19,"completion_tokens":42,"total_tokens":61},"system_fingerprint":"fp_bench"}'
 
 write_upstream_conf "$work" "$UP" "$body"
-cat > "$work/proxy.conf" <<CONF
-worker_processes auto;
-pid $work/proxy.pid;
-error_log $work/proxy.err warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  upstream backend { server 127.0.0.1:$UP; keepalive 300; }
+write_nginx_conf "$work" proxy auto "  upstream backend { server 127.0.0.1:$UP; keepalive 300; }
   server {
     listen 127.0.0.1:$PROXY;
     location / {
       proxy_pass http://backend;
       proxy_http_version 1.1;
-      proxy_set_header Connection "";
+      proxy_set_header Connection \"\";
     }
   }
   # The streaming reference: SSE passed on as it comes.
@@ -66,12 +58,10 @@ http {
     location / {
       proxy_pass http://sse;
       proxy_http_version 1.1;
-      proxy_set_header Connection "";
+      proxy_set_header Connection \"\";
       proxy_buffering off;
     }
-  }
-}
-CONF
+  }"
 cat > "$work/gateway.yaml" <<CONF
 server: {listen: "127.0.0.1:$GW"}
 model_list:
