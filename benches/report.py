@@ -85,7 +85,8 @@ for c in conns:
         lines.append(
             f"- {c} connections: bare-proxy throughput ×{h['rps'] / n['rps']:.2f} of nginx "
             f"(CPU {h['cpu_per_req']:.1f} µs/req); the gateway's layers, JSON and routing cost "
-            f"{g['cpu_per_req'] - h['cpu_per_req']:+.1f} µs/req over it (throughput ×{g['rps'] / h['rps']:.2f})")
+            f"{g['cpu_per_req'] - h['cpu_per_req']:+.1f} µs/req over it (CPU ×{g['cpu_per_req'] / h['cpu_per_req']:.2f}, "
+            f"throughput ×{g['rps'] / h['rps']:.2f})")
 if streams:
     lines.append("")
     lines.append("## Streaming (20 SSE events 5 ms apart)")
