@@ -72,13 +72,11 @@ enum RouteRepr {
 impl Route {
     /// The path of `uri`, sharing its bytes.
     pub fn of(uri: &http::Uri) -> Self {
-        match uri.path_and_query() {
-            Some(pq) if !uri.path().is_empty() => Self(RouteRepr::Uri(pq.clone())),
-            _ => Self(RouteRepr::Static(if uri.path().is_empty() {
-                ""
-            } else {
-                "/"
-            })),
+        match (uri.path_and_query(), uri.path()) {
+            (Some(pq), path) if !path.is_empty() => Self(RouteRepr::Uri(pq.clone())),
+            // No path to share: an authority form (`""`) or an absolute URI (`"/"`).
+            (_, "") => Self(RouteRepr::Static("")),
+            _ => Self(RouteRepr::Static("/")),
         }
     }
 
