@@ -37,3 +37,8 @@ pub use self::ttl::{CacheConfig, CacheMetrics, TtlCache};
 
 /// The boxed error type of this crate's services.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The README's example, run as a doctest so the README stays true (test builds only).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctest;

@@ -16,7 +16,11 @@ use tracing_subscriber::EnvFilter;
 /// /v1/chat/completions, /v1/embeddings, /v1/messages; GET /v1/models,
 /// /health/liveliness, /health/readiness, /metrics.
 #[derive(Parser, Debug)]
-#[command(name = "gateway", version)]
+// `--version`: the crate version and the git commit it was built from (see build.rs).
+#[command(
+    name = "gateway",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("GATEWAY_GIT_COMMIT"), ")")
+)]
 struct Cli {
     /// YAML config file (LiteLLM `model_list` shape, plus `server`, `pool`, `limits`,
     /// `cache` sections). Values `os.environ/NAME` are read from the environment.

@@ -1,5 +1,5 @@
 //! The real `gateway` binary: config errors exit 2 naming file and key, `--check-config`,
-//! and SIGTERM draining in-flight requests.
+//! `--version`, and SIGTERM draining in-flight requests.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test setup: a panic is the failure report
 
 #[path = "../../provider-adapters/tests/support/mod.rs"]
@@ -74,6 +74,31 @@ async fn check_config_accepts_the_demo_and_help_documents_the_flags() {
     let help = String::from_utf8_lossy(&help.stdout);
     for flag in ["--config", "--listen", "--check-config", "--log-format"] {
         assert!(help.contains(flag), "{flag} missing from --help");
+    }
+}
+
+#[tokio::test]
+async fn version_prints_the_crate_version_and_the_git_commit() {
+    let out = Command::new(GATEWAY).arg("--version").output().await.unwrap();
+    assert!(out.status.success());
+    let commit = env!("GATEWAY_GIT_COMMIT"); // what build.rs found
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("gateway {} (commit {commit})\n", env!("CARGO_PKG_VERSION"))
+    );
+    // build.rs asked git for this checkout's commit (unless told one at build time).
+    if std::env::var_os("GATEWAY_GIT_COMMIT").is_none() {
+        let git = std::process::Command::new("git")
+            .args(["rev-parse", "--short=12", "HEAD"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output();
+        match git {
+            Ok(git) if git.status.success() => {
+                assert_eq!(commit, String::from_utf8_lossy(&git.stdout).trim());
+                assert!(commit.len() == 12 && commit.bytes().all(|b| b.is_ascii_hexdigit()));
+            }
+            _ => assert_eq!(commit, "unknown"),
+        }
     }
 }
 

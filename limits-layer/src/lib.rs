@@ -46,3 +46,8 @@ pub mod http;
 
 /// The boxed error type of this crate's services.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The README's example, run as a doctest so the README stays true (test builds only).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctest;

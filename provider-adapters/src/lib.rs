@@ -72,3 +72,8 @@ pub use cache_layer::client::Secret;
 
 /// The boxed error type used in bodies.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The README's example, run as a doctest so the README stays true (test builds only).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctest;
