@@ -3,7 +3,8 @@
 # unlike CPU time on a shared or virtual machine, barely moves from run to run, so a
 # change to the hot path can be judged by a ~1% difference.
 #
-#   benches/callgrind.sh [BINARY]      (default: a fresh release build of the gateway)
+#   benches/callgrind.sh [BINARY]      (default: a fresh build of the gateway in the
+#                                       `profiling` profile: release code with line tables)
 #   benches/callgrind.sh --bare        (the bare-proxy binary instead: the same server
 #                                       and pool, none of the gateway's layers)
 #   benches/callgrind.sh --stack       (no sockets: the in-process layer stack of the
@@ -25,11 +26,11 @@ work=$(mktemp -d)
 
 if [ "${1:-}" = --stack ]; then
   ensure_tools valgrind
-  cargo build --release -q -p benches --example stack_instructions
+  cargo build --profile profiling -q -p benches --example stack_instructions
   # Instructions of N requests: "bare" is the handler alone, "layers" the stack over it.
   count() {
     valgrind --tool=callgrind --callgrind-out-file="$work/stack.$1.$2" \
-      target/release/examples/stack_instructions "$1" "$2" 2>&1 | awk '/Collected/ {print $4}'
+      target/profiling/examples/stack_instructions "$1" "$2" 2>&1 | awk '/Collected/ {print $4}'
   }
   declare -A per
   for mode in bare layers; do
@@ -46,16 +47,16 @@ fi
 
 ensure_tools nginx wrk valgrind
 if [ "${1:-}" = --bare ]; then
-  cargo build --release -q -p benches --bin bare-proxy
-  BIN=target/release/bare-proxy
+  cargo build --profile profiling -q -p benches --bin bare-proxy
+  BIN=target/profiling/bare-proxy
   ARGS=("127.0.0.1:$GW" "http://127.0.0.1:$UP" 1)
   NAME=bare-proxy
 else
   if [ $# -ge 1 ]; then
     BIN=$1
   else
-    cargo build --release -q -p gateway-example
-    BIN=target/release/gateway
+    cargo build --profile profiling -q -p gateway-example
+    BIN=target/profiling/gateway
   fi
   ARGS=(--config "$work/gateway.yaml")
   NAME=gateway
