@@ -79,7 +79,11 @@ async fn check_config_accepts_the_demo_and_help_documents_the_flags() {
 
 #[tokio::test]
 async fn version_prints_the_crate_version_and_the_git_commit() {
-    let out = Command::new(GATEWAY).arg("--version").output().await.unwrap();
+    let out = Command::new(GATEWAY)
+        .arg("--version")
+        .output()
+        .await
+        .unwrap();
     assert!(out.status.success());
     let commit = env!("GATEWAY_GIT_COMMIT"); // what build.rs found
     assert_eq!(
