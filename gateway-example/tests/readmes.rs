@@ -49,7 +49,7 @@ fn each_library_readme_names_the_current_version() {
 }
 
 #[test]
-fn each_library_readme_example_runs_as_a_doctest() {
+fn each_library_crate_includes_its_readme_as_a_doctest() {
     for lib in LIBRARIES {
         let readme = read(&workspace().join(lib).join("README.md"));
         assert!(
