@@ -74,7 +74,10 @@ pub mod limit;
 mod client;
 mod pool;
 
-pub use self::pool::{Body, ClientError, ResponseFuture};
+pub use self::pool::{
+    Body, ClientError, ResponseFuture, TooManyWaiters, WaitBudget, WaitTimeout, Waiters,
+    DEFAULT_MAX_WAITERS, DEFAULT_WAIT_TIMEOUT,
+};
 
 pub use self::client::{
     Builder, Client, Connector, PoolMetrics, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
