@@ -24,6 +24,7 @@ pub mod config;
 pub mod front;
 pub mod metrics;
 pub mod mock;
+pub mod queue;
 pub mod server;
 
 use std::net::SocketAddr;

@@ -208,10 +208,11 @@ impl Builder {
     /// The caps and the wait queue stay the client's, whichever shard opened a socket:
     /// any shard can use the whole cap while the others are idle. A worker thread that
     /// always sends through its own shard ([`Client::shard`]) reuses the connections it
-    /// opened, so they and their wake-ups stay on its thread; it touches another
-    /// shard's connections only when a cap is reached (then it closes one of them that
-    /// is idle, to open its own), or shares another shard's HTTP/2 connection when its
-    /// host's cap leaves no room for one more.
+    /// opened, so they and their wake-ups stay on its thread. It uses another shard's
+    /// connections only when its host's cap is reached: then it borrows one idle on
+    /// another shard (which goes back there after the response), or shares another
+    /// shard's HTTP/2 connection. At the global cap it closes the longest idle
+    /// connection of any host (its own shard's first) for the connect it needs.
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = shards;
         self

@@ -58,11 +58,7 @@ impl QueueTimeout {
 
 impl fmt::Display for QueueTimeout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "timed out after {:?} waiting in the queue",
-            self.waited
-        )
+        write!(f, "timed out after {:?} waiting in the queue", self.waited)
     }
 }
 

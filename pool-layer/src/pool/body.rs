@@ -30,7 +30,8 @@ pub(super) trait Done: Send + Sync {
 pub(super) struct H1Done<B> {
     pub(super) pool: Arc<Pool<B>>,
     pub(super) host: Arc<Host<B>>,
-    pub(super) shard: usize,
+    /// The shard whose thread runs the connection, whose idle list it goes back to.
+    pub(super) home: usize,
     pub(super) sender: http1::SendRequest<B>,
     /// Freed after the connection is back, so the request it wakes finds it.
     pub(super) slot: OwnedSemaphorePermit,
@@ -45,7 +46,7 @@ where
     fn done(self: Box<Self>, reusable: bool) {
         let this = *self;
         if reusable {
-            this.pool.put(&this.host, this.shard, this.sender);
+            this.pool.put(&this.host, this.home, this.sender);
         }
         drop(this.slot);
     }
@@ -171,4 +172,3 @@ impl fmt::Debug for ResponseFuture {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }
-

@@ -1,12 +1,5 @@
 //! Opening a connection for a request that holds a slot of its host and found no idle
-//! connection on its shard; and, when a cap is reached, making room first.
-//!
-//! The caps count every socket of the process. A request holding a slot is one of at
-//! most `per_host` requests of its host in flight, so when its host has no connection
-//! permit free, the host's other connections are busy or idle on another shard: one
-//! idle elsewhere is closed (its permit comes back as soon as its shard's thread drops
-//! the socket) and this shard opens its own, so connections move to the shards that
-//! use them. This is the only time a shard touches another's connections.
+//! connection it may use; and, at the global cap, making room first.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -28,11 +21,12 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    /// Connects, after making room if a cap is reached: at the host's cap, closes an
-    /// idle connection of the host on another shard (or shares another shard's
-    /// HTTP/2 connection); at the global cap, closes the longest idle connection of
-    /// any host, waits as a queued request, and gives up the connect (`None`) if a
-    /// connection of the host comes back to the shard before it is made.
+    /// Connects, after making room if a cap is reached: at the host's cap, shares
+    /// another shard's HTTP/2 connection if there is one (else the host's permit comes
+    /// free in a moment: see `Pool::take_idle`); at the global cap, closes the longest
+    /// idle connection of any host, waits as a queued request, and gives up the
+    /// connect (`None`) if a connection of the host comes back to the shard before it
+    /// is made.
     pub(super) async fn connect_or_returned(
         self: &Arc<Self>,
         host: &Arc<Host<B>>,
@@ -42,7 +36,6 @@ where
             if let Some(sender) = self.adopt_h2(host, shard) {
                 return Ok(Some(Conn::H2(sender)));
             }
-            self.close_idle_elsewhere(host, shard);
         }
         if !self.limit.global_exhausted() {
             return self.connect(host, shard).await.map(Some);
@@ -68,19 +61,6 @@ where
             }
             futures_util::future::Either::Left((conn, _)) => conn.map(Some),
             futures_util::future::Either::Right(_) => Ok(None),
-        }
-    }
-
-    /// Closes the longest idle HTTP/1 connection of the host on a shard other than
-    /// `shard`, to free its permit for a connect of `shard`.
-    fn close_idle_elsewhere(&self, host: &Host<B>, shard: usize) {
-        for other in host.others(shard) {
-            // Dropped after the lock is released: closing wakes the other thread.
-            let closed = lock(&other.idle).pop_oldest();
-            if closed.is_some() {
-                tracing::debug!(host = %host.key, "per-host cap reached; closed another worker's idle connection");
-                return;
-            }
         }
     }
 

@@ -76,7 +76,7 @@ where
         host: &Arc<Host<B>>,
         shard: usize,
     ) -> Option<http2::SendRequest<B>> {
-        let sender = host.others(shard).find_map(Local::live_h2)?;
+        let sender = host.others(shard).find_map(|(_, other)| other.live_h2())?;
         tracing::trace!(host = %host.key, "per-host cap reached; sharing another worker's HTTP/2 connection");
         Some(self.keep_h2(host, shard, sender))
     }

@@ -65,10 +65,13 @@ impl<B> Host<B> {
         &self.local[shard]
     }
 
-    /// Every shard's part but `shard`'s, starting after it.
-    pub(super) fn others(&self, shard: usize) -> impl Iterator<Item = &Local<B>> {
+    /// Every shard's part but `shard`'s, starting after it, with its shard.
+    pub(super) fn others(&self, shard: usize) -> impl Iterator<Item = (usize, &Local<B>)> {
         let n = self.local.len();
-        (1..n).map(move |i| &self.local[(shard + i) % n])
+        (1..n).map(move |i| {
+            let other = (shard + i) % n;
+            (other, &self.local[other])
+        })
     }
 }
 

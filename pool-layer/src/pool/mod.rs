@@ -6,10 +6,11 @@
 //! Per host (scheme + host + port) there are `max_connections_per_host` HTTP/1
 //! request slots for the whole process ([`host`]); a request takes one (at once, or
 //! waiting FIFO in the bounded wait queue of [`wait`]), then the most recently used
-//! idle connection of its own shard ([`idle`]), or connects ([`connect`], which makes
-//! room when a cap is reached by closing an idle connection of another shard); the
-//! connection goes back to the shard's idle list when the response body ends
-//! ([`body`]), in the same call that frees the slot. A host that negotiates HTTP/2 is
+//! idle connection of its own shard ([`idle`]) — or, only when the host has every
+//! connection it may have open, one idle on another shard — or connects
+//! ([`connect`], which at the global cap makes room by closing the longest idle
+//! connection); the connection goes back to its shard's idle list when the response
+//! body ends ([`body`]), in the same call that frees the slot. A host that negotiates HTTP/2 is
 //! served over one shared connection per shard ([`h2`]). Each shard's reaper closes
 //! its connections idle for longer than the idle timeout ([`reaper`]).
 //!
@@ -30,7 +31,7 @@
 //! semaphore's permit, taken and given back.
 //!
 //! Ownership does the cleanup: an idle connection is a hyper `SendRequest`; dropping it
-//! (reaper, pool dropped, body not read to the end, another shard making room) ends
+//! (reaper, pool dropped, body not read to the end, room made at the global cap) ends
 //! hyper's connection task, which drops the socket and with it the connection's
 //! permits.
 
@@ -226,17 +227,16 @@ where
         // The absolute URI, kept while the request carries the origin form.
         let mut absolute: Option<Uri> = None;
         loop {
-            let idle = lock(&host.local(shard).idle).take();
-            let (mut sender, reused) = match idle {
-                Some(mut sender) => {
+            let (mut sender, reused, home) = match self.take_idle(&host, shard) {
+                Some((mut sender, home)) => {
                     if sender.ready().await.is_err() {
                         continue;
                     }
-                    (sender, true)
+                    (sender, true, home)
                 }
                 None => match Box::pin(self.connect_or_returned(&host, shard)).await? {
                     None => continue,
-                    Some(Conn::H1(sender)) => (sender, false),
+                    Some(Conn::H1(sender)) => (sender, false, shard),
                     Some(Conn::H2(sender)) => {
                         if let Some(uri) = absolute.take() {
                             *req.uri_mut() = uri;
@@ -253,7 +253,7 @@ where
                     let done = H1Done {
                         pool: self,
                         host,
-                        shard,
+                        home,
                         sender,
                         slot,
                     };
@@ -270,6 +270,28 @@ where
                 },
             }
         }
+    }
+
+    /// An idle HTTP/1 connection to the host, and the shard it belongs to: the shard's
+    /// own most recently used one; or, when the host has no connection permit free
+    /// (every one it may have is open), one idle on another shard. A request holding
+    /// a slot is one of at most `per_host` in flight to its host, so when every permit
+    /// is taken some connection of the host is idle (or closing, and its permit comes
+    /// back in a moment): borrowing it, rather than closing it to open one here, keeps
+    /// the host's connections open and their count at the cap. The connection goes
+    /// back to its own shard, whose thread runs it.
+    fn take_idle(&self, host: &Host<B>, shard: usize) -> Option<(http1::SendRequest<B>, usize)> {
+        if let Some(sender) = lock(&host.local(shard).idle).take() {
+            return Some((sender, shard));
+        }
+        if self.shards.len() == 1 || !self.limit.host_full(&host.key) {
+            return None;
+        }
+        host.others(shard).find_map(|(other, local)| {
+            let sender = lock(&local.idle).take()?;
+            tracing::trace!(host = %host.key, "per-host cap reached; borrowing another worker's idle connection");
+            Some((sender, other))
+        })
     }
 
     /// Puts an HTTP/1 connection whose response has ended back in its shard's idle list.

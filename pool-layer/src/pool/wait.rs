@@ -110,11 +110,7 @@ impl WaitTimeout {
 
 impl fmt::Display for WaitTimeout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "no connection slot came free within {:?}",
-            self.waited
-        )
+        write!(f, "no connection slot came free within {:?}", self.waited)
     }
 }
 
