@@ -220,19 +220,20 @@ pub fn self_signed() -> (tokio_rustls::TlsAcceptor, rustls::RootCertStore) {
 /// Sockets in state ESTABLISHED whose local port is `port`, from `/proc/net/tcp` (0
 /// where there is none).
 pub fn established(port: u16) -> usize {
+    // The table is read a page at a time while sockets come and go, so a socket can
+    // be listed twice: count each connection (local and remote address) once.
     let port = format!(":{port:04X}");
-    ["/proc/net/tcp", "/proc/net/tcp6"]
-        .iter()
-        .filter_map(|path| std::fs::read_to_string(path).ok())
-        .map(|table| {
-            table
-                .lines()
-                .skip(1)
-                .filter(|line| {
-                    let fields: Vec<&str> = line.split_whitespace().collect();
-                    fields.len() > 3 && fields[1].ends_with(&port) && fields[3] == "01"
-                })
-                .count()
-        })
-        .sum()
+    let mut seen = std::collections::HashSet::new();
+    for path in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(table) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        for line in table.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() > 3 && fields[1].ends_with(&port) && fields[3] == "01" {
+                seen.insert((fields[1].to_string(), fields[2].to_string()));
+            }
+        }
+    }
+    seen.len()
 }
