@@ -154,7 +154,11 @@ async fn answer(
         // The stream counts as active until the gateway stops reading it.
         let _active = active;
         for _ in 0..100 {
-            if tx.send_data(Bytes::from_static(CHUNK.as_bytes())).await.is_err() {
+            if tx
+                .send_data(Bytes::from_static(CHUNK.as_bytes()))
+                .await
+                .is_err()
+            {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -224,7 +228,10 @@ struct Answer {
 impl Answer {
     fn code(&self) -> String {
         let json: Value = serde_json::from_str(&self.body).unwrap_or(Value::Null);
-        json["error"]["code"].as_str().unwrap_or_default().to_string()
+        json["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 }
 
@@ -293,9 +300,18 @@ async fn two_hundred_requests_on_two_workers_all_wait_their_turn_under_a_per_hos
     .await;
     let answers = burst(&gateway, 200, 4).await;
     let failed: Vec<_> = answers.iter().filter(|a| a.status != 200).collect();
-    assert!(failed.is_empty(), "{} failed: {:?}", failed.len(), failed.first());
+    assert!(
+        failed.is_empty(),
+        "{} failed: {:?}",
+        failed.len(),
+        failed.first()
+    );
     assert_eq!(upstream.requests(), 200);
-    assert_eq!(upstream.max_active(), 8, "the whole cap, and no more, in use");
+    assert_eq!(
+        upstream.max_active(),
+        8,
+        "the whole cap, and no more, in use"
+    );
     assert!(
         upstream.max_established() <= 8,
         "{} sockets at once, {} in all",
@@ -370,7 +386,11 @@ async fn a_request_that_waits_longer_than_the_queue_timeout_gets_503_with_retry_
     );
     release.send_replace(true);
     assert_eq!(held.await.unwrap(), 200);
-    assert_eq!(upstream.requests(), 1, "the late request never reached the upstream");
+    assert_eq!(
+        upstream.requests(),
+        1,
+        "the late request never reached the upstream"
+    );
     gateway.shutdown().await;
 }
 
@@ -395,7 +415,11 @@ async fn requests_all_on_one_worker_still_get_the_whole_per_host_cap() {
     let check = async {
         // All four at the upstream at once: the worker used the other's share too.
         upstream.wait_active(4).await;
-        assert_eq!(client.metrics().connections.connects, 1, "one client connection");
+        assert_eq!(
+            client.metrics().connections.connects,
+            1,
+            "one client connection"
+        );
         release.send_replace(true);
     };
     let (answers, ()) = tokio::join!(answers, check);
@@ -415,10 +439,19 @@ async fn a_per_host_cap_of_1_on_4_workers_serves_every_request_one_at_a_time() {
     .await;
     let answers = burst(&gateway, 40, 3).await;
     let failed: Vec<_> = answers.iter().filter(|a| a.status != 200).collect();
-    assert!(failed.is_empty(), "{} failed: {:?}", failed.len(), failed.first());
+    assert!(
+        failed.is_empty(),
+        "{} failed: {:?}",
+        failed.len(),
+        failed.first()
+    );
     assert_eq!(upstream.requests(), 40);
     assert_eq!(upstream.max_active(), 1);
-    assert!(upstream.max_established() <= 1, "{}", upstream.max_established());
+    assert!(
+        upstream.max_established() <= 1,
+        "{}",
+        upstream.max_established()
+    );
     gateway.shutdown().await;
 }
 
@@ -435,7 +468,8 @@ async fn streams_closed_after_the_first_chunk_release_their_slots_at_once() {
     for round in 0..3 {
         // Two streams take both slots; each client reads one chunk and goes away.
         for _ in 0..2 {
-            let body = r#"{"model":"m0","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+            let body =
+                r#"{"model":"m0","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
             let req = http::Request::post(format!("http://{}/v1/chat/completions", gateway.addr()))
                 .body(Full::new(Bytes::from(body)))
                 .unwrap();
@@ -443,7 +477,10 @@ async fn streams_closed_after_the_first_chunk_release_their_slots_at_once() {
             assert_eq!(res.status(), 200);
             let mut body = res.into_body();
             let first = body.frame().await.unwrap().unwrap();
-            assert!(first.data_ref().is_some_and(|d| !d.is_empty()), "round {round}");
+            assert!(
+                first.data_ref().is_some_and(|d| !d.is_empty()),
+                "round {round}"
+            );
             drop(body); // unread: the client's connection closes
         }
         // The next requests for the host all get a slot well within the queue timeout.
@@ -456,6 +493,10 @@ async fn streams_closed_after_the_first_chunk_release_their_slots_at_once() {
         assert!(started.elapsed() < Duration::from_secs(1), "round {round}");
     }
     // Counted by the kernel: the upstream notices a closed stream only at its next chunk.
-    assert!(upstream.max_established() <= 2, "{}", upstream.max_established());
+    assert!(
+        upstream.max_established() <= 2,
+        "{}",
+        upstream.max_established()
+    );
     gateway.shutdown().await;
 }
