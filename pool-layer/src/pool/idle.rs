@@ -72,8 +72,8 @@ impl<B> Idle<B> {
         before - self.h1.len()
     }
 
-    /// True if the HTTP/2 connection, last used at tick `used` and with no request
-    /// open if `unused`, has expired by `tick`.
+    /// True if an HTTP/2 connection last used at tick `used` (and with no request
+    /// open, which the caller checks) has been idle for the idle timeout by `tick`.
     pub(super) fn h2_expired(tick: u64, used: u64) -> bool {
         tick.saturating_sub(used) >= EXPIRED_AFTER_TICKS
     }

@@ -308,6 +308,9 @@ where
             tracing::trace!(host = %host.key, "closing a finished connection for a waiting connect");
             return;
         }
+        // `shard` is the connection's own, which may not be this thread's when the
+        // connection was borrowed: it goes back where its hyper task runs (and the
+        // shard's reaper, if it must start, starts here; it runs on any thread).
         let tick = self.shards[shard].ticks.load(Ordering::Relaxed);
         let newly_kept = lock(&local.idle).put(sender, tick, self.per_host);
         if wanted_here {
