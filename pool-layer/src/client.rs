@@ -278,11 +278,11 @@ impl Builder {
                 http2_only: self.http2_only,
                 shards: self.shards,
             },
+            resolver,
         );
         Client {
             pool: Arc::new(pool),
             shard: 0,
-            resolver,
         }
     }
 }
@@ -346,7 +346,6 @@ pub struct Client<B = Full<Bytes>> {
     pool: Arc<Pool<B>>,
     /// This handle's shard.
     shard: usize,
-    resolver: CachingResolver,
 }
 
 impl Client {
@@ -385,7 +384,7 @@ impl<B> Client<B> {
             waiting,
             rejected_full,
             rejected_timeout,
-            dns: self.resolver.metrics(),
+            dns: self.pool.resolver().metrics(),
         }
     }
 
@@ -405,7 +404,6 @@ impl<B> Client<B> {
         Self {
             pool: self.pool.clone(),
             shard: index % self.pool.shards(),
-            resolver: self.resolver.clone(),
         }
     }
 }
@@ -415,7 +413,6 @@ impl<B> Clone for Client<B> {
         Self {
             pool: self.pool.clone(),
             shard: self.shard,
-            resolver: self.resolver.clone(),
         }
     }
 }
@@ -426,7 +423,7 @@ impl<B> fmt::Debug for Client<B> {
             .field("limit", self.pool.limit())
             .field("shards", &self.pool.shards())
             .field("shard", &self.shard)
-            .field("resolver", &self.resolver)
+            .field("resolver", self.pool.resolver())
             .finish()
     }
 }

@@ -60,6 +60,7 @@ use self::error::Kind;
 use self::host::{Host, Last};
 use self::reaper::Kept;
 use crate::client::Connector;
+use crate::dns::CachingResolver;
 use crate::limit::{ConnectionLimitLayer, HostMap};
 use crate::BoxError;
 
@@ -84,6 +85,8 @@ pub(crate) struct Pool<B> {
     h2: http2::Builder<TokioExecutor>,
     hosts: HostMap<Host<B>>,
     shards: Box<[Shard<B>]>,
+    /// The connector's DNS cache, for its metrics.
+    resolver: CachingResolver,
 }
 
 /// The state of one shard, used from its worker's thread (cache-line aligned, so the
@@ -118,7 +121,7 @@ enum Conn<B> {
 }
 
 impl<B> Pool<B> {
-    pub(crate) fn new(connector: Connector, settings: Settings) -> Self {
+    pub(crate) fn new(connector: Connector, settings: Settings, resolver: CachingResolver) -> Self {
         let mut h2 = http2::Builder::new(TokioExecutor::new());
         h2.timer(TokioTimer::new());
         Self {
@@ -140,6 +143,7 @@ impl<B> Pool<B> {
                     ticks: AtomicU64::new(0),
                 })
                 .collect(),
+            resolver,
         }
     }
 
@@ -151,6 +155,11 @@ impl<B> Pool<B> {
     /// The connection limit.
     pub(crate) fn limit(&self) -> &ConnectionLimitLayer {
         &self.limit
+    }
+
+    /// The DNS cache.
+    pub(crate) fn resolver(&self) -> &CachingResolver {
+        &self.resolver
     }
 
     /// The wait queue's state.
