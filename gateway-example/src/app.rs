@@ -25,7 +25,7 @@ use cache_layer::ttl::CacheConfig as TtlConfig;
 use http::header::CONTENT_TYPE;
 use http::{HeaderValue, StatusCode};
 use http_body_util::Full;
-use limits_layer::admission::{AdmissionLayer, Controller, Limits};
+use limits_layer::admission::{AdmissionLayer, Controller};
 use limits_layer::callbacks::{ModelName, Registry, RegistryConfig};
 use limits_layer::events::{EventBody, EventLayer};
 use pin_project_lite::pin_project;
@@ -41,6 +41,7 @@ use tower_service::Service;
 use crate::config::{Config, Strategy};
 use crate::metrics::{self, Metrics};
 use crate::mock::MockProvider;
+use crate::queue::SharedQueue;
 
 use crate::front::{AuthLayer, FrontLayer, RecoverLayer, UpstreamTime};
 pub use crate::front::{X_OVERHEAD, X_REQUEST_ID};
@@ -133,15 +134,9 @@ impl AppState {
     /// Builds the shared state: the client, the mock provider if needed, the layers.
     /// Must run inside a Tokio runtime.
     pub async fn new(config: Config) -> std::io::Result<Arc<Self>> {
-        let pool = &config.pool;
-        let http: pool_layer::Client<Full<Bytes>> = pool_layer::Client::builder()
-            .max_connections(pool.max_connections)
-            .max_connections_per_host(pool.max_connections_per_host)
-            .idle_timeout(pool.keepalive)
-            .dns_ttl(pool.dns_ttl)
-            .connect_timeout(pool.connect_timeout)
-            .shards(config.server.workers)
-            .build();
+        // One bound on all waiting requests, admission and upstream slots together.
+        let queue = SharedQueue::new(&config.limits);
+        let http = queue.client(&config);
 
         let mock = if config.deployments.iter().any(|d| d.mock) {
             let fixed = config
@@ -193,12 +188,7 @@ impl AppState {
             ..TtlConfig::default()
         })
         .layer(MakeClient { http: http.clone() });
-        let admission = Controller::new(Limits {
-            max_in_flight: config.limits.max_in_flight,
-            max_queued: config.limits.max_queued,
-            queue_timeout: config.limits.queue_timeout,
-            ..Limits::default()
-        });
+        let admission = queue.controller(&config.limits);
         let registry = Registry::new(RegistryConfig {
             max_callbacks: config.limits.max_callbacks,
             queue: config.limits.callback_queue,

@@ -24,6 +24,7 @@ pub mod config;
 pub mod front;
 pub mod metrics;
 pub mod mock;
+pub mod queue;
 pub mod server;
 
 use std::net::SocketAddr;
@@ -37,8 +38,9 @@ pub use app::AppState;
 /// A gateway running on a listener, in this process: `server.workers` threads, each
 /// with its own single-threaded event loop, its own socket on the address (when the
 /// listener comes from [`bind`]; otherwise they share the listener) and its own shard
-/// of the upstream pool, so a request, its upstream connection and every wake-up
-/// between them stay on one thread. Dropping it starts a graceful shutdown
+/// of the upstream pool's idle connections, so a request, its upstream connection and
+/// every wake-up between them stay on one thread. The pool's caps and the queue are
+/// the whole process's (see [`queue`]). Dropping it starts a graceful shutdown
 /// without waiting for it; [`shutdown`](Self::shutdown) waits.
 #[derive(Debug)]
 pub struct Gateway {

@@ -1,5 +1,17 @@
-//! Maps admission errors to HTTP statuses: [`Overloaded`] → 429, [`QueueTimeout`] →
-//! 503, both with `Retry-After`. The body format is the caller's.
+//! Maps queue rejections to HTTP statuses: [`Overloaded`] → 429 (`queue_full`),
+//! [`QueueTimeout`] → 503 (`queue_timeout`), both with `Retry-After`. The body format
+//! is the caller's.
+//!
+//! The errors are found anywhere along an error's `source` chain, so another layer's
+//! error maps the same way when its cause is one of them. That is how a queue outside
+//! this crate answers like the admission queue without either crate depending on the
+//! other: a connection pool that waits on the same [`QueueBudget`] reports a refusal
+//! or a timeout with an `Overloaded` or a `QueueTimeout` as the source of its own error
+//! (the program that shares the budget supplies them; pool-layer's `WaitBudget` has a
+//! hook for each), and its `is_overloaded()` / `is_wait_timeout()` predicates and this
+//! mapping agree by construction.
+//!
+//! [`QueueBudget`]: crate::admission::QueueBudget
 //!
 //! # Example
 //!
@@ -22,7 +34,7 @@ use http::{HeaderValue, StatusCode};
 
 use crate::admission::{Overloaded, QueueTimeout};
 
-/// How to answer an admission rejection over HTTP.
+/// How to answer a queue rejection over HTTP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Rejection {
@@ -49,7 +61,7 @@ impl Rejection {
 }
 
 /// The HTTP answer for `err` (searched along its `source` chain), or `None` if it is
-/// not an admission rejection.
+/// not a queue rejection.
 pub fn rejection(err: &(dyn std::error::Error + 'static)) -> Option<Rejection> {
     let mut current = Some(err);
     while let Some(err) = current {
@@ -72,4 +84,46 @@ pub fn rejection(err: &(dyn std::error::Error + 'static)) -> Option<Rejection> {
 
 fn secs(d: std::time::Duration) -> u64 {
     d.as_secs_f64().ceil().max(1.0) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Another layer's error whose cause is a queue rejection.
+    #[derive(Debug)]
+    struct Wrapped(Box<dyn std::error::Error + Send + Sync>);
+
+    impl std::fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("no connection slot")
+        }
+    }
+
+    impl std::error::Error for Wrapped {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&*self.0)
+        }
+    }
+
+    #[test]
+    fn a_rejection_found_as_the_source_of_another_error_maps_the_same() {
+        let full = Wrapped(Box::new(Overloaded::new(Duration::from_millis(1500))));
+        let full = rejection(&full).expect("a rejection");
+        assert_eq!(
+            (full.status, full.retry_after_secs, full.code()),
+            (StatusCode::TOO_MANY_REQUESTS, 2, "queue_full")
+        );
+        let late = Wrapped(Box::new(QueueTimeout::new(
+            Duration::from_secs(30),
+            Duration::ZERO,
+        )));
+        let late = rejection(&late).expect("a rejection");
+        assert_eq!(
+            (late.status, late.retry_after_secs, late.code()),
+            (StatusCode::SERVICE_UNAVAILABLE, 1, "queue_timeout")
+        );
+        assert_eq!(rejection(&Wrapped(Box::new(std::fmt::Error))), None);
+    }
 }

@@ -21,13 +21,15 @@ use crate::limit::{
     ConnectionLimit, ConnectionLimitLayer, ConnectionMetrics, DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_CONNECTIONS_PER_HOST,
 };
-use crate::pool::{ClientError, Pool, ResponseFuture, Settings};
+use crate::pool::{
+    ClientError, Pool, ResponseFuture, Settings, Wait, WaitBudget, Waiters, DEFAULT_MAX_WAITERS,
+    DEFAULT_WAIT_TIMEOUT,
+};
 use crate::BoxError;
 
 /// Default time an idle pooled connection is kept before it is closed.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
-/// Default bound on establishing a connection (TCP and TLS), and separately on waiting
-/// for a connection permit.
+/// Default bound on establishing a connection (TCP connect and TLS handshake).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default TCP keepalive probe interval.
 pub const DEFAULT_TCP_KEEPALIVE: Duration = Duration::from_secs(60);
@@ -43,6 +45,9 @@ pub struct Builder {
     max_connections_per_host: usize,
     idle_timeout: Duration,
     connect_timeout: Duration,
+    max_waiters: usize,
+    wait_timeout: Duration,
+    wait_budget: Option<Arc<dyn WaitBudget>>,
     tcp_keepalive: Option<Duration>,
     nodelay: bool,
     http2_only: bool,
@@ -59,6 +64,9 @@ impl Default for Builder {
             max_connections_per_host: DEFAULT_MAX_CONNECTIONS_PER_HOST,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            max_waiters: DEFAULT_MAX_WAITERS,
+            wait_timeout: DEFAULT_WAIT_TIMEOUT,
+            wait_budget: None,
             tcp_keepalive: Some(DEFAULT_TCP_KEEPALIVE),
             nodelay: true,
             http2_only: false,
@@ -76,7 +84,8 @@ impl Builder {
         Self::default()
     }
 
-    /// Cap on open connections over all hosts, idle or busy. Default 300.
+    /// Cap on open connections over all hosts, idle or busy, for the whole client
+    /// (every shard). Default 300.
     ///
     /// # Panics
     ///
@@ -86,7 +95,8 @@ impl Builder {
         self
     }
 
-    /// Cap on open connections per host (scheme + host + port). Default 50.
+    /// Cap on open connections per host (scheme + host + port), for the whole client
+    /// (every shard); also the most HTTP/1 requests in flight to the host. Default 50.
     ///
     /// # Panics
     ///
@@ -104,10 +114,36 @@ impl Builder {
         self
     }
 
-    /// Bound on establishing a connection (TCP connect and TLS handshake), and
-    /// separately on waiting for a connection permit when a cap is reached. Default 5 s.
+    /// Bound on establishing a connection: TCP connect and TLS handshake, never the
+    /// wait for a slot ([`wait_timeout`](Self::wait_timeout)). Default 5 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// Most requests waiting for a connection slot at once, all hosts together: a
+    /// request that finds its host at its cap (or every connection of the client in
+    /// use) waits FIFO if fewer wait, and otherwise fails at once
+    /// ([`ClientError::is_overloaded`]). Default [`DEFAULT_MAX_WAITERS`]. Zero: no
+    /// request waits. Ignored if [`wait_budget`](Self::wait_budget) is set.
+    pub fn max_waiters(mut self, max: usize) -> Self {
+        self.max_waiters = max;
+        self
+    }
+
+    /// Longest wait for a connection slot; then the request fails
+    /// ([`ClientError::is_wait_timeout`]). Default [`DEFAULT_WAIT_TIMEOUT`].
+    pub fn wait_timeout(mut self, timeout: Duration) -> Self {
+        self.wait_timeout = timeout;
+        self
+    }
+
+    /// Count waiting requests in `budget` instead of a [`Waiters`] of
+    /// [`max_waiters`](Self::max_waiters): to bound them together with the requests
+    /// waiting in another queue of the program (an admission queue in front of the
+    /// client), and to have refusals carry that queue's errors.
+    pub fn wait_budget(mut self, budget: impl WaitBudget) -> Self {
+        self.wait_budget = Some(Arc::new(budget));
         self
     }
 
@@ -166,16 +202,17 @@ impl Builder {
         self
     }
 
-    /// Split the pool into this many shards, for thread-per-core servers. Default 1.
+    /// Keep the pool's idle connections in this many shards, for thread-per-core
+    /// servers. Default 1.
     ///
-    /// Each shard is its own hyper pool with an equal share of both caps (shares differ
-    /// by at most one and add up to the cap), so the client as a whole never opens
-    /// more than the caps allow; the DNS cache is shared. [`Client::shard`] picks one.
-    /// A worker thread that always uses its own shard keeps its connections, and their
-    /// wake-ups, on its own thread. Like nginx's per-worker upstream pools, a shard
-    /// does not borrow another shard's unused share. The count is clamped to
-    /// `1..=min(max_connections, max_connections_per_host)` so every shard can reach
-    /// every host.
+    /// The caps and the wait queue stay the client's, whichever shard opened a socket:
+    /// any shard can use the whole cap while the others are idle. A worker thread that
+    /// always sends through its own shard ([`Client::shard`]) reuses the connections it
+    /// opened, so they and their wake-ups stay on its thread. It uses another shard's
+    /// connections only when its host's cap is reached: then it borrows one idle on
+    /// another shard (which goes back there after the response), or shares another
+    /// shard's HTTP/2 connection. At the global cap it closes the longest idle
+    /// connection of any host (its own shard's first) for the connect it needs.
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = shards;
         self
@@ -203,34 +240,6 @@ impl Builder {
             .resolver
             .clone()
             .unwrap_or_else(|| CachingResolver::new(dns_lookup(), self.dns.clone()));
-        let count = self
-            .shards
-            .clamp(1, self.max_connections.min(self.max_connections_per_host));
-        let shards: Arc<[Shard<B>]> = (0..count)
-            .map(|i| {
-                self.build_shard(
-                    resolver.clone(),
-                    share(self.max_connections, count, i),
-                    share(self.max_connections_per_host, count, i),
-                )
-            })
-            .collect();
-        Client {
-            pool: shards[0].pool.clone(),
-            all: Arc::new(All { shards, resolver }),
-        }
-    }
-
-    fn build_shard<B>(
-        &self,
-        resolver: CachingResolver,
-        max_connections: usize,
-        max_connections_per_host: usize,
-    ) -> Shard<B>
-    where
-        B: Body + Send + 'static,
-        B::Data: Send,
-    {
         let mut http = HttpConnector::new_with_resolver(resolver.clone());
         http.enforce_http(false);
         http.set_nodelay(self.nodelay);
@@ -249,30 +258,33 @@ impl Builder {
             .enable_http2()
             .wrap_connector(http);
 
-        let limit = ConnectionLimitLayer::new(max_connections, max_connections_per_host)
-            .with_timeout(self.connect_timeout);
+        // A request holding a slot waits for its host's permit only while a
+        // connection closes; the global permit, while others are in use: both are
+        // part of the wait for a slot, and bounded by its timeout.
+        let limit = ConnectionLimitLayer::new(self.max_connections, self.max_connections_per_host)
+            .with_timeout(self.wait_timeout);
         let connector = limit.layer(Timeout::new(https, self.connect_timeout));
-
+        let budget = self
+            .wait_budget
+            .clone()
+            .unwrap_or_else(|| Arc::new(Waiters::new(self.max_waiters)));
         let pool = Pool::new(
             connector,
             Settings {
-                limit: limit.clone(),
-                per_host: max_connections_per_host,
-                wait_timeout: self.connect_timeout,
+                limit,
+                per_host: self.max_connections_per_host,
+                wait: Wait::new(budget, self.wait_timeout),
                 idle_timeout: self.idle_timeout,
                 http2_only: self.http2_only,
+                shards: self.shards,
             },
+            resolver,
         );
-        Shard {
+        Client {
             pool: Arc::new(pool),
-            limit,
+            shard: 0,
         }
     }
-}
-
-/// Shard `i`'s share of `cap` split `n` ways.
-fn share(cap: usize, n: usize, i: usize) -> usize {
-    cap / n + usize::from(i < cap % n)
 }
 
 impl fmt::Debug for Builder {
@@ -282,6 +294,9 @@ impl fmt::Debug for Builder {
             .field("max_connections_per_host", &self.max_connections_per_host)
             .field("idle_timeout", &self.idle_timeout)
             .field("connect_timeout", &self.connect_timeout)
+            .field("max_waiters", &self.max_waiters)
+            .field("wait_timeout", &self.wait_timeout)
+            .field("custom_wait_budget", &self.wait_budget.is_some())
             .field("tcp_keepalive", &self.tcp_keepalive)
             .field("nodelay", &self.nodelay)
             .field("http2_only", &self.http2_only)
@@ -311,31 +326,26 @@ fn tls_config(roots: RootCertStore) -> rustls::ClientConfig {
 pub struct PoolMetrics {
     /// Open connections, waiters and connect counters.
     pub connections: ConnectionMetrics,
+    /// Requests waiting for a connection slot now (counted in the wait budget).
+    pub waiting: usize,
+    /// Requests refused at once because every waiting place was taken.
+    pub rejected_full: u64,
+    /// Requests that waited for a slot for the whole wait timeout.
+    pub rejected_timeout: u64,
     /// DNS cache counters.
     pub dns: DnsMetrics,
 }
 
 /// The one shared, bounded HTTP client of a process. Cloning is cheap, and every clone
-/// shares the pool, the connection caps and the DNS cache.
+/// shares the pool, the connection caps, the wait queue and the DNS cache.
 ///
 /// It is a `tower::Service<Request<B>>` and also has [`request`](Self::request).
-/// Built with [`Builder::shards`], its pool is split in shards; a handle sends through
-/// one of them (the first, unless picked with [`shard`](Self::shard)), and
-/// [`metrics`](Self::metrics) covers them all.
+/// Built with [`Builder::shards`], its idle connections are kept in shards; a handle
+/// sends through one of them (the first, unless picked with [`shard`](Self::shard)).
 pub struct Client<B = Full<Bytes>> {
-    /// This handle's shard's pool.
     pool: Arc<Pool<B>>,
-    all: Arc<All<B>>,
-}
-
-struct All<B> {
-    shards: Arc<[Shard<B>]>,
-    resolver: CachingResolver,
-}
-
-struct Shard<B> {
-    pool: Arc<Pool<B>>,
-    limit: ConnectionLimitLayer,
+    /// This handle's shard.
+    shard: usize,
 }
 
 impl Client {
@@ -354,27 +364,27 @@ where
     /// Sends a request. The URI must be absolute (`http://` or `https://`); for
     /// HTTP/1 it is sent in origin form, with a `Host` header added if missing.
     ///
-    /// HTTP/1 requests beyond the host's connection cap wait (FIFO, at most the
-    /// connect timeout) for one of its requests to finish; the returned body holds
+    /// HTTP/1 requests beyond the host's connection cap wait (FIFO, bounded by the
+    /// wait queue's size and timeout) for one of its requests to finish; the returned body holds
     /// the request's slot and connection until it ends, and the connection then goes
     /// back to the pool. A request refused unsent by a pooled connection that had just
     /// closed is sent again on another.
     pub fn request(&self, req: Request<B>) -> ResponseFuture {
-        let host = self.pool.host(req.uri());
-        ResponseFuture::new(Box::pin(self.pool.clone().send(host, req)))
+        let host = self.pool.host(self.shard, req.uri());
+        ResponseFuture::new(Box::pin(self.pool.clone().send(self.shard, host, req)))
     }
 }
 
 impl<B> Client<B> {
-    /// A snapshot of the connection and DNS metrics, over every shard.
+    /// A snapshot of the connection, wait queue and DNS metrics.
     pub fn metrics(&self) -> PoolMetrics {
-        let mut connections = ConnectionMetrics::default();
-        for shard in self.all.shards.iter() {
-            connections.merge(shard.limit.metrics());
-        }
+        let (waiting, rejected_full, rejected_timeout) = self.pool.wait().metrics();
         PoolMetrics {
-            connections,
-            dns: self.all.resolver.metrics(),
+            connections: self.pool.limit().metrics(),
+            waiting,
+            rejected_full,
+            rejected_timeout,
+            dns: self.pool.resolver().metrics(),
         }
     }
 
@@ -383,18 +393,17 @@ impl<B> Client<B> {
         &self.pool
     }
 
-    /// How many shards the pool is split in (see [`Builder::shards`]).
+    /// How many shards the pool keeps its idle connections in (see [`Builder::shards`]).
     pub fn shards(&self) -> usize {
-        self.all.shards.len()
+        self.pool.shards()
     }
 
     /// A handle to the same client that sends through shard `index` (modulo the
-    /// number of shards). Metrics still cover every shard.
+    /// number of shards): it prefers the connections that shard opened.
     pub fn shard(&self, index: usize) -> Self {
-        let shard = &self.all.shards[index % self.all.shards.len()];
         Self {
-            pool: shard.pool.clone(),
-            all: self.all.clone(),
+            pool: self.pool.clone(),
+            shard: index % self.pool.shards(),
         }
     }
 }
@@ -403,7 +412,7 @@ impl<B> Clone for Client<B> {
     fn clone(&self) -> Self {
         Self {
             pool: self.pool.clone(),
-            all: self.all.clone(),
+            shard: self.shard,
         }
     }
 }
@@ -411,9 +420,10 @@ impl<B> Clone for Client<B> {
 impl<B> fmt::Debug for Client<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("limit", &self.all.shards[0].limit)
-            .field("shards", &self.all.shards.len())
-            .field("resolver", &self.all.resolver)
+            .field("limit", self.pool.limit())
+            .field("shards", &self.pool.shards())
+            .field("shard", &self.shard)
+            .field("resolver", self.pool.resolver())
             .finish()
     }
 }

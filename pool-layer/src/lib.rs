@@ -48,15 +48,22 @@
 //! - [`limit`]: the connection limit as a tower layer over any connector.
 //! - [`dns`]: the DNS cache, a resolver for hyper-util's `HttpConnector`.
 //! - [`Builder`] / [`Client`]: the assembled stack with the project's defaults; for a
-//!   thread-per-core server, [`Builder::shards`] splits the pool (and its caps) so each
-//!   worker thread keeps its connections on its own thread ([`Client::shard`]).
+//!   thread-per-core server, [`Builder::shards`] keeps each worker thread's idle
+//!   connections apart, so a worker reuses its own on its own thread
+//!   ([`Client::shard`]), while the caps and the wait queue stay the whole client's.
+//! - [`WaitBudget`]: the bound on waiting requests, the pool's own ([`Waiters`]) or
+//!   one shared with another queue of the program.
 //!
 //! # The pool
 //!
 //! Per host (scheme + host + port): at most `max_connections_per_host` HTTP/1
-//! requests are in flight, later ones wait in FIFO order for at most the connect
-//! timeout (then [`ClientError::is_timeout`]); a request takes the most recently used
-//! idle connection or opens one; its [`Body`] gives the connection back when it ends
+//! requests are in flight, over every shard; later ones wait in FIFO order, at most
+//! [`Builder::max_waiters`] of them over all hosts (one more fails at once:
+//! [`ClientError::is_overloaded`]) and each for at most [`Builder::wait_timeout`]
+//! (then [`ClientError::is_wait_timeout`]); the connect timeout bounds only TCP connect
+//! and TLS ([`ClientError::is_timeout`]). A request takes its shard's most recently
+//! used idle connection, another shard's idle one only when its host has every
+//! connection it may have open, or opens one; its [`Body`] gives the connection back when it ends
 //! (dropped unread, the connection is closed instead). A host whose TLS handshake
 //! negotiates HTTP/2 (or every host, with [`Builder::http2_only`]) is served over one
 //! shared connection. Idle connections close after the idle timeout (within a quarter
@@ -74,7 +81,10 @@ pub mod limit;
 mod client;
 mod pool;
 
-pub use self::pool::{Body, ClientError, ResponseFuture};
+pub use self::pool::{
+    Body, ClientError, ResponseFuture, TooManyWaiters, WaitBudget, WaitTimeout, Waiters,
+    DEFAULT_MAX_WAITERS, DEFAULT_WAIT_TIMEOUT,
+};
 
 pub use self::client::{
     Builder, Client, Connector, PoolMetrics, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT,

@@ -593,9 +593,15 @@ async fn read_bounded(
     }
 }
 
-/// A 502 (504 for connect timeouts) describing a transport failure without the URL's
-/// secrets: the host label and the error chain.
+/// A 429 / 503 for the gateway queue's rejections; else a 502 (504 for connect
+/// timeouts) describing a transport failure without the URL's secrets: the host label
+/// and the error chain.
 fn transport_error(err: &pool_layer::ClientError, ep: &Endpoint) -> ProviderError {
+    // No connection slot: the queue is full, or the wait was too long (the pool's
+    // errors carry the shared queue's rejections as their source).
+    if let Some(rejection) = limits_layer::http::rejection(err) {
+        return ProviderError::queue_rejection(rejection);
+    }
     let mut chain = Vec::new();
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = source {

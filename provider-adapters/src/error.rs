@@ -16,6 +16,9 @@ pub struct ProviderError {
     code: Option<String>,
     message: String,
     retry_after: Option<HeaderValue>,
+    /// The gateway's own queue refused the request: another deployment behind the same
+    /// queue would not do better, so it is not retried.
+    queued_out: bool,
 }
 
 impl ProviderError {
@@ -27,6 +30,7 @@ impl ProviderError {
             code: None,
             message: message.into(),
             retry_after: None,
+            queued_out: false,
         }
     }
 
@@ -83,7 +87,24 @@ impl ProviderError {
             code,
             message: format!("upstream error: {message}"),
             retry_after,
+            queued_out: false,
         }
+    }
+
+    /// The gateway's own queue refused the request (429 `queue_full` at once, 503
+    /// `queue_timeout` after the queue timeout), with its `Retry-After`; never retried.
+    pub fn queue_rejection(rejection: limits_layer::http::Rejection) -> Self {
+        let message = match rejection.code() {
+            "queue_full" => {
+                "the gateway is at capacity: too many requests in flight and queued; retry later"
+            }
+            _ => "the request waited too long in the gateway's queue; retry later",
+        };
+        let mut err = Self::new(rejection.status, message).with_code(rejection.code());
+        err.kind = "rate_limit_error";
+        err.retry_after = Some(rejection.retry_after());
+        err.queued_out = true;
+        err
     }
 
     /// With this machine-readable code.
@@ -115,7 +136,8 @@ impl ProviderError {
     /// Whether trying again (another deployment, or later) may succeed: rate limits,
     /// server errors, unreachable upstreams and timeouts.
     pub fn is_retryable(&self) -> bool {
-        self.status == StatusCode::TOO_MANY_REQUESTS || self.status.is_server_error()
+        !self.queued_out
+            && (self.status == StatusCode::TOO_MANY_REQUESTS || self.status.is_server_error())
     }
 
     /// `{"error":{"message","type","code"}}`.

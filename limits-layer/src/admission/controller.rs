@@ -11,7 +11,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::PollSemaphore;
 
-use super::{Overloaded, QueueTimeout};
+use super::{Overloaded, QueueBudget, QueueTimeout};
 use crate::BoxError;
 
 /// Default most requests running at once.
@@ -29,7 +29,8 @@ pub struct Limits {
     /// Most requests running at once. Default [`DEFAULT_MAX_IN_FLIGHT`]. At least 1.
     pub max_in_flight: usize,
     /// Most requests waiting, in FIFO order, for a slot; beyond, [`Overloaded`] at
-    /// once. Default [`DEFAULT_MAX_QUEUED`]. Zero means no queue.
+    /// once. Default [`DEFAULT_MAX_QUEUED`]. Zero means no queue. Ignored by
+    /// [`Controller::with_budget`], whose budget bounds the queue instead.
     pub max_queued: usize,
     /// Longest wait in the queue before [`QueueTimeout`]. Default
     /// [`DEFAULT_QUEUE_TIMEOUT`].
@@ -86,6 +87,9 @@ pub struct Controller {
 pub(crate) struct Shared {
     limits: Limits,
     slots: Arc<Semaphore>,
+    /// The bound on waiting, maybe shared with other queues.
+    budget: QueueBudget,
+    /// This controller's waiting requests.
     queued: AtomicUsize,
     admitted: AtomicU64,
     rejected_overload: AtomicU64,
@@ -99,10 +103,23 @@ impl Controller {
     ///
     /// If `max_in_flight` is zero.
     pub fn new(limits: Limits) -> Self {
+        let budget = QueueBudget::new(limits.max_queued);
+        Self::with_budget(limits, budget)
+    }
+
+    /// A controller whose waiting requests take their places in `budget`, which other
+    /// queues may share (then `limits.max_queued` is ignored): a request that finds no
+    /// free slot is refused at once when the budget is full, whoever fills it.
+    ///
+    /// # Panics
+    ///
+    /// If `max_in_flight` is zero.
+    pub fn with_budget(limits: Limits, budget: QueueBudget) -> Self {
         assert!(limits.max_in_flight > 0, "max_in_flight must be at least 1");
         Self {
             shared: Arc::new(Shared {
                 slots: Arc::new(Semaphore::new(limits.max_in_flight)),
+                budget,
                 limits,
                 queued: AtomicUsize::new(0),
                 admitted: AtomicU64::new(0),
@@ -125,16 +142,12 @@ impl Controller {
         if let Ok(slot) = shared.slots.clone().try_acquire_owned() {
             return Acquire::done(Ok(self.admit(slot)));
         }
-        let joined = shared
-            .queued
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |queued| {
-                (queued < shared.limits.max_queued).then_some(queued + 1)
-            });
-        if joined.is_err() {
+        if !shared.budget.try_join() {
             shared.rejected_overload.fetch_add(1, Ordering::Relaxed);
             tracing::debug!("admission queue full, rejecting");
             return Acquire::done(Err(Overloaded::new(shared.limits.retry_after).into()));
         }
+        shared.queued.fetch_add(1, Ordering::AcqRel);
         let place = QueuePlace(self.shared.clone());
         Acquire {
             state: State::Waiting {
@@ -207,6 +220,7 @@ struct QueuePlace(Arc<Shared>);
 impl Drop for QueuePlace {
     fn drop(&mut self) {
         self.0.queued.fetch_sub(1, Ordering::AcqRel);
+        self.0.budget.leave();
     }
 }
 

@@ -8,7 +8,9 @@ pub struct Overloaded {
 }
 
 impl Overloaded {
-    pub(crate) fn new(retry_after: Duration) -> Self {
+    /// The rejection of a full queue, with this retry hint. For other queues that
+    /// share the admission queue's budget and answer as it does.
+    pub fn new(retry_after: Duration) -> Self {
         Self { retry_after }
     }
 
@@ -34,7 +36,9 @@ pub struct QueueTimeout {
 }
 
 impl QueueTimeout {
-    pub(crate) fn new(waited: Duration, retry_after: Duration) -> Self {
+    /// The rejection of a request that waited `waited` in vain, with this retry hint.
+    /// For other queues that share the admission queue's budget and answer as it does.
+    pub fn new(waited: Duration, retry_after: Duration) -> Self {
         Self {
             waited,
             retry_after,
@@ -54,11 +58,7 @@ impl QueueTimeout {
 
 impl fmt::Display for QueueTimeout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "timed out after {:?} waiting in the admission queue",
-            self.waited
-        )
+        write!(f, "timed out after {:?} waiting in the queue", self.waited)
     }
 }
 

@@ -12,8 +12,12 @@
 //!   can guard several routes. [`KeyedController`] gives each key (model, API key…)
 //!   its own, with a bounded set of keys.
 //! - [`AdmissionLayer`] / [`Admission`]: the tower middleware over HTTP services.
+//! - [`QueueBudget`]: a bound on waiting requests that the controller can share with
+//!   other queues of the program ([`Controller::with_budget`]), so one setting bounds
+//!   them all.
 //! - Errors: [`Overloaded`] (queue full, at once) and [`QueueTimeout`] (waited
-//!   `queue_timeout`); [`crate::http::rejection`] maps them to 429 / 503.
+//!   `queue_timeout`); [`crate::http::rejection`] maps them to 429 / 503. Other queues
+//!   on a shared budget report them too (their constructors are public).
 //!
 //! # Example
 //!
@@ -48,6 +52,7 @@
 //! ```
 
 mod body;
+mod budget;
 mod controller;
 mod error;
 mod future;
@@ -56,6 +61,7 @@ mod layer;
 mod service;
 
 pub use self::body::AdmissionBody;
+pub use self::budget::QueueBudget;
 pub use self::controller::{
     Acquire, AdmissionMetrics, Controller, Limits, Permit, DEFAULT_MAX_IN_FLIGHT,
     DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT, DEFAULT_RETRY_AFTER,

@@ -52,6 +52,11 @@ impl ConnectionLimitLayer {
         self.shared.global.available_permits() == 0
     }
 
+    /// True if no connection permit of `key`'s host is free right now.
+    pub(crate) fn host_full(&self, key: &super::HostKey) -> bool {
+        self.shared.host(key).available_permits() == 0
+    }
+
     /// True if a connect is waiting for a global permit.
     pub(crate) fn global_wanted(&self) -> bool {
         self.shared

@@ -28,6 +28,7 @@ pub struct Stats {
     max_open: AtomicUsize,
     requests: AtomicUsize,
     open: watch::Sender<usize>,
+    max_established: AtomicUsize,
 }
 
 impl Stats {
@@ -37,6 +38,7 @@ impl Stats {
             max_open: AtomicUsize::new(0),
             requests: AtomicUsize::new(0),
             open: watch::channel(0).0,
+            max_established: AtomicUsize::new(0),
         })
     }
     pub fn accepted(&self) -> usize {
@@ -44,6 +46,12 @@ impl Stats {
     }
     pub fn max_open(&self) -> usize {
         self.max_open.load(Ordering::SeqCst)
+    }
+    /// The most sockets the kernel had ESTABLISHED on the server's port, sampled at
+    /// each accept. Unlike [`max_open`](Self::max_open), which counts a socket until the
+    /// server has read its end, this drops a socket the moment the client closes it.
+    pub fn max_established(&self) -> usize {
+        self.max_established.load(Ordering::SeqCst)
     }
     pub fn open(&self) -> usize {
         *self.open.borrow()
@@ -151,6 +159,10 @@ impl TestServer {
                     continue;
                 };
                 let guards: Vec<OpenGuard> = counted.iter().map(|s| s.opened()).collect();
+                let established = established(addr.port());
+                for s in &counted {
+                    s.max_established.fetch_max(established, Ordering::SeqCst);
+                }
                 let handler = handler.clone();
                 let counted = counted.clone();
                 let tls = tls.clone();
@@ -203,4 +215,25 @@ pub fn self_signed() -> (tokio_rustls::TlsAcceptor, rustls::RootCertStore) {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(der).expect("add root");
     (tokio_rustls::TlsAcceptor::from(Arc::new(config)), roots)
+}
+
+/// Sockets in state ESTABLISHED whose local port is `port`, from `/proc/net/tcp` (0
+/// where there is none).
+pub fn established(port: u16) -> usize {
+    // The table is read a page at a time while sockets come and go, so a socket can
+    // be listed twice: count each connection (local and remote address) once.
+    let port = format!(":{port:04X}");
+    let mut seen = std::collections::HashSet::new();
+    for path in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(table) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        for line in table.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() > 3 && fields[1].ends_with(&port) && fields[3] == "01" {
+                seen.insert((fields[1].to_string(), fields[2].to_string()));
+            }
+        }
+    }
+    seen.len()
 }

@@ -1,0 +1,433 @@
+//! The pool inside [`Client`](crate::Client): one for the process, its connection caps
+//! counting every socket whichever shard (worker thread) opened it, its idle
+//! connections kept per shard so that a worker's requests, connections and wake-ups
+//! stay on its thread.
+//!
+//! Per host (scheme + host + port) there are `max_connections_per_host` HTTP/1
+//! request slots for the whole process ([`host`]); a request takes one (at once, or
+//! waiting FIFO in the bounded wait queue of [`wait`]), then the most recently used
+//! idle connection of its own shard ([`idle`]) — or, only when the host has every
+//! connection it may have open, one idle on another shard — or connects
+//! ([`connect`], which at the global cap makes room by closing the longest idle
+//! connection); the connection goes back to its shard's idle list when the response
+//! body ends ([`body`]), in the same call that frees the slot. A host that negotiates HTTP/2 is
+//! served over one shared connection per shard ([`h2`]). Each shard's reaper closes
+//! its connections idle for longer than the idle timeout ([`reaper`]).
+//!
+//! Why not hyper-util's pooled client: it races every request's checkout against a
+//! new connect and, when the checkout wins, finishes the connect in the background, so
+//! with a host at its cap each request served by a pooled connection left a connect
+//! waiting for a permit; and per request it hashed the pool key three times, boxed
+//! twice and spawned a task to return the connection. Here a request with a slot never
+//! waits for its host's permit but for a moment (its host has fewer requests in
+//! flight than the cap), and the host is found without hashing when it is the
+//! shard's previous request's host.
+//!
+//! Why one pool rather than one per worker: split caps starve. With a per-host cap of
+//! 20 over two workers, a worker whose clients send more waits on its 10 while the
+//! other's 10 sit idle; with a cap smaller than the worker count some workers could
+//! not reach the host at all. Sharing only the slot semaphore and the connection
+//! limit keeps the hot path local: the shared state a pooled request touches is one
+//! semaphore's permit, taken and given back.
+//!
+//! Ownership does the cleanup: an idle connection is a hyper `SendRequest`; dropping it
+//! (reaper, pool dropped, body not read to the end, room made at the global cap) ends
+//! hyper's connection task, which drops the socket and with it the connection's
+//! permits.
+
+mod body;
+mod connect;
+mod error;
+mod h2;
+mod host;
+mod idle;
+mod reaper;
+mod wait;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use http::header::{HeaderValue, HOST};
+use http::{Request, Response, Uri};
+use http_body::Body as HttpBody;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::sync::OwnedSemaphorePermit;
+
+use self::body::H1Done;
+use self::error::Kind;
+use self::host::{Host, Last};
+use self::reaper::Kept;
+use crate::client::Connector;
+use crate::dns::CachingResolver;
+use crate::limit::{ConnectionLimitLayer, HostMap};
+use crate::BoxError;
+
+pub use self::body::{Body, ResponseFuture};
+pub use self::error::ClientError;
+pub(crate) use self::wait::Wait;
+pub use self::wait::{
+    TooManyWaiters, WaitBudget, WaitTimeout, Waiters, DEFAULT_MAX_WAITERS, DEFAULT_WAIT_TIMEOUT,
+};
+
+/// The pool of a client, shared by its shards.
+pub(crate) struct Pool<B> {
+    connector: Connector,
+    /// The connector's limit: process-wide, as every shard connects through it.
+    limit: ConnectionLimitLayer,
+    per_host: usize,
+    /// The bound on waiting for a slot, in count and in time.
+    wait: Wait,
+    reap_every: Duration,
+    http2_only: bool,
+    h1: http1::Builder,
+    h2: http2::Builder<TokioExecutor>,
+    hosts: HostMap<Host<B>>,
+    shards: Box<[Shard<B>]>,
+    /// The connector's DNS cache, for its metrics.
+    resolver: CachingResolver,
+}
+
+/// The state of one shard, used from its worker's thread (cache-line aligned, so the
+/// shards do not slow each other).
+#[repr(align(128))]
+struct Shard<B> {
+    last: Mutex<Option<Last<B>>>,
+    kept: Mutex<Kept<B>>,
+    reaper_running: AtomicBool,
+    /// Reaper ticks so far: the clock the shard's idle connections are stamped with.
+    ticks: AtomicU64,
+}
+
+/// Settings of the pool.
+pub(crate) struct Settings {
+    pub(crate) limit: ConnectionLimitLayer,
+    pub(crate) per_host: usize,
+    pub(crate) wait: Wait,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) http2_only: bool,
+    pub(crate) shards: usize,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A new connection.
+enum Conn<B> {
+    H1(http1::SendRequest<B>),
+    H2(http2::SendRequest<B>),
+}
+
+impl<B> Pool<B> {
+    pub(crate) fn new(connector: Connector, settings: Settings, resolver: CachingResolver) -> Self {
+        let mut h2 = http2::Builder::new(TokioExecutor::new());
+        h2.timer(TokioTimer::new());
+        Self {
+            connector,
+            limit: settings.limit,
+            per_host: settings.per_host,
+            wait: settings.wait,
+            reap_every: (settings.idle_timeout / idle::TICKS_PER_IDLE_TIMEOUT)
+                .max(Duration::from_millis(1)),
+            http2_only: settings.http2_only,
+            h1: http1::Builder::new(),
+            h2,
+            hosts: HostMap::new(),
+            shards: (0..settings.shards.max(1))
+                .map(|_| Shard {
+                    last: Mutex::new(None),
+                    kept: Mutex::new(Kept::new()),
+                    reaper_running: AtomicBool::new(false),
+                    ticks: AtomicU64::new(0),
+                })
+                .collect(),
+            resolver,
+        }
+    }
+
+    /// How many shards.
+    pub(crate) fn shards(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The connection limit.
+    pub(crate) fn limit(&self) -> &ConnectionLimitLayer {
+        &self.limit
+    }
+
+    /// The DNS cache.
+    pub(crate) fn resolver(&self) -> &CachingResolver {
+        &self.resolver
+    }
+
+    /// The wait queue's state.
+    pub(crate) fn wait(&self) -> &Wait {
+        &self.wait
+    }
+}
+
+impl<B> Pool<B>
+where
+    B: HttpBody + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    /// Sends `req` for `shard` to `host` (from [`host`](Self::host) of its URI).
+    ///
+    /// The paths other than a pooled HTTP/1 connection (waiting, connecting, HTTP/2)
+    /// are boxed: an async fn's future is as large as its largest path, and the usual
+    /// request should not carry, and copy, their space.
+    pub(crate) async fn send(
+        self: Arc<Self>,
+        shard: usize,
+        host: Option<Arc<Host<B>>>,
+        req: Request<B>,
+    ) -> Result<Response<Body>, ClientError> {
+        let host = host.ok_or(ClientError::new(Kind::NotAbsolute))?;
+        loop {
+            let local = host.local(shard);
+            if local.multiplexed.load(Ordering::Relaxed) {
+                let sender = match local.live_h2() {
+                    Some(sender) => Some(sender),
+                    None => Box::pin(self.h2_sender(&host, shard)).await?,
+                };
+                if let Some(sender) = sender {
+                    return Box::pin(self.send_h2(host, shard, sender, None, req)).await;
+                }
+            }
+            let slot = match host.slots.clone().try_acquire_owned() {
+                Ok(slot) => slot,
+                Err(_) => Box::pin(self.wait_for_slot(&host)).await?,
+            };
+            if host.local(shard).multiplexed.load(Ordering::Relaxed) {
+                // Became multiplexed while this request waited.
+                continue;
+            }
+            return self.send_h1(host, shard, slot, req).await;
+        }
+    }
+
+    /// Waits (FIFO, bounded in count and time) for one of the host's HTTP/1 slots.
+    async fn wait_for_slot(&self, host: &Host<B>) -> Result<OwnedSemaphorePermit, ClientError> {
+        let _place = self
+            .wait
+            .join(&host.key)
+            .map_err(|err| ClientError::new(Kind::Overloaded(err)))?;
+        tracing::trace!(host = %host.key, "per-host cap reached; request waits for a slot");
+        let _waiting = Counted::new(&host.waiting);
+        let started = tokio::time::Instant::now();
+        match tokio::time::timeout(self.wait.timeout, host.slots.clone().acquire_owned()).await {
+            Ok(slot) => Ok(slot.expect("slot semaphores are never closed")),
+            Err(_) => Err(ClientError::new(Kind::WaitTimeout(
+                self.wait.timed_out(&host.key, started.elapsed()),
+            ))),
+        }
+    }
+
+    async fn send_h1(
+        self: Arc<Self>,
+        host: Arc<Host<B>>,
+        shard: usize,
+        slot: OwnedSemaphorePermit,
+        mut req: Request<B>,
+    ) -> Result<Response<Body>, ClientError> {
+        // The absolute URI, kept while the request carries the origin form.
+        let mut absolute: Option<Uri> = None;
+        loop {
+            let (mut sender, reused, home) = match self.take_idle(&host, shard) {
+                Some((mut sender, home)) => {
+                    if sender.ready().await.is_err() {
+                        continue;
+                    }
+                    (sender, true, home)
+                }
+                None => match Box::pin(self.connect_or_returned(&host, shard)).await? {
+                    None => continue,
+                    Some(Conn::H1(sender)) => (sender, false, shard),
+                    Some(Conn::H2(sender)) => {
+                        if let Some(uri) = absolute.take() {
+                            *req.uri_mut() = uri;
+                        }
+                        return Box::pin(self.send_h2(host, shard, sender, Some(slot), req)).await;
+                    }
+                },
+            };
+            if absolute.is_none() {
+                absolute = Some(to_origin_form(&mut req, host.host_header.as_ref()));
+            }
+            match sender.try_send_request(req).await {
+                Ok(res) => {
+                    let done = H1Done {
+                        pool: self,
+                        host,
+                        home,
+                        sender,
+                        slot,
+                    };
+                    return Ok(res.map(|body| Body::new(body, Box::new(done))));
+                }
+                Err(mut err) => match err.take_message() {
+                    // The connection closed before the request went out (typically an
+                    // idle connection the server had just closed): another one.
+                    Some(unsent) if reused => {
+                        tracing::debug!(host = %host.key, error = %err.error(), "pooled connection closed; retrying on another");
+                        req = unsent;
+                    }
+                    _ => return Err(ClientError::new(Kind::Request(err.into_error()))),
+                },
+            }
+        }
+    }
+
+    /// An idle HTTP/1 connection to the host, and the shard it belongs to: the shard's
+    /// own most recently used one; or, when the host has no connection permit free
+    /// (every one it may have is open), one idle on another shard. A request holding
+    /// a slot is one of at most `per_host` in flight to its host, so when every permit
+    /// is taken some connection of the host is idle (or closing, and its permit comes
+    /// back in a moment): borrowing it, rather than closing it to open one here, keeps
+    /// the host's connections open and their count at the cap. The connection goes
+    /// back to its own shard, whose thread runs it.
+    fn take_idle(&self, host: &Host<B>, shard: usize) -> Option<(http1::SendRequest<B>, usize)> {
+        if let Some(sender) = lock(&host.local(shard).idle).take() {
+            return Some((sender, shard));
+        }
+        if self.shards.len() == 1 || !self.limit.host_full(&host.key) {
+            return None;
+        }
+        host.others(shard).find_map(|(other, local)| {
+            let sender = lock(&local.idle).take()?;
+            tracing::trace!(host = %host.key, "per-host cap reached; borrowing another worker's idle connection");
+            Some((sender, other))
+        })
+    }
+
+    /// Puts an HTTP/1 connection whose response has ended back in its shard's idle list.
+    fn put(self: &Arc<Self>, host: &Arc<Host<B>>, shard: usize, sender: http1::SendRequest<B>) {
+        if sender.is_closed() {
+            return;
+        }
+        let local = host.local(shard);
+        let wanted_here = local.connecting.load(Ordering::Relaxed) > 0;
+        if !wanted_here && host.waiting.load(Ordering::Relaxed) == 0 && self.limit.global_wanted() {
+            // A connect to another host waits for a global permit, and no request of
+            // this host waits for this connection: closing it (dropping its sender)
+            // gives the other host a permit.
+            tracing::trace!(host = %host.key, "closing a finished connection for a waiting connect");
+            return;
+        }
+        // `shard` is the connection's own, which may not be this thread's when the
+        // connection was borrowed: it goes back where its hyper task runs (and the
+        // shard's reaper, if it must start, starts here; it runs on any thread).
+        let tick = self.shards[shard].ticks.load(Ordering::Relaxed);
+        let newly_kept = lock(&local.idle).put(sender, tick, self.per_host);
+        if wanted_here {
+            local.returned.notify_one();
+        }
+        self.keep(host, shard, newly_kept);
+    }
+}
+
+/// Counts one for as long as it lives.
+struct Counted<'a>(&'a AtomicUsize);
+
+impl<'a> Counted<'a> {
+    fn new(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Sets `host` as the Host header if the request has none and turns the URI into origin
+/// form (`/path?query`), as HTTP/1 requests to an origin are written; returns the absolute URI.
+fn to_origin_form<B>(req: &mut Request<B>, host: Option<&HeaderValue>) -> Uri {
+    if let Some(value) = host {
+        if !req.headers().contains_key(HOST) {
+            req.headers_mut().insert(HOST, value.clone());
+        }
+    }
+    let origin = match req.uri().path_and_query() {
+        Some(path) if path.as_str() != "/" => Uri::from(path.clone()),
+        _ => Uri::default(),
+    };
+    std::mem::replace(req.uri_mut(), origin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host::host_header;
+    use super::*;
+    use bytes::Bytes;
+    use http_body_util::Full;
+
+    #[test]
+    fn one_host_however_its_uri_is_written() {
+        let client: crate::Client<Full<Bytes>> = crate::Client::builder().build();
+        let pool = client.pool();
+        let host = |uri: &str| pool.host(0, &uri.parse().unwrap_or_default());
+        let a = host("http://A.example:80/v1/x").unwrap_or_else(|| panic!("a host"));
+        assert_eq!(a.dst, "http://A.example:80/");
+        // Same host again (the remembered one), then spelled differently, then after
+        // another host: always the same entry.
+        for uri in [
+            "http://a.example:80/y",
+            "http://a.example/z",
+            "HTTP://a.EXAMPLE/",
+        ] {
+            assert!(Arc::ptr_eq(
+                &a,
+                &host(uri).unwrap_or_else(|| panic!("{uri}"))
+            ));
+        }
+        let b = host("http://b.example/").unwrap_or_else(|| panic!("b host"));
+        assert!(!Arc::ptr_eq(&a, &b));
+        assert_eq!(b.key.as_str(), "http://b.example:80");
+        assert!(Arc::ptr_eq(
+            &a,
+            &host("http://a.example/").unwrap_or_else(|| panic!("a"))
+        ));
+        // Another scheme is another host.
+        let tls = host("https://a.example/").unwrap_or_else(|| panic!("tls"));
+        assert!(!Arc::ptr_eq(&a, &tls));
+        assert!(host("/relative").is_none());
+    }
+
+    #[test]
+    fn every_shard_finds_the_same_host() {
+        let client: crate::Client<Full<Bytes>> = crate::Client::builder().shards(3).build();
+        let pool = client.pool();
+        let uri: Uri = "http://a.example/".parse().unwrap_or_default();
+        let first = pool.host(0, &uri).unwrap_or_else(|| panic!("host"));
+        for shard in 1..3 {
+            let host = pool.host(shard, &uri).unwrap_or_else(|| panic!("host"));
+            assert!(Arc::ptr_eq(&first, &host), "shard {shard}");
+        }
+    }
+
+    #[test]
+    fn origin_form_keeps_path_and_query_and_adds_the_host() {
+        let mut req = Request::get("https://api.example.com:8443/v1/x?a=b")
+            .body(())
+            .unwrap_or_default();
+        let host = host_header(req.uri());
+        let absolute = to_origin_form(&mut req, host.as_ref());
+        assert_eq!(absolute, "https://api.example.com:8443/v1/x?a=b");
+        assert_eq!(req.uri(), "/v1/x?a=b");
+        assert_eq!(req.headers()[HOST], "api.example.com:8443");
+
+        let mut req = Request::get("https://api.example.com:443")
+            .body(())
+            .unwrap_or_default();
+        let host = host_header(req.uri());
+        to_origin_form(&mut req, host.as_ref());
+        assert_eq!(req.uri(), "/");
+        assert_eq!(req.headers()[HOST], "api.example.com");
+    }
+}
