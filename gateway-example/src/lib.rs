@@ -24,6 +24,8 @@ pub mod config;
 pub mod front;
 pub mod metrics;
 pub mod mock;
+pub mod routes;
+mod routing;
 pub mod server;
 
 use std::net::SocketAddr;

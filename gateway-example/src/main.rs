@@ -61,20 +61,19 @@ fn main() -> ExitCode {
             .init(),
     }
 
-    let (text, name) = match &cli.config {
-        Some(path) => match std::fs::read_to_string(path) {
-            Ok(text) => (text, path.display().to_string()),
-            Err(err) => {
-                eprintln!("error: cannot read config {}: {err}", path.display());
-                return ExitCode::from(2);
-            }
-        },
-        None => (DEMO.to_string(), "<embedded demo config>".to_string()),
+    let loaded = match &cli.config {
+        Some(path) => Config::load(path).map(|c| (c, path.display().to_string())),
+        None => Config::parse(DEMO, "<embedded demo config>")
+            .map(|c| (c, "<embedded demo config>".to_string())),
     };
-    let mut config = match Config::parse(&text, &name) {
-        Ok(config) => config,
-        Err(err) => {
-            eprintln!("error: invalid config: {err}");
+    let (mut config, name) = match loaded {
+        Ok(loaded) => loaded,
+        Err(errors) => {
+            let n = errors.errors().len();
+            eprintln!("error: invalid config ({n} problem{}):", if n == 1 { "" } else { "s" });
+            for err in errors.errors() {
+                eprintln!("  {err}");
+            }
             return ExitCode::from(2);
         }
     };
@@ -84,18 +83,21 @@ fn main() -> ExitCode {
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
-    if cli.check_config {
-        let names: std::collections::BTreeSet<&str> = config
-            .deployments
-            .iter()
-            .map(|d| d.model_name.as_str())
-            .collect();
-        println!(
-            "{name}: ok: {} deployments of {} models; listen {}",
-            config.deployments.len(),
-            names.len(),
-            config.server.listen
+    let ignored = config.ignored_lines();
+    if !ignored.is_empty() {
+        tracing::warn!(
+            "{name}: these LiteLLM settings are accepted and not used by this gateway:\n  {}",
+            ignored.join("\n  ")
         );
+    }
+    if cli.check_config {
+        if !ignored.is_empty() {
+            println!("ignored (accepted, not used by this gateway):");
+            for line in &ignored {
+                println!("  {line}");
+            }
+        }
+        println!("{}", config.summary(&name));
         return ExitCode::SUCCESS;
     }
 

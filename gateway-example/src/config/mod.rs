@@ -1,0 +1,457 @@
+//! The YAML config: LiteLLM's `config.yaml` as it is (`model_list`,
+//! `litellm_settings`, `router_settings`, `general_settings`, `environment_variables`),
+//! plus the gateway's own `server`, `pool`, `limits` and `cache` sections.
+//!
+//! Every problem is reported at once, each with file, key path, line and what is
+//! wrong; every LiteLLM setting the gateway does not act on is listed as ignored,
+//! grouped by section. Defaults are the layer crates' `DEFAULT_*` constants.
+//!
+//! ```
+//! use gateway_example::config::Config;
+//!
+//! let yaml = "model_list:\n  - model_name: local\n    litellm_params: {model: ollama/llama3.2}\n\
+//!             litellm_settings: {success_callback: [langfuse]}\n";
+//! let config = Config::parse(yaml, "config.yaml").unwrap();
+//! assert_eq!(config.deployments[0].endpoint.model, "llama3.2");
+//! assert_eq!(config.ignored_lines(), ["litellm_settings: success_callback"]);
+//! ```
+
+mod litellm;
+mod locate;
+mod models;
+mod raw;
+mod reader;
+mod sections;
+mod wildcard;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Read;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::Duration;
+
+use provider_adapters::{Endpoint, Secret};
+
+pub use self::litellm::{endpoint, infer_provider, prefix_hint, qualify, EnvDefaults, Params};
+pub use self::reader::{Env, MAX_COUNT, MAX_SECONDS};
+pub(crate) use self::wildcard::{captures, specificity};
+
+/// The demo config served when no `--config` is given.
+pub const DEMO: &str = include_str!("../demo.yaml");
+
+/// Default `server.listen`.
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 4000));
+/// Default `server.max_body_bytes`: 10 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+/// Largest `server.max_body_bytes` / `cache.responses.max_item_bytes`: 1 GiB.
+pub const MAX_BODY_BYTES: u64 = 1 << 30;
+/// Default `server.request_timeout_s`: the adapters' total timeout.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = provider_adapters::DEFAULT_TIMEOUT;
+/// Default `server.header_read_timeout_s`.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default `server.shutdown_timeout_s`.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default `server.max_client_connections`.
+pub const DEFAULT_MAX_CLIENT_CONNECTIONS: usize = 10_000;
+/// Most worker threads `server.workers` may ask for.
+pub const MAX_WORKERS: usize = 1024;
+/// Default retries of a deployment (`max_retries`, `num_retries`).
+pub const DEFAULT_MAX_RETRIES: u32 = 2;
+/// Most retries a deployment may ask for.
+pub const MAX_RETRIES: u8 = 10;
+/// Largest config file read: a bigger one (or `/dev/zero`) is refused, not read on.
+pub const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
+
+/// A config problem: where, which key, what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file (or `<demo>`).
+    pub file: String,
+    /// The key, as a path (`model_list[0].litellm_params.api_key`); empty for the file.
+    pub key: String,
+    /// The 1-based line of the key, when it could be found.
+    pub line: Option<usize>,
+    /// The problem.
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if self.key.is_empty() {
+            write!(f, ": {}", self.problem)
+        } else {
+            write!(f, ": `{}`: {}", self.key, self.problem)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Every problem of a config, in file order (at least one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl ConfigErrors {
+    fn one(file: &str, problem: String) -> Self {
+        Self(vec![ConfigError {
+            file: file.to_string(),
+            key: String::new(),
+            line: None,
+            problem,
+        }])
+    }
+
+    /// The errors.
+    pub fn errors(&self) -> &[ConfigError] {
+        &self.0
+    }
+
+    /// The error at `key`, if any.
+    pub fn at(&self, key: &str) -> Option<&ConfigError> {
+        self.0.iter().find(|e| e.key == key)
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// LiteLLM settings accepted and not acted on: section → key → how many times.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ignored(pub BTreeMap<String, BTreeMap<String, usize>>);
+
+impl Ignored {
+    pub(crate) fn add(&mut self, section: &str, key: &str) {
+        *self
+            .0
+            .entry(section.to_string())
+            .or_default()
+            .entry(key.to_string())
+            .or_default() += 1;
+    }
+
+    /// How many distinct keys, over every section.
+    pub fn len(&self) -> usize {
+        self.0.values().map(BTreeMap::len).sum()
+    }
+
+    /// Whether nothing was ignored.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The `server` section.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on. Default [`DEFAULT_LISTEN`].
+    pub listen: SocketAddr,
+    /// Key clients must send (`Authorization: Bearer` or `x-api-key`); none: open.
+    pub master_key: Option<Secret>,
+    /// Largest request body. Default [`DEFAULT_MAX_BODY_BYTES`].
+    pub max_body_bytes: usize,
+    /// Longest time until response headers. Default [`DEFAULT_REQUEST_TIMEOUT`].
+    pub request_timeout: Duration,
+    /// Longest time for a client to send request headers (slowloris). Default
+    /// [`DEFAULT_HEADER_READ_TIMEOUT`].
+    pub header_read_timeout: Duration,
+    /// Longest drain on shutdown. Default [`DEFAULT_SHUTDOWN_TIMEOUT`].
+    pub shutdown_timeout: Duration,
+    /// Most client connections at once; more are refused. Default
+    /// [`DEFAULT_MAX_CLIENT_CONNECTIONS`].
+    pub max_client_connections: usize,
+    /// Worker threads, each with its own event loop, accept loop and share of the
+    /// upstream pool (see `pool_layer::Builder::shards`). Default: one per CPU.
+    pub workers: usize,
+}
+
+/// The `pool` section (see `pool-layer`; defaults are its constants).
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// Default `pool_layer::limit::DEFAULT_MAX_CONNECTIONS`.
+    pub max_connections: usize,
+    /// Default `pool_layer::limit::DEFAULT_MAX_CONNECTIONS_PER_HOST`.
+    pub max_connections_per_host: usize,
+    /// Idle keep-alive. Default `pool_layer::DEFAULT_IDLE_TIMEOUT`.
+    pub keepalive: Duration,
+    /// Default `pool_layer::dns::DEFAULT_TTL`.
+    pub dns_ttl: Duration,
+    /// Default `pool_layer::DEFAULT_CONNECT_TIMEOUT`.
+    pub connect_timeout: Duration,
+}
+
+/// The `limits` section (see `limits-layer`; defaults are its constants).
+#[derive(Debug, Clone)]
+pub struct LimitsConfig {
+    /// Default `DEFAULT_MAX_IN_FLIGHT`.
+    pub max_in_flight: usize,
+    /// Default `DEFAULT_MAX_QUEUED`.
+    pub max_queued: usize,
+    /// Default `DEFAULT_QUEUE_TIMEOUT`.
+    pub queue_timeout: Duration,
+    /// Default `DEFAULT_MAX_CALLBACKS`.
+    pub max_callbacks: usize,
+    /// Default `DEFAULT_EVENT_QUEUE`.
+    pub callback_queue: usize,
+}
+
+/// `cache.responses`.
+#[derive(Debug, Clone)]
+pub struct ResponsesConfig {
+    /// Default off.
+    pub enabled: bool,
+    /// Default `cache_layer::ttl::DEFAULT_TTL`.
+    pub ttl: Duration,
+    /// Default `cache_layer::ttl::DEFAULT_CAPACITY`.
+    pub capacity: usize,
+    /// Default `cache_layer::ttl::DEFAULT_MAX_ITEM_WEIGHT`.
+    pub max_item_bytes: usize,
+}
+
+/// The `cache` section (see `cache-layer`).
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    /// Default `cache_layer::ttl::DEFAULT_TTL`.
+    pub client_ttl: Duration,
+    /// Default `cache_layer::ttl::DEFAULT_CAPACITY`.
+    pub client_capacity: usize,
+    /// The response cache.
+    pub responses: ResponsesConfig,
+}
+
+/// How requests for one model name are spread over its deployments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// The deployment with the fewest requests in flight (default).
+    LeastBusy,
+    /// In turn.
+    RoundRobin,
+}
+
+/// `model_info`: what the gateway shows of it (`GET /v1/models/{id}`); other keys
+/// are listed as ignored.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelInfo {
+    /// `id`.
+    pub id: Option<String>,
+    /// `mode` (`chat`, `embedding`, `completion`, `responses`…).
+    pub mode: Option<String>,
+    /// `base_model`.
+    pub base_model: Option<String>,
+    /// `max_tokens`.
+    pub max_tokens: Option<u64>,
+    /// `max_input_tokens`.
+    pub max_input_tokens: Option<u64>,
+    /// `max_output_tokens`.
+    pub max_output_tokens: Option<u64>,
+    /// `input_cost_per_token`.
+    pub input_cost_per_token: Option<f64>,
+    /// `output_cost_per_token`.
+    pub output_cost_per_token: Option<f64>,
+}
+
+/// One `model_list` entry with a fixed upstream.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    /// The name clients ask for.
+    pub model_name: String,
+    /// Where it goes; `mock/…` models go to the built-in mock provider.
+    pub endpoint: Endpoint,
+    /// True for `mock/…` models.
+    pub mock: bool,
+    /// A fixed answer for the mock provider (`mock_response`).
+    pub mock_response: Option<String>,
+    /// Retries on connect errors, 429 and 5xx. Default [`DEFAULT_MAX_RETRIES`].
+    pub max_retries: u32,
+    /// `model_info`.
+    pub info: ModelInfo,
+}
+
+/// One `model_list` entry whose `model_name` has a `*` (LiteLLM's wildcard routing):
+/// a requested name that matches gets an upstream built for it.
+#[derive(Debug, Clone)]
+pub struct WildcardRoute {
+    /// `model_name`, e.g. `*`, `openai/*`, `claude-*`.
+    pub pattern: String,
+    /// `litellm_params.model`, e.g. `*`, `openai/*`: each `*` takes what the
+    /// pattern's matched, in order.
+    pub model: String,
+    /// The entry's connection settings.
+    pub params: Params,
+    /// The provider variables set when the config was read.
+    pub env: EnvDefaults,
+    /// Retries.
+    pub max_retries: u32,
+    /// `model_info`.
+    pub info: ModelInfo,
+}
+
+/// The whole config.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `server`.
+    pub server: ServerConfig,
+    /// `pool`.
+    pub pool: PoolConfig,
+    /// `limits`.
+    pub limits: LimitsConfig,
+    /// `cache`.
+    pub cache: CacheConfig,
+    /// `model_list` entries with a fixed upstream.
+    pub deployments: Vec<Deployment>,
+    /// `model_list` entries with a `*` in `model_name`.
+    pub wildcards: Vec<WildcardRoute>,
+    /// `router_settings.routing_strategy`.
+    pub strategy: Strategy,
+    /// LiteLLM settings accepted and not acted on, to list at start.
+    pub ignored: Ignored,
+    /// Other things to say at start (a setting replaced by the gateway's own).
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// Parses and validates a config, reading `os.environ/…` and the providers'
+    /// variables from the process environment. `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
+        Self::parse_with_env(text, file, &|name| std::env::var(name).ok())
+    }
+
+    /// [`parse`](Self::parse) with another environment (tests).
+    pub fn parse_with_env(text: &str, file: &str, env: Env<'_>) -> Result<Config, ConfigErrors> {
+        let deserializer = serde_norway::Deserializer::from_str(text);
+        let raw: raw::RawFile = match serde_path_to_error::deserialize(deserializer) {
+            Ok(raw) => raw,
+            Err(e) => {
+                let key = e.path().to_string();
+                let key = if key == "." { String::new() } else { key };
+                let line = e.inner().location().map(|l| l.line());
+                return Err(ConfigErrors(vec![ConfigError {
+                    file: file.to_string(),
+                    key,
+                    line,
+                    problem: e.inner().to_string(),
+                }]));
+            }
+        };
+        let mut ctx = reader::Ctx::new(file, text, env);
+        sections::environment(&mut ctx, raw.environment_variables.as_ref());
+        let litellm = sections::litellm(&mut ctx, &raw);
+        let server = sections::server(&mut ctx, raw.server.as_ref(), litellm.master_key.clone());
+        let pool = sections::pool(&mut ctx, raw.pool.as_ref());
+        let limits = sections::limits(&mut ctx, raw.limits.as_ref());
+        let cache = sections::cache(&mut ctx, raw.cache.as_ref());
+        for section in raw.other.keys() {
+            ctx.ignored.add("(top level)", section);
+        }
+        let inherited = models::Inherited {
+            max_retries: litellm.max_retries,
+            timeout: litellm.timeout,
+            env: EnvDefaults::read(&|name| ctx.var(name)),
+        };
+        let (deployments, wildcards) = models::model_list(&mut ctx, raw.model_list.as_ref(), &inherited);
+        if deployments.is_empty() && wildcards.is_empty() && ctx.errors.is_empty() {
+            ctx.error("model_list", "lists no models; the gateway would have nothing to serve");
+        }
+        if !ctx.errors.is_empty() {
+            ctx.errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
+            return Err(ConfigErrors(ctx.errors));
+        }
+        Ok(Config {
+            server,
+            pool,
+            limits,
+            cache,
+            deployments,
+            wildcards,
+            strategy: litellm.strategy,
+            ignored: ctx.ignored,
+            warnings: ctx.warnings,
+        })
+    }
+
+    /// Reads and parses a config file, at most [`MAX_CONFIG_BYTES`] of it.
+    pub fn load(path: &std::path::Path) -> Result<Config, ConfigErrors> {
+        let name = path.display().to_string();
+        let text = read_capped(path).map_err(|problem| ConfigErrors::one(&name, problem))?;
+        Self::parse(&text, &name)
+    }
+
+    /// One line per section of [`ignored`](Self::ignored):
+    /// `litellm_settings: drop_params, success_callback`.
+    pub fn ignored_lines(&self) -> Vec<String> {
+        self.ignored
+            .0
+            .iter()
+            .map(|(section, keys)| {
+                let keys: Vec<String> = keys
+                    .iter()
+                    .map(|(k, n)| if *n > 1 { format!("{k} (×{n})") } else { k.clone() })
+                    .collect();
+                format!("{section}: {}", keys.join(", "))
+            })
+            .collect()
+    }
+
+    /// The model names clients can ask for: each fixed name once, then the patterns.
+    pub fn served(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for d in &self.deployments {
+            if !names.contains(&d.model_name.as_str()) {
+                names.push(&d.model_name);
+            }
+        }
+        for w in &self.wildcards {
+            if !names.contains(&w.pattern.as_str()) {
+                names.push(&w.pattern);
+            }
+        }
+        names
+    }
+
+    /// The one-line summary `--check-config` prints.
+    pub fn summary(&self, file: &str) -> String {
+        let fixed = self
+            .deployments
+            .iter()
+            .map(|d| d.model_name.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
+        format!(
+            "{file}: ok: {} deployments of {fixed} models, {} wildcard routes (serving {}); {} LiteLLM keys ignored; listen {}",
+            self.deployments.len(),
+            self.wildcards.len(),
+            self.served().join(", "),
+            self.ignored.len(),
+            self.server.listen,
+        )
+    }
+}
+
+/// The file's text, refusing one over [`MAX_CONFIG_BYTES`] without reading past it.
+fn read_capped(path: &std::path::Path) -> Result<String, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read the config: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read the config: {e}"))?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(format!(
+            "the config is larger than {MAX_CONFIG_BYTES} bytes; is this the right file?"
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| "the config is not UTF-8 text".to_string())
+}
