@@ -455,3 +455,6 @@ fn read_capped(path: &std::path::Path) -> Result<String, String> {
     }
     String::from_utf8(bytes).map_err(|_| "the config is not UTF-8 text".to_string())
 }
+
+#[cfg(test)]
+mod tests;
