@@ -320,3 +320,24 @@ async fn the_unversioned_messages_alias_is_served() {
     assert_eq!(res.status, 200, "{}", res.text());
     assert_eq!(res.json()["content"][0]["text"], "Hello from Claude");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passed_through_responses_stream_is_forwarded_and_a_stall_ends_it_with_an_error_event() {
+    let created = "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_1\",\"object\":\"response\",\"status\":\"in_progress\",\"output\":[]}}\n\n";
+    let openai = Upstream::start(vec![sse(&[created], End::Close), sse(&[created], End::Hang)]).await;
+    let yaml = format!(
+        "model_list:\n  - model_name: gpt\n    litellm_params: {{model: openai/gpt-4o, api_base: \"{}\", api_key: sk-upstream, stream_timeout: 0.3}}\n",
+        openai.base()
+    );
+    let h = Harness::start(&yaml).await;
+    let whole = h.post("/v1/responses", json!({"model": "gpt", "input": "x", "stream": true})).await;
+    assert_eq!((whole.status, whole.text()), (200, created.to_string()));
+    assert_eq!(openai.seen(0).headers["accept"], "text/event-stream");
+
+    let started = std::time::Instant::now();
+    let stalled = h.post("/v1/responses", json!({"model": "gpt", "input": "x", "stream": true})).await;
+    let text = stalled.text();
+    assert!(text.starts_with(created), "{text}");
+    assert!(text.contains("event: error\ndata: {") && text.contains("stalled"), "{text}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}

@@ -17,7 +17,8 @@ pub(crate) fn captures<'n>(pattern: &str, name: &'n str) -> Option<Vec<&'n str>>
         let last = i + 1 == rest.len();
         let at = if last {
             // The last literal ends the name.
-            tail.len().checked_sub(literal.len()).filter(|at| tail[*at..] == **literal)?
+            // `ends_with` first: then the cut is on a character boundary.
+            tail.ends_with(literal).then(|| tail.len() - literal.len())?
         } else {
             tail.find(literal).filter(|_| !literal.is_empty()).or(literal.is_empty().then_some(0))?
         };
@@ -28,7 +29,7 @@ pub(crate) fn captures<'n>(pattern: &str, name: &'n str) -> Option<Vec<&'n str>>
         out.push(captured);
         tail = &after[literal.len()..];
     }
-    Some(out)
+    tail.is_empty().then_some(out)
 }
 
 /// `model` with each `*` replaced by the next capture (the last capture fills any
@@ -76,6 +77,11 @@ mod tests {
         assert_eq!(captures("fo::*::static::*", "fo::hi::static::hi"), Some(vec!["hi", "hi"]));
         assert_eq!(captures("claude-*-latest", "claude-3-7-sonnet-latest"), Some(vec!["3-7-sonnet"]));
         assert_eq!(captures("gpt-4o", "gpt-4o"), Some(vec![]));
+        assert_eq!(captures("gpt-4o", "gpt-4o-mini"), None);
+        // Names come from clients: any text, cut only on character boundaries.
+        assert_eq!(captures("*x", "é"), None);
+        assert_eq!(captures("*é", "aé"), Some(vec!["a"]));
+        assert_eq!(captures("a*", "aé"), Some(vec!["é"]));
     }
 
     #[test]
