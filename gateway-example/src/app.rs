@@ -191,7 +191,13 @@ impl AppState {
             }));
         }
         let wildcards = crate::routing::Wildcards::new(&config.wildcards);
-        names.extend(config.wildcards.iter().map(|w| w.pattern.clone()).filter(|p| !models.contains_key(p)));
+        names.extend(
+            config
+                .wildcards
+                .iter()
+                .map(|w| w.pattern.clone())
+                .filter(|p| !models.contains_key(p)),
+        );
         names.dedup();
 
         let clients = ClientCacheLayer::with_config(TtlConfig {
@@ -277,7 +283,11 @@ impl AppState {
             }
             Some(Ok(routes)) => routes,
         };
-        let max_retries = routes.iter().map(|(_, retries)| *retries).max().unwrap_or_default();
+        let max_retries = routes
+            .iter()
+            .map(|(_, retries)| *retries)
+            .max()
+            .unwrap_or_default();
         let deployments = routes
             .into_iter()
             .map(|(endpoint, _)| {

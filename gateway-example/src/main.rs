@@ -70,7 +70,10 @@ fn main() -> ExitCode {
         Ok(loaded) => loaded,
         Err(errors) => {
             let n = errors.errors().len();
-            eprintln!("error: invalid config ({n} problem{}):", if n == 1 { "" } else { "s" });
+            eprintln!(
+                "error: invalid config ({n} problem{}):",
+                if n == 1 { "" } else { "s" }
+            );
             for err in errors.errors() {
                 eprintln!("  {err}");
             }

@@ -40,14 +40,21 @@ enum Extra {
 }
 
 /// `router` with this module's routes.
-pub(crate) fn add(router: Router<Arc<AppState>>, state: &Arc<AppState>, worker: usize) -> Router<Arc<AppState>> {
+pub(crate) fn add(
+    router: Router<Arc<AppState>>,
+    state: &Arc<AppState>,
+    worker: usize,
+) -> Router<Arc<AppState>> {
     let mut router = router
         .route("/v1/models/{*id}", get(retrieve_model))
         .route("/models/{*id}", get(retrieve_model));
     for (paths, extra) in [
         (["/v1/responses", "/responses"], Extra::Responses),
         (["/v1/completions", "/completions"], Extra::Completions),
-        (["/v1/messages/count_tokens", "/messages/count_tokens"], Extra::CountTokens),
+        (
+            ["/v1/messages/count_tokens", "/messages/count_tokens"],
+            Extra::CountTokens,
+        ),
     ] {
         for path in paths {
             // The stack is built per request (a few `Arc` clones): axum wants a
@@ -75,8 +82,12 @@ fn service(
     state: &Arc<AppState>,
     extra: Extra,
     worker: usize,
-) -> impl tower::Service<Request, Response = Response, Error = Infallible, Future = impl Send + 'static>
-       + Send
+) -> impl tower::Service<
+    Request,
+    Response = Response,
+    Error = Infallible,
+    Future = impl Send + 'static,
+> + Send
        + 'static {
     let shared = state.clone();
     let handler = tower::service_fn(move |req: Request| {
@@ -102,7 +113,9 @@ async fn handle(state: Arc<AppState>, extra: Extra, worker: usize, req: Request)
             ))
         }
         Err(ReadError::Body(err)) => {
-            return error_response(&ProviderError::bad_request(format!("could not read the request body: {err}")))
+            return error_response(&ProviderError::bad_request(format!(
+                "could not read the request body: {err}"
+            )))
         }
     };
     match send(&state, extra, worker, body).await {
@@ -119,14 +132,21 @@ async fn handle(state: Arc<AppState>, extra: Extra, worker: usize, req: Request)
 
 type Failed = (ProviderError, Option<Arc<str>>);
 
-async fn send(state: &AppState, extra: Extra, worker: usize, body: Bytes) -> Result<Response, Failed> {
+async fn send(
+    state: &AppState,
+    extra: Extra,
+    worker: usize,
+    body: Bytes,
+) -> Result<Response, Failed> {
     let peek = provider_adapters::request::peek(&body).map_err(|e| (e, None))?;
     let group = state.group(&peek.model).map_err(|e| (e, None))?;
     let model = group.name.clone();
     let failed = |e: ProviderError| (e, Some(model.clone()));
     let deployment = group.deployments[pick(&group, state.config.strategy, &[])].clone();
     let busy = Busy::new(deployment.clone());
-    let client = state.clients.new_service(deployment.target.for_worker(worker));
+    let client = state
+        .clients
+        .new_service(deployment.target.for_worker(worker));
     let ep = client.endpoint();
     let native = match extra {
         Extra::Responses => Native::Responses,
@@ -185,7 +205,13 @@ async fn send(state: &AppState, extra: Extra, worker: usize, body: Bytes) -> Res
     let (mut parts, body) = res.into_parts();
     parts.extensions.insert(ModelName(model));
     parts.extensions.insert(UpstreamTime(started.elapsed()));
-    Ok(Response::from_parts(parts, Body::new(BusyBody { inner: body, _busy: busy })))
+    Ok(Response::from_parts(
+        parts,
+        Body::new(BusyBody {
+            inner: body,
+            _busy: busy,
+        }),
+    ))
 }
 
 /// `GET /v1/models/{id}`: a served name or one a wildcard route matches; 404 else.

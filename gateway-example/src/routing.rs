@@ -44,14 +44,19 @@ impl Wildcards {
 
     /// Whether any route matches `name`.
     pub(crate) fn matches(&self, name: &str) -> bool {
-        self.routes.iter().any(|r| crate::config::captures(&r.pattern, name).is_some())
+        self.routes
+            .iter()
+            .any(|r| crate::config::captures(&r.pattern, name).is_some())
     }
 
     /// The upstreams (with their retries) of every route sharing the most specific
     /// pattern that matches `name`; `None` if none matches; an error if one matches
     /// but cannot serve the name (no provider inferred, no key for it).
     pub(crate) fn resolve(&self, name: &str) -> Option<Result<Vec<(Endpoint, u32)>, String>> {
-        let first = self.routes.iter().find(|r| crate::config::captures(&r.pattern, name).is_some())?;
+        let first = self
+            .routes
+            .iter()
+            .find(|r| crate::config::captures(&r.pattern, name).is_some())?;
         let mut out = Vec::new();
         for route in self.routes.iter().filter(|r| r.pattern == first.pattern) {
             match route.endpoint_for(name)? {

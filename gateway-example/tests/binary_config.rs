@@ -26,7 +26,10 @@ async fn check(path: &std::path::Path) -> (Option<i32>, String, String) {
         .env_remove("ANTHROPIC_API_KEY")
         .kill_on_drop(true)
         .output();
-    let out = tokio::time::timeout(Duration::from_secs(20), run).await.expect("exits").unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .expect("exits")
+        .unwrap();
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -39,14 +42,46 @@ const MODELS: &str = "model_list:\n  - model_name: a\n    litellm_params: {model
 #[tokio::test]
 async fn every_bad_value_exits_2_with_file_key_line_and_problem() {
     let cases = [
-        ("server:\n  request_timeout_s: 1e300\n", "server.request_timeout_s", "at most"),
-        ("server:\n  header_read_timeout_s: 1e19\n", "server.header_read_timeout_s", "at most"),
-        ("server:\n  max_client_connections: 18446744073709551615\n", "server.max_client_connections", "whole number"),
-        ("pool:\n  max_connections_per_host: 18446744073709551615\n", "pool.max_connections_per_host", "whole number"),
-        ("limits:\n  max_queued: 18446744073709551615\n", "limits.max_queued", "whole number"),
-        ("cache:\n  client_ttl_s: 1e19\n", "cache.client_ttl_s", "at most"),
-        ("server:\n  master_key: \"\"\n", "server.master_key", "empty"),
-        ("general_settings:\n  master_key: \"\"\n", "general_settings.master_key", "empty"),
+        (
+            "server:\n  request_timeout_s: 1e300\n",
+            "server.request_timeout_s",
+            "at most",
+        ),
+        (
+            "server:\n  header_read_timeout_s: 1e19\n",
+            "server.header_read_timeout_s",
+            "at most",
+        ),
+        (
+            "server:\n  max_client_connections: 18446744073709551615\n",
+            "server.max_client_connections",
+            "whole number",
+        ),
+        (
+            "pool:\n  max_connections_per_host: 18446744073709551615\n",
+            "pool.max_connections_per_host",
+            "whole number",
+        ),
+        (
+            "limits:\n  max_queued: 18446744073709551615\n",
+            "limits.max_queued",
+            "whole number",
+        ),
+        (
+            "cache:\n  client_ttl_s: 1e19\n",
+            "cache.client_ttl_s",
+            "at most",
+        ),
+        (
+            "server:\n  master_key: \"\"\n",
+            "server.master_key",
+            "empty",
+        ),
+        (
+            "general_settings:\n  master_key: \"\"\n",
+            "general_settings.master_key",
+            "empty",
+        ),
     ];
     for (i, (section, key, problem)) in cases.iter().enumerate() {
         let name = format!("bad-{i}.yaml");
@@ -54,7 +89,10 @@ async fn every_bad_value_exits_2_with_file_key_line_and_problem() {
         let (code, _, stderr) = check(&path).await;
         assert_eq!(code, Some(2), "{section}: {stderr}");
         let line = format!("{name}:2: `{key}`:");
-        assert!(stderr.contains(&line) && stderr.contains(problem), "{section}: want `{line}` … {problem}:\n{stderr}");
+        assert!(
+            stderr.contains(&line) && stderr.contains(problem),
+            "{section}: want `{line}` … {problem}:\n{stderr}"
+        );
     }
     let path = write_config(
         "bad-base.yaml",
@@ -62,7 +100,11 @@ async fn every_bad_value_exits_2_with_file_key_line_and_problem() {
     );
     let (code, _, stderr) = check(&path).await;
     assert_eq!(code, Some(2));
-    assert!(stderr.contains("bad-base.yaml:5: `model_list[0].litellm_params.api_base`") && stderr.contains("query string"), "{stderr}");
+    assert!(
+        stderr.contains("bad-base.yaml:5: `model_list[0].litellm_params.api_base`")
+            && stderr.contains("query string"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
@@ -74,8 +116,16 @@ async fn all_problems_are_printed_in_one_run() {
     let (code, _, stderr) = check(&path).await;
     assert_eq!(code, Some(2));
     assert!(stderr.contains("4 problems"), "{stderr}");
-    for key in ["server.listen", "pool.max_connections", "model_list[0].litellm_params.model", "model_list[1].litellm_params.timeout"] {
-        assert!(stderr.contains(&format!("`{key}`")), "{key} missing:\n{stderr}");
+    for key in [
+        "server.listen",
+        "pool.max_connections",
+        "model_list[0].litellm_params.model",
+        "model_list[1].litellm_params.timeout",
+    ] {
+        assert!(
+            stderr.contains(&format!("`{key}`")),
+            "{key} missing:\n{stderr}"
+        );
     }
     assert!(stderr.contains("ANTHROPIC_API_KEY"), "{stderr}");
 }
@@ -84,7 +134,10 @@ async fn all_problems_are_printed_in_one_run() {
 async fn an_endless_config_file_is_refused_not_read_forever() {
     let (code, _, stderr) = check(std::path::Path::new("/dev/zero")).await;
     assert_eq!(code, Some(2));
-    assert!(stderr.contains("/dev/zero") && stderr.contains("larger than"), "{stderr}");
+    assert!(
+        stderr.contains("/dev/zero") && stderr.contains("larger than"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]

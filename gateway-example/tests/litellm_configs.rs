@@ -9,12 +9,17 @@ use provider_adapters::Provider;
 
 /// A fixed environment, so tests never see (or race on) the process's.
 fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-    let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let map: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     move |name| map.get(name).cloned()
 }
 
 fn fixture(name: &str) -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/litellm").join(name);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/litellm")
+        .join(name);
     std::fs::read_to_string(path).unwrap()
 }
 
@@ -27,20 +32,44 @@ fn ok(name: &str, vars: &[(&str, &str)]) -> Config {
 }
 
 fn deployment<'c>(config: &'c Config, name: &str) -> &'c gateway_example::config::Deployment {
-    config.deployments.iter().find(|d| d.model_name == name).unwrap_or_else(|| panic!("{name} not served"))
+    config
+        .deployments
+        .iter()
+        .find(|d| d.model_name == name)
+        .unwrap_or_else(|| panic!("{name} not served"))
 }
 
 #[test]
 fn the_quickstart_config_serves_its_models_and_lists_what_it_ignores() {
-    let config = ok("quickstart.yaml", &[("AZURE_API_KEY_EU", "k-eu"), ("AZURE_API_KEY_CA", "k-ca")]);
+    let config = ok(
+        "quickstart.yaml",
+        &[("AZURE_API_KEY_EU", "k-eu"), ("AZURE_API_KEY_CA", "k-ca")],
+    );
     assert_eq!(config.served(), ["gpt-4o", "vllm-models", "*"]);
-    let gpt: Vec<_> = config.deployments.iter().filter(|d| d.model_name == "gpt-4o").collect();
-    assert_eq!(gpt.len(), 2, "two Azure deployments load-balanced under one name");
+    let gpt: Vec<_> = config
+        .deployments
+        .iter()
+        .filter(|d| d.model_name == "gpt-4o")
+        .collect();
+    assert_eq!(
+        gpt.len(),
+        2,
+        "two Azure deployments load-balanced under one name"
+    );
     assert!(gpt.iter().all(|d| d.endpoint.provider == Provider::Azure));
-    assert_eq!(gpt[0].endpoint.api_key.as_ref().map(|k| k.expose()), Some("k-eu"));
+    assert_eq!(
+        gpt[0].endpoint.api_key.as_ref().map(|k| k.expose()),
+        Some("k-eu")
+    );
     let vllm = deployment(&config, "vllm-models");
-    assert_eq!((vllm.endpoint.provider, vllm.endpoint.model.as_str()), (Provider::OpenAi, "facebook/opt-125m"));
-    assert_eq!(config.server.master_key.as_ref().map(|k| k.expose()), Some("sk-1234"));
+    assert_eq!(
+        (vllm.endpoint.provider, vllm.endpoint.model.as_str()),
+        (Provider::OpenAi, "facebook/opt-125m")
+    );
+    assert_eq!(
+        config.server.master_key.as_ref().map(|k| k.expose()),
+        Some("sk-1234")
+    );
     assert_eq!(
         config.ignored_lines(),
         [
@@ -50,7 +79,9 @@ fn the_quickstart_config_serves_its_models_and_lists_what_it_ignores() {
             "model_list[].model_info: version",
         ]
     );
-    assert!(config.summary("quickstart.yaml").contains("ok: 3 deployments of 2 models, 1 wildcard routes"));
+    assert!(config
+        .summary("quickstart.yaml")
+        .contains("ok: 3 deployments of 2 models, 1 wildcard routes"));
 }
 
 #[test]
@@ -64,13 +95,26 @@ fn un_prefixed_models_get_the_provider_litellm_infers_and_its_key_from_the_envir
     for (name, provider, model, key) in [
         ("gpt-4o", Provider::OpenAi, "gpt-4o", Some("sk-openai")),
         ("o3-mini", Provider::OpenAi, "o3-mini", Some("sk-openai")),
-        ("claude", Provider::Anthropic, "claude-3-7-sonnet-latest", Some("sk-ant")),
+        (
+            "claude",
+            Provider::Anthropic,
+            "claude-3-7-sonnet-latest",
+            Some("sk-ant"),
+        ),
         ("gemini", Provider::Gemini, "gemini-1.5-pro", Some("gm-key")),
         ("local", Provider::Ollama, "my-model", None),
     ] {
         let d = deployment(&config, name);
-        assert_eq!((d.endpoint.provider, d.endpoint.model.as_str()), (provider, model), "{name}");
-        assert_eq!(d.endpoint.api_key.as_ref().map(|k| k.expose()), key, "{name}");
+        assert_eq!(
+            (d.endpoint.provider, d.endpoint.model.as_str()),
+            (provider, model),
+            "{name}"
+        );
+        assert_eq!(
+            d.endpoint.api_key.as_ref().map(|k| k.expose()),
+            key,
+            "{name}"
+        );
     }
     assert!(config.ignored.is_empty(), "{:?}", config.ignored_lines());
 }
@@ -88,31 +132,73 @@ fn a_provider_without_its_key_is_a_check_config_error_naming_the_variable() {
 
 #[test]
 fn wildcard_routes_serve_the_names_they_match() {
-    let vars = [("ANTHROPIC_API_KEY", "sk-ant"), ("GROQ_API_KEY", "gsk"), ("OPENAI_API_KEY", "sk-oa")];
+    let vars = [
+        ("ANTHROPIC_API_KEY", "sk-ant"),
+        ("GROQ_API_KEY", "gsk"),
+        ("OPENAI_API_KEY", "sk-oa"),
+    ];
     let config = ok("wildcards.yaml", &vars);
     assert_eq!(config.wildcards.len(), 5);
-    assert_eq!(config.served(), ["gpt-4o", "anthropic/*", "groq/*", "fo::*:static::*", "claude-proxy/*", "*"]);
-    let route = |pattern: &str| config.wildcards.iter().find(|w| w.pattern == pattern).unwrap();
-    let serve = |pattern: &str, name: &str| route(pattern).endpoint_for(name).map(|r| r.unwrap_or_else(|e| panic!("{e}")));
+    assert_eq!(
+        config.served(),
+        [
+            "gpt-4o",
+            "anthropic/*",
+            "groq/*",
+            "fo::*:static::*",
+            "claude-proxy/*",
+            "*"
+        ]
+    );
+    let route = |pattern: &str| {
+        config
+            .wildcards
+            .iter()
+            .find(|w| w.pattern == pattern)
+            .unwrap()
+    };
+    let serve = |pattern: &str, name: &str| {
+        route(pattern)
+            .endpoint_for(name)
+            .map(|r| r.unwrap_or_else(|e| panic!("{e}")))
+    };
 
     let claude = serve("anthropic/*", "anthropic/claude-3-sonnet-20240229").unwrap();
-    assert_eq!((claude.provider, claude.model.as_str()), (Provider::Anthropic, "claude-3-sonnet-20240229"));
+    assert_eq!(
+        (claude.provider, claude.model.as_str()),
+        (Provider::Anthropic, "claude-3-sonnet-20240229")
+    );
     assert!(serve("anthropic/*", "openai/gpt-4o").is_none());
     let groq = serve("groq/*", "groq/llama3-8b-8192").unwrap();
-    assert_eq!((groq.provider, groq.model.as_str()), (Provider::OpenAi, "llama3-8b-8192"));
+    assert_eq!(
+        (groq.provider, groq.model.as_str()),
+        (Provider::OpenAi, "llama3-8b-8192")
+    );
     let fo = serve("fo::*:static::*", "fo::hi:static::hi").unwrap();
     assert_eq!(fo.model, "fo::hi:static::hi");
     // `claude-proxy/*` → `openai/*`: an OpenAI-compatible server answers for the name.
     let proxied = serve("claude-proxy/*", "claude-proxy/claude-3-haiku").unwrap();
-    assert_eq!((proxied.provider, proxied.model.as_str()), (Provider::OpenAi, "claude-3-haiku"));
+    assert_eq!(
+        (proxied.provider, proxied.model.as_str()),
+        (Provider::OpenAi, "claude-3-haiku")
+    );
     // `*` → `*`: the provider is inferred per name, with the environment's keys.
     let any = serve("*", "claude-3-haiku-20240307").unwrap();
-    assert_eq!((any.provider, any.api_key.as_ref().map(|k| k.expose())), (Provider::Anthropic, Some("sk-ant")));
+    assert_eq!(
+        (any.provider, any.api_key.as_ref().map(|k| k.expose())),
+        (Provider::Anthropic, Some("sk-ant"))
+    );
     let gpt = serve("*", "openai/gpt-4.1").unwrap();
-    assert_eq!((gpt.provider, gpt.model.as_str()), (Provider::OpenAi, "gpt-4.1"));
+    assert_eq!(
+        (gpt.provider, gpt.model.as_str()),
+        (Provider::OpenAi, "gpt-4.1")
+    );
     let unknown = route("*").endpoint_for("llama3.1").unwrap().unwrap_err();
     assert!(unknown.contains("ollama/llama3.1"), "{unknown}");
-    let no_key = route("*").endpoint_for("gemini-2.0-flash").unwrap().unwrap_err();
+    let no_key = route("*")
+        .endpoint_for("gemini-2.0-flash")
+        .unwrap()
+        .unwrap_err();
     assert!(no_key.contains("GEMINI_API_KEY"), "{no_key}");
 }
 
@@ -127,19 +213,34 @@ fn provider_defaults_come_from_the_environment_as_in_litellm() {
     ];
     let config = ok("env_defaults.yaml", &vars);
     let azure = &deployment(&config, "azure-gpt").endpoint;
-    assert_eq!(azure.api_base.as_deref(), Some("https://res.openai.azure.com"));
+    assert_eq!(
+        azure.api_base.as_deref(),
+        Some("https://res.openai.azure.com")
+    );
     assert_eq!(azure.api_key.as_ref().map(|k| k.expose()), Some("az-key"));
     assert_eq!(azure.api_version.as_deref(), Some("2024-10-21"));
     let vertex = &deployment(&config, "vertex-gemini").endpoint;
-    assert_eq!((vertex.vertex_project.as_deref(), vertex.vertex_location.as_deref()), (Some("env-project"), Some("us-east5")));
+    assert_eq!(
+        (
+            vertex.vertex_project.as_deref(),
+            vertex.vertex_location.as_deref()
+        ),
+        (Some("env-project"), Some("us-east5"))
+    );
     let aliased = &deployment(&config, "vertex-aliased").endpoint;
     assert_eq!(
-        (aliased.vertex_project.as_deref(), aliased.vertex_location.as_deref()),
+        (
+            aliased.vertex_project.as_deref(),
+            aliased.vertex_location.as_deref()
+        ),
         (Some("aliased-project"), Some("europe-west4"))
     );
     // `environment_variables` fill in what the environment lacks.
     let claude = &deployment(&config, "claude").endpoint;
-    assert_eq!(claude.api_key.as_ref().map(|k| k.expose()), Some("sk-ant-from-config"));
+    assert_eq!(
+        claude.api_key.as_ref().map(|k| k.expose()),
+        Some("sk-ant-from-config")
+    );
 
     let errors = parse("env_defaults.yaml", &[]).unwrap_err();
     let azure = errors.at("model_list[0].litellm_params.model").unwrap();
@@ -155,9 +256,18 @@ fn entry_level_rpm_and_tpm_are_accepted_and_model_info_is_used() {
     assert_eq!(info.id.as_deref(), Some("my-unique-id"));
     assert_eq!(info.mode.as_deref(), Some("chat"));
     assert_eq!(info.base_model.as_deref(), Some("azure/gpt-4o"));
-    assert_eq!((info.max_tokens, info.max_input_tokens), (Some(16384), Some(128000)));
-    assert_eq!((info.input_cost_per_token, info.output_cost_per_token), (Some(0.0000025), Some(0.00001)));
-    assert_eq!(deployment(&config, "embed").info.mode.as_deref(), Some("embedding"));
+    assert_eq!(
+        (info.max_tokens, info.max_input_tokens),
+        (Some(16384), Some(128000))
+    );
+    assert_eq!(
+        (info.input_cost_per_token, info.output_cost_per_token),
+        (Some(0.0000025), Some(0.00001))
+    );
+    assert_eq!(
+        deployment(&config, "embed").info.mode.as_deref(),
+        Some("embedding")
+    );
     assert_eq!(
         config.ignored_lines(),
         [
@@ -171,12 +281,22 @@ fn entry_level_rpm_and_tpm_are_accepted_and_model_info_is_used() {
 #[test]
 fn unknown_litellm_sections_are_listed_and_the_used_settings_applied() {
     let config = ok("sections.yaml", &[("LITELLM_MASTER_KEY", "sk-master")]);
-    assert_eq!(config.server.master_key.as_ref().map(|k| k.expose()), Some("sk-master"));
+    assert_eq!(
+        config.server.master_key.as_ref().map(|k| k.expose()),
+        Some("sk-master")
+    );
     assert_eq!(config.strategy, Strategy::RoundRobin);
     let d = deployment(&config, "gpt-4o");
     assert_eq!(d.max_retries, 3, "litellm_settings.num_retries");
-    assert_eq!(d.endpoint.timeout.as_secs(), 30, "router_settings.timeout after litellm_settings.request_timeout");
-    assert_eq!(d.endpoint.api_key.as_ref().map(|k| k.expose()), Some("sk-from-environment-variables"));
+    assert_eq!(
+        d.endpoint.timeout.as_secs(),
+        30,
+        "router_settings.timeout after litellm_settings.request_timeout"
+    );
+    assert_eq!(
+        d.endpoint.api_key.as_ref().map(|k| k.expose()),
+        Some("sk-from-environment-variables")
+    );
     assert_eq!(
         config.ignored_lines(),
         [
@@ -198,14 +318,23 @@ fn a_migration_gets_every_error_in_one_round_with_lines_and_hints() {
     assert_eq!(claude.line, Some(5));
     assert!(claude.problem.contains("ANTHROPIC_API_KEY"), "{claude}");
     let bedrock = errors.at("model_list[1].litellm_params.model").unwrap();
-    assert!(bedrock.problem.contains("unknown provider `bedrock`"), "{bedrock}");
+    assert!(
+        bedrock.problem.contains("unknown provider `bedrock`"),
+        "{bedrock}"
+    );
     let llama = errors.at("model_list[2].litellm_params.model").unwrap();
-    assert!(llama.problem.contains("ollama/llama3.1-8b") && !llama.problem.contains("openai/"), "{llama}");
+    assert!(
+        llama.problem.contains("ollama/llama3.1-8b") && !llama.problem.contains("openai/"),
+        "{llama}"
+    );
     let typo = errors.at("model_list[3].litellm_params.api_bse").unwrap();
     assert_eq!(typo.line, Some(16));
     let key = errors.at("general_settings.master_key").unwrap();
     assert!(key.problem.contains("empty"), "{key}");
-    assert!(lines.iter().all(|l| l.starts_with("errors.yaml:")), "{lines:?}");
+    assert!(
+        lines.iter().all(|l| l.starts_with("errors.yaml:")),
+        "{lines:?}"
+    );
 }
 
 #[test]
@@ -213,7 +342,17 @@ fn hints_for_claude_and_gemini_names_never_suggest_openai() {
     let yaml = "model_list:\n  - model_name: a\n    litellm_params: {model: us.anthropic.claude-3-5-sonnet-v2}\n  - model_name: b\n    litellm_params: {model: google-gemini-pro}\n";
     let errors = Config::parse_with_env(yaml, "t.yaml", &env(&[])).unwrap_err();
     assert_eq!(errors.errors().len(), 2);
-    assert!(errors.errors()[0].problem.contains("anthropic/us.anthropic.claude"), "{errors}");
-    assert!(errors.errors()[1].problem.contains("gemini/google-gemini-pro"), "{errors}");
+    assert!(
+        errors.errors()[0]
+            .problem
+            .contains("anthropic/us.anthropic.claude"),
+        "{errors}"
+    );
+    assert!(
+        errors.errors()[1]
+            .problem
+            .contains("gemini/google-gemini-pro"),
+        "{errors}"
+    );
     assert!(!errors.to_string().contains("openai/"), "{errors}");
 }

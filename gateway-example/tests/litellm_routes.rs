@@ -38,7 +38,8 @@ struct Harness {
 
 impl Harness {
     async fn start(yaml: &str) -> Self {
-        let config = Config::parse_with_env(yaml, "test.yaml", &|_| None).unwrap_or_else(|e| panic!("{e}"));
+        let config =
+            Config::parse_with_env(yaml, "test.yaml", &|_| None).unwrap_or_else(|e| panic!("{e}"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         Self {
             gateway: Gateway::start(config, listener).await.unwrap(),
@@ -53,14 +54,19 @@ impl Harness {
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(body.to_string())))
             .unwrap();
-        let res = tokio::time::timeout(std::time::Duration::from_secs(10), self.client.request(req))
-            .await
-            .expect("answered in time")
-            .unwrap();
+        let res =
+            tokio::time::timeout(std::time::Duration::from_secs(10), self.client.request(req))
+                .await
+                .expect("answered in time")
+                .unwrap();
         let status = res.status().as_u16();
         let headers = res.headers().clone();
         let body = res.into_body().collect().await.unwrap().to_bytes();
-        Answer { status, headers, body }
+        Answer {
+            status,
+            headers,
+            body,
+        }
     }
 
     async fn post(&self, path: &str, body: Value) -> Answer {
@@ -104,18 +110,27 @@ async fn wildcard_model_names_route_to_the_provider_the_pattern_names() {
         entry("anthropic/*", "openai/*", &openai)
     );
     let h = Harness::start(&yaml).await;
-    let chat = |model: &str| json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
+    let chat =
+        |model: &str| json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
 
     let a = h.post("/v1/chat/completions", chat("openai/gpt-4o")).await;
     assert_eq!(a.status, 200, "{}", a.text());
     assert_eq!(openai.seen(0).path_and_query, "/chat/completions");
     assert_eq!(openai.seen(0).json()["model"], "gpt-4o");
 
-    let b = h.post("/chat/completions", chat("anthropic/claude-3-haiku")).await;
+    let b = h
+        .post("/chat/completions", chat("anthropic/claude-3-haiku"))
+        .await;
     assert_eq!(b.status, 200, "{}", b.text());
-    assert_eq!(openai.seen(1).json()["model"], "claude-3-haiku", "`anthropic/*` → `openai/*`");
+    assert_eq!(
+        openai.seen(1).json()["model"],
+        "claude-3-haiku",
+        "`anthropic/*` → `openai/*`"
+    );
 
-    let c = h.post("/v1/chat/completions", chat("gemini/gemini-pro")).await;
+    let c = h
+        .post("/v1/chat/completions", chat("gemini/gemini-pro"))
+        .await;
     assert_eq!(c.status, 404);
     assert_eq!(c.json()["error"]["code"], "model_not_found");
     assert_eq!(openai.count(), 2);
@@ -126,21 +141,41 @@ async fn responses_pass_through_to_openai_with_only_the_model_changed() {
     let openai = Upstream::start(vec![]).await;
     let answer = r#"{"id":"resp_native","object":"response","status":"completed","model":"gpt-4o","output":[]}"#;
     openai.always(reply_json(200, answer));
-    let h = Harness::start(&format!("model_list:\n{}", entry("gpt", "openai/gpt-4o", &openai))).await;
+    let h = Harness::start(&format!(
+        "model_list:\n{}",
+        entry("gpt", "openai/gpt-4o", &openai)
+    ))
+    .await;
     for path in ["/v1/responses", "/responses"] {
-        let res = h.post(path, json!({"model": "gpt", "input": "Hello", "store": false})).await;
+        let res = h
+            .post(
+                path,
+                json!({"model": "gpt", "input": "Hello", "store": false}),
+            )
+            .await;
         assert_eq!((res.status, res.text()), (200, answer.to_string()));
     }
     let seen = openai.seen(0);
     assert_eq!(seen.path_and_query, "/responses");
-    assert_eq!(seen.json(), json!({"input": "Hello", "store": false, "model": "gpt-4o"}));
+    assert_eq!(
+        seen.json(),
+        json!({"input": "Hello", "store": false, "model": "gpt-4o"})
+    );
     assert_eq!(seen.headers["authorization"], "Bearer sk-upstream");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn responses_are_translated_to_anthropic_messages_and_back() {
-    let anthropic = Upstream::start(vec![reply_json(200, ANTHROPIC_MESSAGE), reply_json(200, ANTHROPIC_TOOL_USE)]).await;
-    let h = Harness::start(&format!("model_list:\n{}", entry("claude", "anthropic/claude-3-5-haiku-latest", &anthropic))).await;
+    let anthropic = Upstream::start(vec![
+        reply_json(200, ANTHROPIC_MESSAGE),
+        reply_json(200, ANTHROPIC_TOOL_USE),
+    ])
+    .await;
+    let h = Harness::start(&format!(
+        "model_list:\n{}",
+        entry("claude", "anthropic/claude-3-5-haiku-latest", &anthropic)
+    ))
+    .await;
     let res = h
         .post(
             "/v1/responses",
@@ -154,29 +189,55 @@ async fn responses_are_translated_to_anthropic_messages_and_back() {
     assert_eq!(body["output"][0]["type"], "message");
     assert_eq!(body["output"][0]["content"][0]["type"], "output_text");
     assert_eq!(body["output"][0]["content"][0]["text"], "Hello from Claude");
-    assert_eq!((body["usage"]["input_tokens"].as_u64(), body["usage"]["output_tokens"].as_u64()), (Some(12), Some(4)));
+    assert_eq!(
+        (
+            body["usage"]["input_tokens"].as_u64(),
+            body["usage"]["output_tokens"].as_u64()
+        ),
+        (Some(12), Some(4))
+    );
     let sent = anthropic.seen(0);
     assert_eq!(sent.path_and_query, "/v1/messages");
     let sent = sent.json();
-    assert_eq!((sent["system"].clone(), sent["max_tokens"].clone()), (json!("Be brief."), json!(50)));
+    assert_eq!(
+        (sent["system"].clone(), sent["max_tokens"].clone()),
+        (json!("Be brief."), json!(50))
+    );
     assert_eq!(sent["messages"][0]["content"][0]["text"], "Hi");
 
     let tool = json!({"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}});
-    let res = h.post("/v1/responses", json!({"model": "claude", "input": "Weather in Paris?", "tools": [tool]})).await;
+    let res = h
+        .post(
+            "/v1/responses",
+            json!({"model": "claude", "input": "Weather in Paris?", "tools": [tool]}),
+        )
+        .await;
     assert_eq!(res.status, 200, "{}", res.text());
     let body = res.json();
     assert_eq!(body["output"][1]["type"], "function_call");
     assert_eq!(body["output"][1]["name"], "get_weather");
     assert_eq!(body["output"][1]["call_id"], "toolu_01");
-    assert_eq!(serde_json::from_str::<Value>(body["output"][1]["arguments"].as_str().unwrap()).unwrap(), json!({"city": "Paris"}));
+    assert_eq!(
+        serde_json::from_str::<Value>(body["output"][1]["arguments"].as_str().unwrap()).unwrap(),
+        json!({"city": "Paris"})
+    );
     assert_eq!(anthropic.seen(1).json()["tools"][0]["name"], "get_weather");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_translated_responses_stream_runs_from_created_to_completed() {
     let anthropic = Upstream::start(vec![sse(ANTHROPIC_STREAM, End::Close)]).await;
-    let h = Harness::start(&format!("model_list:\n{}", entry("claude", "anthropic/claude-3-5-haiku-latest", &anthropic))).await;
-    let res = h.post("/v1/responses", json!({"model": "claude", "input": "Hi", "stream": true})).await;
+    let h = Harness::start(&format!(
+        "model_list:\n{}",
+        entry("claude", "anthropic/claude-3-5-haiku-latest", &anthropic)
+    ))
+    .await;
+    let res = h
+        .post(
+            "/v1/responses",
+            json!({"model": "claude", "input": "Hi", "stream": true}),
+        )
+        .await;
     assert_eq!(res.status, 200);
     assert_eq!(res.headers["content-type"], "text/event-stream");
     let events: Vec<Value> = res
@@ -201,7 +262,10 @@ async fn a_translated_responses_stream_runs_from_created_to_completed() {
             "response.completed",
         ]
     );
-    let numbers: Vec<u64> = events.iter().map(|e| e["sequence_number"].as_u64().unwrap()).collect();
+    let numbers: Vec<u64> = events
+        .iter()
+        .map(|e| e["sequence_number"].as_u64().unwrap())
+        .collect();
     assert_eq!(numbers, (0..10).collect::<Vec<_>>());
     assert_eq!(events[6]["text"], "Hello");
     let done = &events[9]["response"];
@@ -213,26 +277,58 @@ async fn a_translated_responses_stream_runs_from_created_to_completed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_translated_stream_ends_with_response_failed() {
     let anthropic = Upstream::start(vec![sse(&ANTHROPIC_STREAM[..3], End::Abort)]).await;
-    let h = Harness::start(&format!("model_list:\n{}", entry("claude", "anthropic/claude-3-5-haiku-latest", &anthropic))).await;
-    let res = h.post("/responses", json!({"model": "claude", "input": "Hi", "stream": true})).await;
+    let h = Harness::start(&format!(
+        "model_list:\n{}",
+        entry("claude", "anthropic/claude-3-5-haiku-latest", &anthropic)
+    ))
+    .await;
+    let res = h
+        .post(
+            "/responses",
+            json!({"model": "claude", "input": "Hi", "stream": true}),
+        )
+        .await;
     let text = res.text();
     assert!(text.contains("event: response.failed"), "{text}");
-    assert!(!text.contains("response.completed"), "never a made-up completion: {text}");
+    assert!(
+        !text.contains("response.completed"),
+        "never a made-up completion: {text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_chat_cannot_carry_is_refused_by_name() {
     let anthropic = Upstream::start(vec![]).await;
-    let h = Harness::start(&format!("model_list:\n{}", entry("claude", "anthropic/claude", &anthropic))).await;
+    let h = Harness::start(&format!(
+        "model_list:\n{}",
+        entry("claude", "anthropic/claude", &anthropic)
+    ))
+    .await;
     for (body, name) in [
-        (json!({"model": "claude", "input": "x", "previous_response_id": "resp_1"}), "previous_response_id"),
-        (json!({"model": "claude", "input": "x", "tools": [{"type": "web_search"}]}), "web_search"),
-        (json!({"model": "claude", "input": [{"type": "reasoning", "summary": []}]}), "reasoning"),
+        (
+            json!({"model": "claude", "input": "x", "previous_response_id": "resp_1"}),
+            "previous_response_id",
+        ),
+        (
+            json!({"model": "claude", "input": "x", "tools": [{"type": "web_search"}]}),
+            "web_search",
+        ),
+        (
+            json!({"model": "claude", "input": [{"type": "reasoning", "summary": []}]}),
+            "reasoning",
+        ),
     ] {
         let res = h.post("/v1/responses", body).await;
         assert_eq!(res.status, 400, "{}", res.text());
         assert_eq!(res.json()["error"]["code"], "unsupported_params");
-        assert!(res.json()["error"]["message"].as_str().unwrap().contains(name), "{}", res.text());
+        assert!(
+            res.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(name),
+            "{}",
+            res.text()
+        );
     }
     assert_eq!(anthropic.count(), 0);
 }
@@ -245,17 +341,25 @@ async fn legacy_completions_pass_through_to_openai_and_are_refused_for_anthropic
     let anthropic = Upstream::start(vec![]).await;
     let yaml = format!(
         "model_list:\n{}{}",
-        entry("instruct", "text-completion-openai/gpt-3.5-turbo-instruct", &openai),
+        entry(
+            "instruct",
+            "text-completion-openai/gpt-3.5-turbo-instruct",
+            &openai
+        ),
         entry("claude", "anthropic/claude", &anthropic)
     );
     let h = Harness::start(&yaml).await;
     for path in ["/v1/completions", "/completions"] {
-        let res = h.post(path, json!({"model": "instruct", "prompt": "Say hi"})).await;
+        let res = h
+            .post(path, json!({"model": "instruct", "prompt": "Say hi"}))
+            .await;
         assert_eq!((res.status, res.text()), (200, answer.to_string()));
     }
     assert_eq!(openai.seen(0).path_and_query, "/completions");
     assert_eq!(openai.seen(0).json()["model"], "gpt-3.5-turbo-instruct");
-    let res = h.post("/v1/completions", json!({"model": "claude", "prompt": "x"})).await;
+    let res = h
+        .post("/v1/completions", json!({"model": "claude", "prompt": "x"}))
+        .await;
     assert_eq!(res.status, 400);
     assert_eq!(res.json()["error"]["code"], "unsupported_endpoint");
     assert_eq!(anthropic.count(), 0);
@@ -273,7 +377,10 @@ async fn count_tokens_is_native_for_anthropic_and_an_estimate_elsewhere() {
     let h = Harness::start(&yaml).await;
     let body = |model: &str| json!({"model": model, "messages": [{"role": "user", "content": "Hello, world"}]});
     let native = h.post("/v1/messages/count_tokens", body("claude")).await;
-    assert_eq!((native.status, native.json()), (200, json!({"input_tokens": 14})));
+    assert_eq!(
+        (native.status, native.json()),
+        (200, json!({"input_tokens": 14}))
+    );
     assert!(native.headers.get("x-gateway-token-count").is_none());
     let sent = anthropic.seen(0);
     assert_eq!(sent.path_and_query, "/v1/messages/count_tokens");
@@ -282,8 +389,14 @@ async fn count_tokens_is_native_for_anthropic_and_an_estimate_elsewhere() {
 
     let estimate = h.post("/messages/count_tokens", body("gpt")).await;
     // "user" and "Hello, world": 16 characters, four per token.
-    assert_eq!((estimate.status, estimate.json()), (200, json!({"input_tokens": 4})));
-    assert_eq!(estimate.headers["x-gateway-token-count"], "estimate; characters/4");
+    assert_eq!(
+        (estimate.status, estimate.json()),
+        (200, json!({"input_tokens": 4}))
+    );
+    assert_eq!(
+        estimate.headers["x-gateway-token-count"],
+        "estimate; characters/4"
+    );
     assert_eq!(openai.count(), 0);
 }
 
@@ -298,22 +411,37 @@ async fn models_can_be_retrieved_by_id_including_wildcard_matches() {
     let h = Harness::start(&yaml).await;
     let gpt = h.send("GET", "/v1/models/gpt", "").await;
     assert_eq!(gpt.status, 200);
-    assert_eq!((gpt.json()["id"].clone(), gpt.json()["object"].clone()), (json!("gpt"), json!("model")));
+    assert_eq!(
+        (gpt.json()["id"].clone(), gpt.json()["object"].clone()),
+        (json!("gpt"), json!("model"))
+    );
     assert_eq!(gpt.json()["model_info"]["max_input_tokens"], 128000);
     let wild = h.send("GET", "/models/openai/gpt-4.1", "").await;
-    assert_eq!((wild.status, wild.json()["id"].clone()), (200, json!("openai/gpt-4.1")));
+    assert_eq!(
+        (wild.status, wild.json()["id"].clone()),
+        (200, json!("openai/gpt-4.1"))
+    );
     let none = h.send("GET", "/v1/models/claude", "").await;
     assert_eq!(none.status, 404);
     assert_eq!(none.json()["error"]["code"], "model_not_found");
     let list = h.send("GET", "/models", "").await;
-    let ids: Vec<Value> = list.json()["data"].as_array().unwrap().iter().map(|m| m["id"].clone()).collect();
+    let ids: Vec<Value> = list.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].clone())
+        .collect();
     assert_eq!(ids, [json!("gpt"), json!("openai/*")]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_unversioned_messages_alias_is_served() {
     let anthropic = Upstream::start(vec![reply_json(200, ANTHROPIC_MESSAGE)]).await;
-    let h = Harness::start(&format!("model_list:\n{}", entry("claude", "anthropic/claude", &anthropic))).await;
+    let h = Harness::start(&format!(
+        "model_list:\n{}",
+        entry("claude", "anthropic/claude", &anthropic)
+    ))
+    .await;
     let res = h
         .post("/messages", json!({"model": "claude", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}))
         .await;
@@ -324,20 +452,37 @@ async fn the_unversioned_messages_alias_is_served() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_passed_through_responses_stream_is_forwarded_and_a_stall_ends_it_with_an_error_event() {
     let created = "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_1\",\"object\":\"response\",\"status\":\"in_progress\",\"output\":[]}}\n\n";
-    let openai = Upstream::start(vec![sse(&[created], End::Close), sse(&[created], End::Hang)]).await;
+    let openai = Upstream::start(vec![
+        sse(&[created], End::Close),
+        sse(&[created], End::Hang),
+    ])
+    .await;
     let yaml = format!(
         "model_list:\n  - model_name: gpt\n    litellm_params: {{model: openai/gpt-4o, api_base: \"{}\", api_key: sk-upstream, stream_timeout: 0.3}}\n",
         openai.base()
     );
     let h = Harness::start(&yaml).await;
-    let whole = h.post("/v1/responses", json!({"model": "gpt", "input": "x", "stream": true})).await;
+    let whole = h
+        .post(
+            "/v1/responses",
+            json!({"model": "gpt", "input": "x", "stream": true}),
+        )
+        .await;
     assert_eq!((whole.status, whole.text()), (200, created.to_string()));
     assert_eq!(openai.seen(0).headers["accept"], "text/event-stream");
 
     let started = std::time::Instant::now();
-    let stalled = h.post("/v1/responses", json!({"model": "gpt", "input": "x", "stream": true})).await;
+    let stalled = h
+        .post(
+            "/v1/responses",
+            json!({"model": "gpt", "input": "x", "stream": true}),
+        )
+        .await;
     let text = stalled.text();
     assert!(text.starts_with(created), "{text}");
-    assert!(text.contains("event: error\ndata: {") && text.contains("stalled"), "{text}");
+    assert!(
+        text.contains("event: error\ndata: {") && text.contains("stalled"),
+        "{text}"
+    );
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }

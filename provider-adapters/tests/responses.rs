@@ -10,7 +10,9 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Body, Frame};
 use http_body_util::BodyExt;
-use provider_adapters::responses::{parse_request, request_to_chat, response_from_chat, Echo, ResponsesStream};
+use provider_adapters::responses::{
+    parse_request, request_to_chat, response_from_chat, Echo, ResponsesStream,
+};
 use serde_json::{json, Value};
 
 fn request(value: Value) -> provider_adapters::responses::ResponsesRequest {
@@ -77,16 +79,40 @@ fn a_documented_request_becomes_the_equivalent_chat_request() {
 #[test]
 fn what_chat_cannot_carry_is_refused_by_name() {
     for (body, name) in [
-        (json!({"model": "m", "input": "x", "previous_response_id": "resp_1"}), "previous_response_id"),
-        (json!({"model": "m", "input": "x", "background": true}), "background"),
-        (json!({"model": "m", "input": "x", "tools": [{"type": "file_search", "vector_store_ids": ["vs"]}]}), "file_search"),
-        (json!({"model": "m", "input": [{"type": "item_reference", "id": "x"}]}), "item_reference"),
-        (json!({"model": "m", "input": [{"role": "user", "content": [{"type": "input_file", "file_id": "f"}]}]}), "input_file"),
-        (json!({"model": "m", "input": "x", "include": ["reasoning.encrypted_content"]}), "include"),
-        (json!({"model": "m", "input": "x", "truncation": "auto"}), "truncation"),
+        (
+            json!({"model": "m", "input": "x", "previous_response_id": "resp_1"}),
+            "previous_response_id",
+        ),
+        (
+            json!({"model": "m", "input": "x", "background": true}),
+            "background",
+        ),
+        (
+            json!({"model": "m", "input": "x", "tools": [{"type": "file_search", "vector_store_ids": ["vs"]}]}),
+            "file_search",
+        ),
+        (
+            json!({"model": "m", "input": [{"type": "item_reference", "id": "x"}]}),
+            "item_reference",
+        ),
+        (
+            json!({"model": "m", "input": [{"role": "user", "content": [{"type": "input_file", "file_id": "f"}]}]}),
+            "input_file",
+        ),
+        (
+            json!({"model": "m", "input": "x", "include": ["reasoning.encrypted_content"]}),
+            "include",
+        ),
+        (
+            json!({"model": "m", "input": "x", "truncation": "auto"}),
+            "truncation",
+        ),
     ] {
         let err = request_to_chat(&request(body)).unwrap_err();
-        assert_eq!((err.status().as_u16(), err.kind()), (400, "invalid_request_error"));
+        assert_eq!(
+            (err.status().as_u16(), err.kind()),
+            (400, "invalid_request_error")
+        );
         assert!(err.message().contains(name), "{name}: {}", err.message());
     }
     assert!(parse_request(b"{\"input\": \"no model\"}").is_err());
@@ -94,7 +120,9 @@ fn what_chat_cannot_carry_is_refused_by_name() {
 
 #[test]
 fn a_chat_completion_becomes_a_response_object() {
-    let req = request(json!({"model": "alias", "input": "hi", "instructions": "Be kind.", "metadata": {"a": "b"}}));
+    let req = request(
+        json!({"model": "alias", "input": "hi", "instructions": "Be kind.", "metadata": {"a": "b"}}),
+    );
     let chat = json!({
         "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "claude-3-5-haiku",
         "choices": [{"index": 0, "finish_reason": "length", "message": {"role": "assistant", "content": "Partial",
@@ -102,18 +130,33 @@ fn a_chat_completion_becomes_a_response_object() {
         "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10,
                   "prompt_tokens_details": {"cached_tokens": 2}, "completion_tokens_details": {"reasoning_tokens": 1}}
     });
-    let out = serde_json::to_value(response_from_chat(chat.to_string().as_bytes(), &Echo::of(&req)).unwrap()).unwrap();
+    let out = serde_json::to_value(
+        response_from_chat(chat.to_string().as_bytes(), &Echo::of(&req)).unwrap(),
+    )
+    .unwrap();
     assert!(out["id"].as_str().unwrap().starts_with("resp_"));
     assert_eq!(out["object"], "response");
     assert_eq!(out["status"], "incomplete");
-    assert_eq!(out["incomplete_details"], json!({"reason": "max_output_tokens"}));
+    assert_eq!(
+        out["incomplete_details"],
+        json!({"reason": "max_output_tokens"})
+    );
     assert_eq!(out["model"], "claude-3-5-haiku");
     assert_eq!(out["instructions"], "Be kind.");
     assert_eq!(out["metadata"], json!({"a": "b"}));
     assert_eq!(out["output"][0]["type"], "message");
-    assert_eq!(out["output"][0]["content"], json!([{"type": "output_text", "text": "Partial", "annotations": [], "logprobs": []}]));
+    assert_eq!(
+        out["output"][0]["content"],
+        json!([{"type": "output_text", "text": "Partial", "annotations": [], "logprobs": []}])
+    );
     assert_eq!(out["output"][1]["type"], "function_call");
-    assert_eq!((out["output"][1]["call_id"].clone(), out["output"][1]["name"].clone()), (json!("call_9"), json!("f")));
+    assert_eq!(
+        (
+            out["output"][1]["call_id"].clone(),
+            out["output"][1]["name"].clone()
+        ),
+        (json!("call_9"), json!("f"))
+    );
     assert_eq!(
         out["usage"],
         json!({"input_tokens": 7, "input_tokens_details": {"cached_tokens": 2}, "output_tokens": 3,
@@ -127,7 +170,10 @@ struct Frames(VecDeque<Result<Bytes, std::io::Error>>);
 impl Body for Frames {
     type Data = Bytes;
     type Error = std::io::Error;
-    fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         Poll::Ready(self.0.pop_front().map(|r| r.map(Frame::data)))
     }
 }
@@ -135,7 +181,10 @@ impl Body for Frames {
 async fn events(frames: Vec<Result<&str, &str>>) -> Vec<(String, Value)> {
     let frames = frames
         .into_iter()
-        .map(|f| f.map(|s| Bytes::from(s.to_string())).map_err(std::io::Error::other))
+        .map(|f| {
+            f.map(|s| Bytes::from(s.to_string()))
+                .map_err(std::io::Error::other)
+        })
         .collect();
     let req = request(json!({"model": "alias", "input": "hi", "stream": true}));
     let stream = ResponsesStream::new(Frames(frames), &Echo::of(&req));
@@ -143,8 +192,14 @@ async fn events(frames: Vec<Result<&str, &str>>) -> Vec<(String, Value)> {
     text.split("\n\n")
         .filter(|e| !e.is_empty())
         .map(|e| {
-            let name = e.lines().find_map(|l| l.strip_prefix("event: ")).unwrap().to_string();
-            let data: Value = serde_json::from_str(e.lines().find_map(|l| l.strip_prefix("data: ")).unwrap()).unwrap();
+            let name = e
+                .lines()
+                .find_map(|l| l.strip_prefix("event: "))
+                .unwrap()
+                .to_string();
+            let data: Value =
+                serde_json::from_str(e.lines().find_map(|l| l.strip_prefix("data: ")).unwrap())
+                    .unwrap();
             assert_eq!(data["type"], name.as_str(), "the event line names the type");
             (name, data)
         })
@@ -155,8 +210,11 @@ async fn events(frames: Vec<Result<&str, &str>>) -> Vec<(String, Value)> {
 async fn a_chat_stream_with_text_and_a_tool_call_becomes_responses_events() {
     // Chunks as OpenAI documents them, split mid-event across frames.
     let chunk = |delta: Value, finish: Value| {
-        format!("data: {}\n\n", json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}))
+        format!(
+            "data: {}\n\n",
+            json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        )
     };
     let all = [
         chunk(json!({"role": "assistant", "content": ""}), Value::Null),
@@ -204,7 +262,10 @@ async fn a_chat_stream_with_text_and_a_tool_call_becomes_responses_events() {
     assert_eq!(done["output"][0]["content"][0]["text"], "Let me check.");
     assert_eq!(done["output"][1]["arguments"], "{\"city\":\"Paris\"}");
     assert_eq!(done["usage"]["total_tokens"], 14);
-    let numbers: Vec<u64> = events.iter().map(|(_, e)| e["sequence_number"].as_u64().unwrap()).collect();
+    let numbers: Vec<u64> = events
+        .iter()
+        .map(|(_, e)| e["sequence_number"].as_u64().unwrap())
+        .collect();
     assert_eq!(numbers, (0..15).collect::<Vec<_>>());
 }
 
@@ -214,13 +275,18 @@ async fn a_stream_that_breaks_or_errors_ends_with_response_failed() {
     for frames in [
         vec![Ok(text), Err("connection reset")],
         vec![Ok(text)],
-        vec![Ok(text), Ok("data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\n")],
+        vec![
+            Ok(text),
+            Ok("data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\n"),
+        ],
     ] {
         let events = events(frames).await;
         let (last, data) = events.last().unwrap();
         assert_eq!(last, "response.failed");
         assert_eq!(data["response"]["status"], "failed");
-        assert!(data["response"]["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(data["response"]["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
         assert!(!events.iter().any(|(n, _)| n == "response.completed"));
     }
 }
@@ -231,7 +297,10 @@ async fn a_length_finish_ends_with_response_incomplete() {
     let events = events(vec![Ok(frames)]).await;
     let (last, data) = events.last().unwrap();
     assert_eq!(last, "response.incomplete");
-    assert_eq!(data["response"]["incomplete_details"]["reason"], "max_output_tokens");
+    assert_eq!(
+        data["response"]["incomplete_details"]["reason"],
+        "max_output_tokens"
+    );
 }
 
 #[test]
@@ -239,7 +308,19 @@ fn token_estimates_are_a_quarter_of_the_characters() {
     use provider_adapters::responses::native::estimate_input_tokens;
     let body = json!({"model": "m", "system": "abcd", "messages": [{"role": "user", "content": "abcdefgh"}]});
     // "abcd" + "user" + "abcdefgh": 16 characters.
-    assert_eq!(estimate_input_tokens(body.to_string().as_bytes()).unwrap(), 4);
-    assert_eq!(estimate_input_tokens(b"{\"model\":\"m\",\"messages\":[]}").unwrap(), 1);
-    assert_eq!(estimate_input_tokens(b"nope").unwrap_err().status().as_u16(), 400);
+    assert_eq!(
+        estimate_input_tokens(body.to_string().as_bytes()).unwrap(),
+        4
+    );
+    assert_eq!(
+        estimate_input_tokens(b"{\"model\":\"m\",\"messages\":[]}").unwrap(),
+        1
+    );
+    assert_eq!(
+        estimate_input_tokens(b"nope")
+            .unwrap_err()
+            .status()
+            .as_u16(),
+        400
+    );
 }

@@ -52,7 +52,9 @@ pub fn prefix_hint(model: &str) -> String {
     } else if lower.contains("llama") || lower.contains("qwen") || lower.contains("phi") {
         format!("`ollama/{model}` (a local Ollama) or `hosted_vllm/{model}` with `api_base`")
     } else {
-        format!("`openai/{model}` with `api_base` for an OpenAI-compatible server, or `ollama/{model}`")
+        format!(
+            "`openai/{model}` with `api_base` for an OpenAI-compatible server, or `ollama/{model}`"
+        )
     }
 }
 
@@ -70,23 +72,82 @@ pub(crate) struct ProviderEnv {
 
 /// Every prefix the gateway serves, with LiteLLM's variable names.
 pub(crate) const PROVIDER_ENV: &[ProviderEnv] = &[
-    env("openai", &["OPENAI_API_KEY"], &["OPENAI_API_BASE", "OPENAI_BASE_URL"], true),
-    env("text-completion-openai", &["OPENAI_API_KEY"], &["OPENAI_API_BASE", "OPENAI_BASE_URL"], true),
-    env("azure", &["AZURE_API_KEY", "AZURE_OPENAI_API_KEY"], &["AZURE_API_BASE", "AZURE_OPENAI_ENDPOINT"], true),
-    env("anthropic", &["ANTHROPIC_API_KEY"], &["ANTHROPIC_API_BASE", "ANTHROPIC_BASE_URL"], true),
-    env("gemini", &["GEMINI_API_KEY", "GOOGLE_API_KEY"], &["GEMINI_API_BASE"], true),
+    env(
+        "openai",
+        &["OPENAI_API_KEY"],
+        &["OPENAI_API_BASE", "OPENAI_BASE_URL"],
+        true,
+    ),
+    env(
+        "text-completion-openai",
+        &["OPENAI_API_KEY"],
+        &["OPENAI_API_BASE", "OPENAI_BASE_URL"],
+        true,
+    ),
+    env(
+        "azure",
+        &["AZURE_API_KEY", "AZURE_OPENAI_API_KEY"],
+        &["AZURE_API_BASE", "AZURE_OPENAI_ENDPOINT"],
+        true,
+    ),
+    env(
+        "anthropic",
+        &["ANTHROPIC_API_KEY"],
+        &["ANTHROPIC_API_BASE", "ANTHROPIC_BASE_URL"],
+        true,
+    ),
+    env(
+        "gemini",
+        &["GEMINI_API_KEY", "GOOGLE_API_KEY"],
+        &["GEMINI_API_BASE"],
+        true,
+    ),
     env("vertex_ai", &[], &[], false),
     env("ollama", &[], &["OLLAMA_API_BASE"], false),
     env("ollama_chat", &[], &["OLLAMA_API_BASE"], false),
     env("groq", &["GROQ_API_KEY"], &["GROQ_API_BASE"], true),
-    env("together_ai", &["TOGETHERAI_API_KEY", "TOGETHER_AI_API_KEY", "TOGETHER_API_KEY"], &[], true),
+    env(
+        "together_ai",
+        &[
+            "TOGETHERAI_API_KEY",
+            "TOGETHER_AI_API_KEY",
+            "TOGETHER_API_KEY",
+        ],
+        &[],
+        true,
+    ),
     env("mistral", &["MISTRAL_API_KEY"], &["MISTRAL_API_BASE"], true),
-    env("deepseek", &["DEEPSEEK_API_KEY"], &["DEEPSEEK_API_BASE"], true),
-    env("fireworks_ai", &["FIREWORKS_AI_API_KEY", "FIREWORKS_API_KEY"], &[], true),
-    env("openrouter", &["OPENROUTER_API_KEY", "OR_API_KEY"], &["OPENROUTER_API_BASE"], true),
+    env(
+        "deepseek",
+        &["DEEPSEEK_API_KEY"],
+        &["DEEPSEEK_API_BASE"],
+        true,
+    ),
+    env(
+        "fireworks_ai",
+        &["FIREWORKS_AI_API_KEY", "FIREWORKS_API_KEY"],
+        &[],
+        true,
+    ),
+    env(
+        "openrouter",
+        &["OPENROUTER_API_KEY", "OR_API_KEY"],
+        &["OPENROUTER_API_BASE"],
+        true,
+    ),
     env("xai", &["XAI_API_KEY"], &["XAI_API_BASE"], true),
-    env("lm_studio", &["LM_STUDIO_API_KEY"], &["LM_STUDIO_API_BASE"], false),
-    env("hosted_vllm", &["HOSTED_VLLM_API_KEY"], &["HOSTED_VLLM_API_BASE"], false),
+    env(
+        "lm_studio",
+        &["LM_STUDIO_API_KEY"],
+        &["LM_STUDIO_API_BASE"],
+        false,
+    ),
+    env(
+        "hosted_vllm",
+        &["HOSTED_VLLM_API_KEY"],
+        &["HOSTED_VLLM_API_BASE"],
+        false,
+    ),
     env("openai_compatible", &[], &[], false),
 ];
 
@@ -195,10 +256,10 @@ pub fn endpoint(model: &str, params: &Params, env: &EnvDefaults) -> Result<Endpo
     let mut endpoint = Endpoint::new(&qualified)?;
     let vars = PROVIDER_ENV.iter().find(|p| p.prefix == prefix);
     let from_env = |names: &[&'static str]| env.first(names);
-    let base = params.api_base.clone().or_else(|| {
-        vars.and_then(|v| from_env(v.base))
-            .map(|(_, value)| value)
-    });
+    let base = params
+        .api_base
+        .clone()
+        .or_else(|| vars.and_then(|v| from_env(v.base)).map(|(_, value)| value));
     if let Some(base) = base {
         endpoint.api_base = Some(check_base(&base)?);
     }
@@ -212,7 +273,10 @@ pub fn endpoint(model: &str, params: &Params, env: &EnvDefaults) -> Result<Endpo
         // A provider's public API without a key fails on the first request; a custom
         // base (a proxy, a local server) may need none.
         let public = params.api_base.is_none() && !base_from_env(v, env);
-        if v.needs_key && endpoint.api_key.is_none() && (public || endpoint.provider == Provider::Azure) {
+        if v.needs_key
+            && endpoint.api_key.is_none()
+            && (public || endpoint.provider == Provider::Azure)
+        {
             let names = v.key.join(" or ");
             return Err(format!(
                 "`{qualified}` needs an API key: set `api_key` (e.g. `os.environ/{}`) or {names} in the environment",
@@ -220,10 +284,11 @@ pub fn endpoint(model: &str, params: &Params, env: &EnvDefaults) -> Result<Endpo
             ));
         }
     }
-    endpoint.api_version = params
-        .api_version
-        .clone()
-        .or_else(|| (endpoint.provider == Provider::Azure).then(|| env.first(&[AZURE_API_VERSION]).map(|(_, v)| v)).flatten());
+    endpoint.api_version = params.api_version.clone().or_else(|| {
+        (endpoint.provider == Provider::Azure)
+            .then(|| env.first(&[AZURE_API_VERSION]).map(|(_, v)| v))
+            .flatten()
+    });
     if endpoint.provider == Provider::VertexAi {
         endpoint.vertex_project = params
             .vertex_project
@@ -259,7 +324,9 @@ fn base_from_env(vars: &ProviderEnv, env: &EnvDefaults) -> bool {
 /// key, `api_version`).
 pub(crate) fn check_base(base: &str) -> Result<String, String> {
     if !(base.starts_with("http://") || base.starts_with("https://")) {
-        return Err(format!("api_base `{base}` must start with http:// or https://"));
+        return Err(format!(
+            "api_base `{base}` must start with http:// or https://"
+        ));
     }
     if base.contains('?') || base.contains('#') {
         return Err(format!(
@@ -301,7 +368,11 @@ mod tests {
 
     #[test]
     fn hints_never_suggest_openai_for_claude_or_gemini() {
-        for model in ["us.anthropic.claude-3-5-sonnet", "publishers/google/gemini-pro", "my-gemma"] {
+        for model in [
+            "us.anthropic.claude-3-5-sonnet",
+            "publishers/google/gemini-pro",
+            "my-gemma",
+        ] {
             let hint = prefix_hint(model);
             assert!(!hint.contains("openai/"), "{model}: {hint}");
         }
@@ -314,6 +385,9 @@ mod tests {
         assert!(check_base("https://h.example/v1#x").is_err());
         assert!(check_base("ftp://h").is_err());
         assert!(check_base("http://").is_err());
-        assert_eq!(check_base("http://127.0.0.1:8/v1").as_deref(), Ok("http://127.0.0.1:8/v1"));
+        assert_eq!(
+            check_base("http://127.0.0.1:8/v1").as_deref(),
+            Ok("http://127.0.0.1:8/v1")
+        );
     }
 }

@@ -175,14 +175,20 @@ pool: {max_connections: 0}
         assert_eq!(locate(TEXT, "model_list[0].model_name"), Some(5));
         assert_eq!(locate(TEXT, "model_list[0].litellm_params.model"), Some(7));
         assert_eq!(locate(TEXT, "model_list[1].model_name"), Some(8));
-        assert_eq!(locate(TEXT, "model_list[1].litellm_params.api_key"), Some(9));
+        assert_eq!(
+            locate(TEXT, "model_list[1].litellm_params.api_key"),
+            Some(9)
+        );
         assert_eq!(locate(TEXT, "model_list[1].model_info.id"), Some(11));
         assert_eq!(locate(TEXT, "pool.max_connections"), Some(12));
     }
 
     #[test]
     fn a_missing_key_gives_the_deepest_line_found() {
-        assert_eq!(locate(TEXT, "model_list[0].litellm_params.api_key"), Some(6));
+        assert_eq!(
+            locate(TEXT, "model_list[0].litellm_params.api_key"),
+            Some(6)
+        );
         assert_eq!(locate(TEXT, "model_list[5]"), Some(4));
         assert_eq!(locate(TEXT, "nothing"), None);
     }

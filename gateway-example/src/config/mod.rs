@@ -362,9 +362,13 @@ impl Config {
             timeout: litellm.timeout,
             env: EnvDefaults::read(&|name| ctx.var(name)),
         };
-        let (deployments, wildcards) = models::model_list(&mut ctx, raw.model_list.as_ref(), &inherited);
+        let (deployments, wildcards) =
+            models::model_list(&mut ctx, raw.model_list.as_ref(), &inherited);
         if deployments.is_empty() && wildcards.is_empty() && ctx.errors.is_empty() {
-            ctx.error("model_list", "lists no models; the gateway would have nothing to serve");
+            ctx.error(
+                "model_list",
+                "lists no models; the gateway would have nothing to serve",
+            );
         }
         if !ctx.errors.is_empty() {
             ctx.errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
@@ -399,7 +403,13 @@ impl Config {
             .map(|(section, keys)| {
                 let keys: Vec<String> = keys
                     .iter()
-                    .map(|(k, n)| if *n > 1 { format!("{k} (×{n})") } else { k.clone() })
+                    .map(|(k, n)| {
+                        if *n > 1 {
+                            format!("{k} (×{n})")
+                        } else {
+                            k.clone()
+                        }
+                    })
                     .collect();
                 format!("{section}: {}", keys.join(", "))
             })

@@ -111,7 +111,10 @@ pub(crate) fn model_list(
         None | Some(Value::Null) => &[][..],
         Some(Value::Sequence(items)) => items.as_slice(),
         Some(other) => {
-            ctx.error("model_list", format!("must be a list of models, got {}", describe(other)));
+            ctx.error(
+                "model_list",
+                format!("must be a list of models, got {}", describe(other)),
+            );
             return (deployments, wildcards);
         }
     };
@@ -142,26 +145,36 @@ fn entry(ctx: &mut Ctx<'_>, at: &str, item: &Value, inherited: &Inherited) -> Op
                 Value::String(s) if !s.trim().is_empty() => model_name = Some(s.clone()),
                 _ => ctx.error(&path, "must be a non-empty string"),
             },
-            "litellm_params" | "params" if params.is_some() => {
-                ctx.error(&path, "given twice (`params` is an alias of `litellm_params`)")
-            }
+            "litellm_params" | "params" if params.is_some() => ctx.error(
+                &path,
+                "given twice (`params` is an alias of `litellm_params`)",
+            ),
             "litellm_params" | "params" => params = Some(value),
             "model_info" => info = model_info(ctx, &path, &value),
             other if ENTRY_IGNORED.contains(&other) => ctx.ignored.add("model_list[]", other),
             other => match near_miss(other, &["model_name", "litellm_params", "model_info"]) {
-                Some(close) => ctx.error(&path, format!("unknown field `{other}` (did you mean `{close}`?)")),
+                Some(close) => ctx.error(
+                    &path,
+                    format!("unknown field `{other}` (did you mean `{close}`?)"),
+                ),
                 None => ctx.ignored.add("model_list[]", other),
             },
         }
     }
     let Some(model_name) = model_name else {
         if ctx.errors.len() == errors_before {
-            ctx.error(&format!("{at}.model_name"), "is required: the name clients ask for");
+            ctx.error(
+                &format!("{at}.model_name"),
+                "is required: the name clients ask for",
+            );
         }
         return None;
     };
     let Some(params) = params else {
-        ctx.error(&format!("{at}.litellm_params"), "is required (with at least `model`)");
+        ctx.error(
+            &format!("{at}.litellm_params"),
+            "is required (with at least `model`)",
+        );
         return None;
     };
     let at = format!("{at}.litellm_params");
@@ -197,7 +210,10 @@ fn read_params(ctx: &mut Ctx<'_>, at: &str, value: &Value, inherited: &Inherited
                 ctx.ignored.add("model_list[].litellm_params", &key);
             } else if let Some(close) = near_miss(&key, &used) {
                 // A near miss of a key we use is a typo that would change behaviour.
-                ctx.error(&path, format!("unknown field `{key}` (did you mean `{close}`?)"));
+                ctx.error(
+                    &path,
+                    format!("unknown field `{key}` (did you mean `{close}`?)"),
+                );
             } else {
                 ctx.ignored.add("model_list[].litellm_params", &key);
             }
@@ -238,7 +254,10 @@ fn read_params(ctx: &mut Ctx<'_>, at: &str, value: &Value, inherited: &Inherited
         }
     }
     let Some(model) = model else {
-        ctx.error(&format!("{at}.model"), "is required (e.g. `openai/gpt-4o-mini`)");
+        ctx.error(
+            &format!("{at}.model"),
+            "is required (e.g. `openai/gpt-4o-mini`)",
+        );
         return None;
     };
     // `custom_llm_provider` names the provider of an un-prefixed model.
@@ -271,7 +290,9 @@ fn build(
         }
         // Checked with a sample name, so a missing key shows now, not per request.
         if read.model != "*" {
-            if let Err(problem) = litellm::endpoint(&read.model.replace('*', "x"), &read.params, &inherited.env) {
+            if let Err(problem) =
+                litellm::endpoint(&read.model.replace('*', "x"), &read.params, &inherited.env)
+            {
                 ctx.error(&key, problem);
                 return None;
             }
@@ -330,8 +351,12 @@ fn model_info(ctx: &mut Ctx<'_>, at: &str, value: &Value) -> ModelInfo {
             "mode" => info.mode = ctx.string(&path, v),
             "base_model" => info.base_model = ctx.string(&path, v),
             "max_tokens" => info.max_tokens = ctx.whole(&path, v, 1, u64::from(u32::MAX)),
-            "max_input_tokens" => info.max_input_tokens = ctx.whole(&path, v, 1, u64::from(u32::MAX)),
-            "max_output_tokens" => info.max_output_tokens = ctx.whole(&path, v, 1, u64::from(u32::MAX)),
+            "max_input_tokens" => {
+                info.max_input_tokens = ctx.whole(&path, v, 1, u64::from(u32::MAX))
+            }
+            "max_output_tokens" => {
+                info.max_output_tokens = ctx.whole(&path, v, 1, u64::from(u32::MAX))
+            }
             "input_cost_per_token" => info.input_cost_per_token = cost(ctx, &path, &value),
             "output_cost_per_token" => info.output_cost_per_token = cost(ctx, &path, &value),
             other => {
@@ -347,7 +372,10 @@ fn cost(ctx: &mut Ctx<'_>, key: &str, value: &Value) -> Option<f64> {
     match value.as_f64() {
         Some(c) if c.is_finite() && c >= 0.0 => Some(c),
         _ => {
-            ctx.error(key, format!("must be a cost of zero or more, got {}", describe(value)));
+            ctx.error(
+                key,
+                format!("must be a cost of zero or more, got {}", describe(value)),
+            );
             None
         }
     }

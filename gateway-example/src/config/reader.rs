@@ -137,7 +137,10 @@ impl<'a> Ctx<'a> {
             _ => {
                 self.error(
                     key,
-                    format!("must be a whole number from {min} to {max}, got {}", describe(value)),
+                    format!(
+                        "must be a whole number from {min} to {max}, got {}",
+                        describe(value)
+                    ),
                 );
                 None
             }
@@ -152,7 +155,10 @@ impl<'a> Ctx<'a> {
             Value::String(s) if s == "true" || s == "True" => Some(true),
             Value::String(s) if s == "false" || s == "False" => Some(false),
             other => {
-                self.error(key, format!("must be true or false, got {}", describe(other)));
+                self.error(
+                    key,
+                    format!("must be true or false, got {}", describe(other)),
+                );
                 None
             }
         }
@@ -180,7 +186,10 @@ pub(crate) fn entries(ctx: &mut Ctx<'_>, key: &str, value: Option<&Value>) -> Ve
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Mapping(map)) => mapping_entries(ctx, key, map),
         Some(other) => {
-            ctx.error(key, format!("must be a mapping of keys, got {}", describe(other)));
+            ctx.error(
+                key,
+                format!("must be a mapping of keys, got {}", describe(other)),
+            );
             Vec::new()
         }
     }
@@ -191,7 +200,10 @@ fn mapping_entries(ctx: &mut Ctx<'_>, key: &str, map: &Mapping) -> Vec<(String, 
     for (k, v) in map {
         match k {
             Value::String(k) => out.push((k.clone(), v.clone())),
-            other => ctx.error(key, format!("has a key that is not a string: {}", describe(other))),
+            other => ctx.error(
+                key,
+                format!("has a key that is not a string: {}", describe(other)),
+            ),
         }
     }
     out

@@ -28,7 +28,10 @@ impl Section {
                     .unwrap_or_default();
                 ctx.error(
                     &format!("{name}.{key}"),
-                    format!("unknown field `{key}`{hint}; `{name}` takes {}", known.join(", ")),
+                    format!(
+                        "unknown field `{key}`{hint}; `{name}` takes {}",
+                        known.join(", ")
+                    ),
                 );
             }
         }
@@ -44,7 +47,8 @@ impl Section {
     }
 
     fn secs(&self, ctx: &mut Ctx<'_>, key: &str, default: Duration) -> Duration {
-        ctx.seconds(&self.path(key), self.get(key)).unwrap_or(default)
+        ctx.seconds(&self.path(key), self.get(key))
+            .unwrap_or(default)
     }
 
     fn count(&self, ctx: &mut Ctx<'_>, key: &str, default: usize, min: u64, max: u64) -> usize {
@@ -53,7 +57,11 @@ impl Section {
     }
 }
 
-pub(crate) fn server(ctx: &mut Ctx<'_>, value: Option<&Value>, general_key: Option<Secret>) -> ServerConfig {
+pub(crate) fn server(
+    ctx: &mut Ctx<'_>,
+    value: Option<&Value>,
+    general_key: Option<Secret>,
+) -> ServerConfig {
     let s = Section::read(
         ctx,
         "server",
@@ -72,7 +80,10 @@ pub(crate) fn server(ctx: &mut Ctx<'_>, value: Option<&Value>, general_key: Opti
     let listen = match ctx.string("server.listen", s.get("listen")) {
         None => DEFAULT_LISTEN,
         Some(text) => text.parse::<SocketAddr>().unwrap_or_else(|_| {
-            ctx.error("server.listen", format!("`{text}` is not an address like 127.0.0.1:4000"));
+            ctx.error(
+                "server.listen",
+                format!("`{text}` is not an address like 127.0.0.1:4000"),
+            );
             DEFAULT_LISTEN
         }),
     };
@@ -84,7 +95,13 @@ pub(crate) fn server(ctx: &mut Ctx<'_>, value: Option<&Value>, general_key: Opti
     ServerConfig {
         listen,
         master_key,
-        max_body_bytes: s.count(ctx, "max_body_bytes", DEFAULT_MAX_BODY_BYTES, 1, MAX_BODY_BYTES),
+        max_body_bytes: s.count(
+            ctx,
+            "max_body_bytes",
+            DEFAULT_MAX_BODY_BYTES,
+            1,
+            MAX_BODY_BYTES,
+        ),
         request_timeout: s.secs(ctx, "request_timeout_s", DEFAULT_REQUEST_TIMEOUT),
         header_read_timeout: s.secs(ctx, "header_read_timeout_s", DEFAULT_HEADER_READ_TIMEOUT),
         shutdown_timeout: s.secs(ctx, "shutdown_timeout_s", DEFAULT_SHUTDOWN_TIMEOUT),
@@ -104,7 +121,10 @@ pub(crate) fn server(ctx: &mut Ctx<'_>, value: Option<&Value>, general_key: Opti
 pub(crate) fn master_key(ctx: &mut Ctx<'_>, key: &str, value: &Value) -> Option<Secret> {
     match value {
         Value::Null => {
-            ctx.error(key, "is empty; give the key, or remove the line to run without authentication");
+            ctx.error(
+                key,
+                "is empty; give the key, or remove the line to run without authentication",
+            );
             None
         }
         Value::String(_) => match ctx.string(key, Some(value)) {
@@ -130,10 +150,22 @@ pub(crate) fn pool(ctx: &mut Ctx<'_>, value: Option<&Value>) -> PoolConfig {
         ctx,
         "pool",
         value,
-        &["max_connections", "max_connections_per_host", "keepalive_s", "dns_ttl_s", "connect_timeout_s"],
+        &[
+            "max_connections",
+            "max_connections_per_host",
+            "keepalive_s",
+            "dns_ttl_s",
+            "connect_timeout_s",
+        ],
     );
     PoolConfig {
-        max_connections: s.count(ctx, "max_connections", DEFAULT_MAX_CONNECTIONS, 1, MAX_COUNT),
+        max_connections: s.count(
+            ctx,
+            "max_connections",
+            DEFAULT_MAX_CONNECTIONS,
+            1,
+            MAX_COUNT,
+        ),
         max_connections_per_host: s.count(
             ctx,
             "max_connections_per_host",
@@ -143,18 +175,30 @@ pub(crate) fn pool(ctx: &mut Ctx<'_>, value: Option<&Value>) -> PoolConfig {
         ),
         keepalive: s.secs(ctx, "keepalive_s", pool_layer::DEFAULT_IDLE_TIMEOUT),
         dns_ttl: s.secs(ctx, "dns_ttl_s", pool_layer::dns::DEFAULT_TTL),
-        connect_timeout: s.secs(ctx, "connect_timeout_s", pool_layer::DEFAULT_CONNECT_TIMEOUT),
+        connect_timeout: s.secs(
+            ctx,
+            "connect_timeout_s",
+            pool_layer::DEFAULT_CONNECT_TIMEOUT,
+        ),
     }
 }
 
 pub(crate) fn limits(ctx: &mut Ctx<'_>, value: Option<&Value>) -> LimitsConfig {
-    use limits_layer::admission::{DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT};
+    use limits_layer::admission::{
+        DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT,
+    };
     use limits_layer::callbacks::{DEFAULT_EVENT_QUEUE, DEFAULT_MAX_CALLBACKS};
     let s = Section::read(
         ctx,
         "limits",
         value,
-        &["max_in_flight", "max_queued", "queue_timeout_s", "max_callbacks", "callback_queue"],
+        &[
+            "max_in_flight",
+            "max_queued",
+            "queue_timeout_s",
+            "max_callbacks",
+            "callback_queue",
+        ],
     );
     LimitsConfig {
         max_in_flight: s.count(ctx, "max_in_flight", DEFAULT_MAX_IN_FLIGHT, 1, MAX_COUNT),
@@ -167,7 +211,12 @@ pub(crate) fn limits(ctx: &mut Ctx<'_>, value: Option<&Value>) -> LimitsConfig {
 
 pub(crate) fn cache(ctx: &mut Ctx<'_>, value: Option<&Value>) -> CacheConfig {
     use cache_layer::ttl::{DEFAULT_CAPACITY, DEFAULT_MAX_ITEM_WEIGHT, DEFAULT_TTL};
-    let s = Section::read(ctx, "cache", value, &["client_ttl_s", "client_capacity", "responses"]);
+    let s = Section::read(
+        ctx,
+        "cache",
+        value,
+        &["client_ttl_s", "client_capacity", "responses"],
+    );
     let r = Section::read(
         ctx,
         "cache.responses",
@@ -183,7 +232,13 @@ pub(crate) fn cache(ctx: &mut Ctx<'_>, value: Option<&Value>) -> CacheConfig {
                 .unwrap_or(false),
             ttl: r.secs(ctx, "ttl_s", DEFAULT_TTL),
             capacity: r.count(ctx, "capacity", DEFAULT_CAPACITY, 1, MAX_COUNT),
-            max_item_bytes: r.count(ctx, "max_item_bytes", DEFAULT_MAX_ITEM_WEIGHT, 1, MAX_BODY_BYTES),
+            max_item_bytes: r.count(
+                ctx,
+                "max_item_bytes",
+                DEFAULT_MAX_ITEM_WEIGHT,
+                1,
+                MAX_BODY_BYTES,
+            ),
         },
     }
 }

@@ -18,9 +18,12 @@ pub(crate) fn captures<'n>(pattern: &str, name: &'n str) -> Option<Vec<&'n str>>
         let at = if last {
             // The last literal ends the name.
             // `ends_with` first: then the cut is on a character boundary.
-            tail.ends_with(literal).then(|| tail.len() - literal.len())?
+            tail.ends_with(literal)
+                .then(|| tail.len() - literal.len())?
         } else {
-            tail.find(literal).filter(|_| !literal.is_empty()).or(literal.is_empty().then_some(0))?
+            tail.find(literal)
+                .filter(|_| !literal.is_empty())
+                .or(literal.is_empty().then_some(0))?
         };
         let (captured, after) = tail.split_at(at);
         if captured.is_empty() {
@@ -41,7 +44,13 @@ fn substitute(model: &str, captures: &[&str]) -> String {
         out.push_str(first);
     }
     for (i, part) in parts.enumerate() {
-        out.push_str(captures.get(i).or(captures.last()).copied().unwrap_or_default());
+        out.push_str(
+            captures
+                .get(i)
+                .or(captures.last())
+                .copied()
+                .unwrap_or_default(),
+        );
         out.push_str(part);
     }
     out
@@ -74,8 +83,14 @@ mod tests {
         assert_eq!(captures("openai/*", "openai/gpt-4o"), Some(vec!["gpt-4o"]));
         assert_eq!(captures("openai/*", "anthropic/claude"), None);
         assert_eq!(captures("openai/*", "openai/"), None);
-        assert_eq!(captures("fo::*::static::*", "fo::hi::static::hi"), Some(vec!["hi", "hi"]));
-        assert_eq!(captures("claude-*-latest", "claude-3-7-sonnet-latest"), Some(vec!["3-7-sonnet"]));
+        assert_eq!(
+            captures("fo::*::static::*", "fo::hi::static::hi"),
+            Some(vec!["hi", "hi"])
+        );
+        assert_eq!(
+            captures("claude-*-latest", "claude-3-7-sonnet-latest"),
+            Some(vec!["3-7-sonnet"])
+        );
         assert_eq!(captures("gpt-4o", "gpt-4o"), Some(vec![]));
         assert_eq!(captures("gpt-4o", "gpt-4o-mini"), None);
         // Names come from clients: any text, cut only on character boundaries.
@@ -88,7 +103,10 @@ mod tests {
     fn captures_fill_the_model_pattern() {
         assert_eq!(substitute("openai/*", &["gpt-4o"]), "openai/gpt-4o");
         assert_eq!(substitute("*", &["claude-3"]), "claude-3");
-        assert_eq!(substitute("openai/fo::*:static::*", &["a", "b"]), "openai/fo::a:static::b");
+        assert_eq!(
+            substitute("openai/fo::*:static::*", &["a", "b"]),
+            "openai/fo::a:static::b"
+        );
         assert_eq!(substitute("openai/gpt-4o", &["x"]), "openai/gpt-4o");
         assert!(specificity("openai/*") > specificity("*"));
     }

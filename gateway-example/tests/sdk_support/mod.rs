@@ -3,7 +3,7 @@
 //! formats: Anthropic's Messages API (`/v1/messages`, streams, `tool_use`,
 //! `/v1/messages/count_tokens`) and OpenAI's Responses API (`/v1/responses`, streams,
 //! `function_call`).
-#![allow(clippy::unwrap_used, dead_code)]
+#![allow(clippy::unwrap_used, dead_code, unreachable_pub)]
 
 use std::net::SocketAddr;
 
@@ -22,7 +22,10 @@ pub const COUNTED_TOKENS: u64 = 42;
 pub async fn start() -> (SocketAddr, SocketAddr) {
     let anthropic = Router::new()
         .route("/v1/messages", post(anthropic_messages))
-        .route("/v1/messages/count_tokens", post(|| async { Json(json!({"input_tokens": COUNTED_TOKENS})) }));
+        .route(
+            "/v1/messages/count_tokens",
+            post(|| async { Json(json!({"input_tokens": COUNTED_TOKENS})) }),
+        );
     let openai = Router::new().route("/v1/responses", post(openai_responses));
     (serve(anthropic).await, serve(openai).await)
 }
@@ -35,21 +38,40 @@ async fn serve(router: Router) -> SocketAddr {
 }
 
 fn sse(events: &[(&str, Value)]) -> Response {
-    let text: String = events.iter().map(|(name, data)| format!("event: {name}\ndata: {data}\n\n")).collect();
+    let text: String = events
+        .iter()
+        .map(|(name, data)| format!("event: {name}\ndata: {data}\n\n"))
+        .collect();
     ([("content-type", "text/event-stream")], Body::from(text)).into_response()
 }
 
 /// The text of the last user turn (a string, or its text / tool_result parts).
 fn last_user_text(messages: &Value) -> (String, Option<String>) {
-    let last = messages.as_array().and_then(|m| m.last()).cloned().unwrap_or_default();
+    let last = messages
+        .as_array()
+        .and_then(|m| m.last())
+        .cloned()
+        .unwrap_or_default();
     match &last["content"] {
         Value::String(s) => (s.clone(), None),
         Value::Array(parts) => {
-            let text = parts.iter().filter_map(|p| p["text"].as_str()).collect::<String>();
-            let result = parts.iter().find(|p| p["type"] == "tool_result").map(|p| match &p["content"] {
-                Value::String(s) => s.clone(),
-                other => other.as_array().into_iter().flatten().filter_map(|c| c["text"].as_str()).collect(),
-            });
+            let text = parts
+                .iter()
+                .filter_map(|p| p["text"].as_str())
+                .collect::<String>();
+            let result =
+                parts
+                    .iter()
+                    .find(|p| p["type"] == "tool_result")
+                    .map(|p| match &p["content"] {
+                        Value::String(s) => s.clone(),
+                        other => other
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|c| c["text"].as_str())
+                            .collect(),
+                    });
             (text, result)
         }
         _ => (String::new(), None),
@@ -61,7 +83,12 @@ async fn anthropic_messages(Json(req): Json<Value>) -> Response {
     let model = req["model"].clone();
     if let Some(result) = tool_result {
         let answer = format!("The tool said: {result}");
-        return Json(message(&model, json!([{"type": "text", "text": answer}]), "end_turn")).into_response();
+        return Json(message(
+            &model,
+            json!([{"type": "text", "text": answer}]),
+            "end_turn",
+        ))
+        .into_response();
     }
     if req["tools"].as_array().is_some_and(|t| !t.is_empty()) {
         let content = json!([{"type": "tool_use", "id": "toolu_fake_1", "name": "get_weather", "input": {"city": "Paris"}}]);
@@ -74,16 +101,39 @@ async fn anthropic_messages(Json(req): Json<Value>) -> Response {
         let mut start = message(&model, json!([]), "end_turn");
         start["stop_reason"] = Value::Null;
         return sse(&[
-            ("message_start", json!({"type": "message_start", "message": start})),
-            ("content_block_start", json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})),
-            ("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": a}})),
-            ("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": b}})),
-            ("content_block_stop", json!({"type": "content_block_stop", "index": 0})),
-            ("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": 5}})),
+            (
+                "message_start",
+                json!({"type": "message_start", "message": start}),
+            ),
+            (
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            ),
+            (
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": a}}),
+            ),
+            (
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": b}}),
+            ),
+            (
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 0}),
+            ),
+            (
+                "message_delta",
+                json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": 5}}),
+            ),
             ("message_stop", json!({"type": "message_stop"})),
         ]);
     }
-    Json(message(&model, json!([{"type": "text", "text": answer}]), "end_turn")).into_response()
+    Json(message(
+        &model,
+        json!([{"type": "text", "text": answer}]),
+        "end_turn",
+    ))
+    .into_response()
 }
 
 fn message(model: &Value, content: Value, stop: &str) -> Value {
@@ -114,8 +164,16 @@ async fn openai_responses(Json(req): Json<Value>) -> Response {
     let model = req["model"].clone();
     let items = req["input"].as_array().cloned().unwrap_or_default();
     if let Some(out) = items.iter().find(|i| i["type"] == "function_call_output") {
-        let text = format!("The tool said: {}", out["output"].as_str().unwrap_or_default());
-        return Json(response(&model, "completed", json!([output_message(&text)]))).into_response();
+        let text = format!(
+            "The tool said: {}",
+            out["output"].as_str().unwrap_or_default()
+        );
+        return Json(response(
+            &model,
+            "completed",
+            json!([output_message(&text)]),
+        ))
+        .into_response();
     }
     if req["tools"].as_array().is_some_and(|t| !t.is_empty()) {
         let call = json!({"type": "function_call", "id": "fc_fake", "call_id": "call_fake_1", "name": "get_weather",
@@ -128,7 +186,12 @@ async fn openai_responses(Json(req): Json<Value>) -> Response {
     };
     let text = format!("Native says: {input}");
     if req["stream"] != true {
-        return Json(response(&model, "completed", json!([output_message(&text)]))).into_response();
+        return Json(response(
+            &model,
+            "completed",
+            json!([output_message(&text)]),
+        ))
+        .into_response();
     }
     let mut item = output_message("");
     item["status"] = "in_progress".into();
@@ -143,21 +206,59 @@ async fn openai_responses(Json(req): Json<Value>) -> Response {
         v
     };
     let events = [
-        ("response.created", json!({"response": response(&model, "in_progress", json!([]))})),
-        ("response.in_progress", json!({"response": response(&model, "in_progress", json!([]))})),
-        ("response.output_item.added", json!({"output_index": 0, "item": item})),
-        ("response.content_part.added", with(ids.clone(), json!({"part": part}))),
-        ("response.output_text.delta", with(ids.clone(), json!({"delta": "Native says: ", "logprobs": []}))),
-        ("response.output_text.delta", with(ids.clone(), json!({"delta": input, "logprobs": []}))),
-        ("response.output_text.done", with(ids.clone(), json!({"text": text, "logprobs": []}))),
-        ("response.content_part.done", with(ids.clone(), json!({"part": done_part}))),
-        ("response.output_item.done", json!({"output_index": 0, "item": output_message(&text)})),
-        ("response.completed", json!({"response": response(&model, "completed", json!([output_message(&text)]))})),
+        (
+            "response.created",
+            json!({"response": response(&model, "in_progress", json!([]))}),
+        ),
+        (
+            "response.in_progress",
+            json!({"response": response(&model, "in_progress", json!([]))}),
+        ),
+        (
+            "response.output_item.added",
+            json!({"output_index": 0, "item": item}),
+        ),
+        (
+            "response.content_part.added",
+            with(ids.clone(), json!({"part": part})),
+        ),
+        (
+            "response.output_text.delta",
+            with(
+                ids.clone(),
+                json!({"delta": "Native says: ", "logprobs": []}),
+            ),
+        ),
+        (
+            "response.output_text.delta",
+            with(ids.clone(), json!({"delta": input, "logprobs": []})),
+        ),
+        (
+            "response.output_text.done",
+            with(ids.clone(), json!({"text": text, "logprobs": []})),
+        ),
+        (
+            "response.content_part.done",
+            with(ids.clone(), json!({"part": done_part})),
+        ),
+        (
+            "response.output_item.done",
+            json!({"output_index": 0, "item": output_message(&text)}),
+        ),
+        (
+            "response.completed",
+            json!({"response": response(&model, "completed", json!([output_message(&text)]))}),
+        ),
     ];
     let numbered: Vec<(&str, Value)> = events
         .into_iter()
         .enumerate()
-        .map(|(n, (name, data))| (name, with(data, json!({"type": name, "sequence_number": n}))))
+        .map(|(n, (name, data))| {
+            (
+                name,
+                with(data, json!({"type": name, "sequence_number": n})),
+            )
+        })
         .collect();
     sse(&numbered)
 }

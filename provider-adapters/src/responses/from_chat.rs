@@ -112,7 +112,9 @@ pub(crate) fn finish(reason: Option<&str>) -> (&'static str, Option<IncompleteDe
 /// The Responses object for a chat completion `body`.
 pub fn response_from_chat(body: &[u8], echo: &Echo) -> Result<Response, ProviderError> {
     let chat: ChatCompletion = serde_json::from_slice(body).map_err(|e| {
-        ProviderError::bad_gateway(format!("upstream sent a chat completion that cannot be read: {e}"))
+        ProviderError::bad_gateway(format!(
+            "upstream sent a chat completion that cannot be read: {e}"
+        ))
     })?;
     let choice = chat.choices.into_iter().next();
     let (status, incomplete) = finish(choice.as_ref().and_then(|c| c.finish_reason.as_deref()));

@@ -32,6 +32,7 @@ use crate::ProviderError;
 /// Reads a Responses request body, with a 400 that says what is wrong.
 pub fn parse_request(body: &[u8]) -> Result<ResponsesRequest, ProviderError> {
     serde_json::from_slice(body).map_err(|e| {
-        ProviderError::bad_request(format!("not a valid Responses API request: {e}")).with_code("invalid_request")
+        ProviderError::bad_request(format!("not a valid Responses API request: {e}"))
+            .with_code("invalid_request")
     })
 }

@@ -40,14 +40,20 @@ impl Native {
     pub fn served_by(self, provider: Provider) -> bool {
         matches!(
             (self, provider),
-            (Native::Responses | Native::Completions, Provider::OpenAi | Provider::Azure)
-                | (Native::CountTokens, Provider::Anthropic)
+            (
+                Native::Responses | Native::Completions,
+                Provider::OpenAi | Provider::Azure
+            ) | (Native::CountTokens, Provider::Anthropic)
         )
     }
 
     fn url(self, ep: &Endpoint) -> Result<String, ProviderError> {
         let base = ep.base();
-        let version = |default: &str| ep.api_version.clone().unwrap_or_else(|| default.to_string());
+        let version = |default: &str| {
+            ep.api_version
+                .clone()
+                .unwrap_or_else(|| default.to_string())
+        };
         Ok(match (self, ep.provider) {
             (Native::Responses, Provider::OpenAi) => format!("{base}/responses"),
             (Native::Responses, Provider::Azure) => format!(
@@ -90,7 +96,11 @@ pub async fn forward(
         .url(ep)?
         .parse()
         .map_err(|_| ProviderError::bad_gateway("invalid upstream URL; check `api_base`"))?;
-    let upstream = edit_top_level(body, &[("model", &json_string(&ep.model))], CLIENT_ONLY_FIELDS)?;
+    let upstream = edit_top_level(
+        body,
+        &[("model", &json_string(&ep.model))],
+        CLIENT_ONLY_FIELDS,
+    )?;
     let mut req = http::Request::new(Full::new(upstream));
     *req.method_mut() = http::Method::POST;
     *req.uri_mut() = url;
@@ -129,12 +139,19 @@ pub async fn forward(
     let status = res.status();
     if !status.is_success() {
         let retry_after = res.headers().get(RETRY_AFTER).cloned();
-        let body = match tokio::time::timeout_at(deadline, read_limited(res.into_body(), 64 * 1024)).await {
+        let body = match tokio::time::timeout_at(deadline, read_limited(res.into_body(), 64 * 1024))
+            .await
+        {
             Ok(Ok(bytes)) => bytes,
             _ => Bytes::new(),
         };
         let secret = ep.api_key.as_ref().map(|k| k.expose());
-        return Err(ProviderError::from_upstream(status, &body, retry_after, secret));
+        return Err(ProviderError::from_upstream(
+            status,
+            &body,
+            retry_after,
+            secret,
+        ));
     }
     let is_sse = res
         .headers()
@@ -145,16 +162,25 @@ pub async fn forward(
         let body = Watched {
             inner: res.into_body(),
             stall: ep.stream_timeout,
-            timer: Box::pin(tokio::time::sleep_until((Instant::now() + ep.stream_timeout).min(deadline))),
+            timer: Box::pin(tokio::time::sleep_until(
+                (Instant::now() + ep.stream_timeout).min(deadline),
+            )),
             deadline,
             done: false,
         };
         let mut out = http::Response::new(NativeBody::Stream(Box::new(body)));
-        out.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-        out.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        out.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        out.headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         out
     } else {
-        let bytes = match tokio::time::timeout_at(deadline, read_limited(res.into_body(), ep.max_response_bytes)).await {
+        let bytes = match tokio::time::timeout_at(
+            deadline,
+            read_limited(res.into_body(), ep.max_response_bytes),
+        )
+        .await
+        {
             Ok(Ok(bytes)) => bytes,
             Ok(Err(ReadError::TooLarge { .. })) => {
                 return Err(ProviderError::bad_gateway(format!(
@@ -163,7 +189,9 @@ pub async fn forward(
                 )))
             }
             Ok(Err(ReadError::Body(err))) => {
-                return Err(ProviderError::bad_gateway(format!("upstream response broke: {err}")))
+                return Err(ProviderError::bad_gateway(format!(
+                    "upstream response broke: {err}"
+                )))
             }
             Err(_) => {
                 return Err(ProviderError::timeout(
@@ -172,7 +200,8 @@ pub async fn forward(
             }
         };
         let mut out = http::Response::new(NativeBody::Whole(Some(bytes)));
-        out.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        out.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         out
     };
     *out.status_mut() = http::StatusCode::OK;
@@ -210,7 +239,10 @@ impl Body for NativeBody {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.get_mut() {
             NativeBody::Whole(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             NativeBody::Stream(stream) => Pin::new(stream.as_mut()).poll_frame(cx),
@@ -237,14 +269,22 @@ pub struct Watched {
 
 impl std::fmt::Debug for Watched {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Watched").field("stall", &self.stall).field("done", &self.done).finish_non_exhaustive()
+        f.debug_struct("Watched")
+            .field("stall", &self.stall)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
     }
 }
 
 impl Watched {
-    fn error_event(&mut self, code: &str, message: &str) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn error_event(
+        &mut self,
+        code: &str,
+        message: &str,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         self.done = true;
-        let data = serde_json::json!({"type": "error", "code": code, "message": message, "param": null});
+        let data =
+            serde_json::json!({"type": "error", "code": code, "message": message, "param": null});
         let event = format!("event: error\ndata: {data}\n\n");
         Poll::Ready(Some(Ok(Frame::data(Bytes::from(event)))))
     }
@@ -254,7 +294,10 @@ impl Body for Watched {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
         if this.done {
             return Poll::Ready(None);
@@ -281,9 +324,10 @@ impl Body for Watched {
                 Poll::Ready(None)
             }
             Poll::Pending => match this.timer.as_mut().poll(cx) {
-                Poll::Ready(()) if Instant::now() >= this.deadline => {
-                    this.error_event("timeout", "the upstream stream outlived the request timeout")
-                }
+                Poll::Ready(()) if Instant::now() >= this.deadline => this.error_event(
+                    "timeout",
+                    "the upstream stream outlived the request timeout",
+                ),
                 Poll::Ready(()) => {
                     let message = format!("the upstream stream stalled for {:?}", this.stall);
                     this.error_event("timeout", &message)
@@ -304,7 +348,8 @@ impl Body for Watched {
 /// least one. Not a tokenizer: answers carry a header saying so.
 pub fn estimate_input_tokens(body: &[u8]) -> Result<u64, ProviderError> {
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-        ProviderError::bad_request(format!("request body is not valid JSON: {e}")).with_code("invalid_json")
+        ProviderError::bad_request(format!("request body is not valid JSON: {e}"))
+            .with_code("invalid_json")
     })?;
     fn chars(v: &serde_json::Value) -> u64 {
         match v {

@@ -11,7 +11,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http_body::{Body, Frame};
 
 use super::from_chat::{finish, new_id, Echo};
-use super::types::{ChatCompletion, OutputContent, OutputItem, Response, ResponseError, StreamEvent, Usage};
+use super::types::{
+    ChatCompletion, OutputContent, OutputItem, Response, ResponseError, StreamEvent, Usage,
+};
 use crate::sse::{SseEvent, SseParser};
 use crate::BoxError;
 
@@ -25,7 +27,10 @@ struct Call {
     arguments: String,
 }
 
-/// The translated stream; see the [module docs](self).
+/// A chat-completion SSE stream re-told as Responses events: `response.created`, per
+/// item `output_item.added` … deltas … `output_item.done`, and last
+/// `response.completed` (or `response.incomplete`, or `response.failed` if the
+/// upstream broke).
 pub struct ResponsesStream<B> {
     inner: B,
     parser: SseParser,
@@ -68,15 +73,23 @@ impl<B> ResponsesStream<B> {
             done: false,
         };
         let response = stream.response.clone();
-        stream.emit(|n| StreamEvent::Created { sequence_number: n, response: &response });
-        stream.emit(|n| StreamEvent::InProgress { sequence_number: n, response: &response });
+        stream.emit(|n| StreamEvent::Created {
+            sequence_number: n,
+            response: &response,
+        });
+        stream.emit(|n| StreamEvent::InProgress {
+            sequence_number: n,
+            response: &response,
+        });
         stream
     }
 
     fn emit<'e>(&mut self, event: impl FnOnce(u64) -> StreamEvent<'e>) {
         let event = event(self.sequence);
         self.sequence += 1;
-        let Ok(data) = serde_json::to_string(&event) else { return };
+        let Ok(data) = serde_json::to_string(&event) else {
+            return;
+        };
         self.out.put_slice(b"event: ");
         self.out.put_slice(event.name().as_bytes());
         self.out.put_slice(b"\ndata: ");
@@ -93,7 +106,11 @@ impl<B> ResponsesStream<B> {
         if data.starts_with("{\"error\"") {
             let message = serde_json::from_str::<serde_json::Value>(data)
                 .ok()
-                .and_then(|v| v.pointer("/error/message").and_then(|m| m.as_str()).map(str::to_string))
+                .and_then(|v| {
+                    v.pointer("/error/message")
+                        .and_then(|m| m.as_str())
+                        .map(str::to_string)
+                })
                 .unwrap_or_else(|| "the upstream stream failed".into());
             self.fail(message);
             return;
@@ -127,7 +144,11 @@ impl<B> ResponsesStream<B> {
             let index = self.response.output.len() + self.calls.len();
             let id = new_id("msg");
             let item = message(&id, "in_progress", Vec::new());
-            self.emit(|n| StreamEvent::OutputItemAdded { sequence_number: n, output_index: index, item: &item });
+            self.emit(|n| StreamEvent::OutputItemAdded {
+                sequence_number: n,
+                output_index: index,
+                item: &item,
+            });
             let part = OutputContent::text(String::new());
             self.emit(|n| StreamEvent::ContentPartAdded {
                 sequence_number: n,
@@ -138,7 +159,9 @@ impl<B> ResponsesStream<B> {
             });
             self.text = Some((index, id, String::new()));
         }
-        let Some((index, id, text)) = self.text.take() else { return };
+        let Some((index, id, text)) = self.text.take() else {
+            return;
+        };
         self.emit(|n| StreamEvent::OutputTextDelta {
             sequence_number: n,
             item_id: &id,
@@ -150,7 +173,13 @@ impl<B> ResponsesStream<B> {
         self.text = Some((index, id, text + delta));
     }
 
-    fn call_delta(&mut self, chat_index: usize, call_id: Option<String>, name: Option<String>, delta: &str) {
+    fn call_delta(
+        &mut self,
+        chat_index: usize,
+        call_id: Option<String>,
+        name: Option<String>,
+        delta: &str,
+    ) {
         if !self.calls.iter().any(|c| c.chat_index == chat_index) {
             // A new item: the message before it is complete.
             self.close_text();
@@ -170,7 +199,9 @@ impl<B> ResponsesStream<B> {
             });
             self.calls.push(call);
         }
-        let Some(at) = self.calls.iter().position(|c| c.chat_index == chat_index) else { return };
+        let Some(at) = self.calls.iter().position(|c| c.chat_index == chat_index) else {
+            return;
+        };
         if delta.is_empty() {
             return;
         }
@@ -187,7 +218,9 @@ impl<B> ResponsesStream<B> {
     }
 
     fn close_text(&mut self) {
-        let Some((index, id, text)) = self.text.take() else { return };
+        let Some((index, id, text)) = self.text.take() else {
+            return;
+        };
         self.emit(|n| StreamEvent::OutputTextDone {
             sequence_number: n,
             item_id: &id,
@@ -205,7 +238,11 @@ impl<B> ResponsesStream<B> {
             part: &part,
         });
         let item = message(&id, "completed", vec![part]);
-        self.emit(|n| StreamEvent::OutputItemDone { sequence_number: n, output_index: index, item: &item });
+        self.emit(|n| StreamEvent::OutputItemDone {
+            sequence_number: n,
+            output_index: index,
+            item: &item,
+        });
         self.response.output.push(item);
     }
 
@@ -238,9 +275,15 @@ impl<B> ResponsesStream<B> {
         self.response.usage = Some(self.usage.unwrap_or_default());
         let response = self.response.clone();
         if status == "completed" {
-            self.emit(|n| StreamEvent::Completed { sequence_number: n, response: &response });
+            self.emit(|n| StreamEvent::Completed {
+                sequence_number: n,
+                response: &response,
+            });
         } else {
-            self.emit(|n| StreamEvent::Incomplete { sequence_number: n, response: &response });
+            self.emit(|n| StreamEvent::Incomplete {
+                sequence_number: n,
+                response: &response,
+            });
         }
         self.done = true;
     }
@@ -254,7 +297,10 @@ impl<B> ResponsesStream<B> {
         });
         self.response.usage = self.usage;
         let response = self.response.clone();
-        self.emit(|n| StreamEvent::Failed { sequence_number: n, response: &response });
+        self.emit(|n| StreamEvent::Failed {
+            sequence_number: n,
+            response: &response,
+        });
         self.done = true;
     }
 
@@ -277,7 +323,11 @@ fn function_call(call: &Call, status: &'static str) -> OutputItem {
         id: call.id.clone(),
         call_id: call.call_id.clone(),
         name: call.name.clone(),
-        arguments: if status == "completed" { call.arguments.clone() } else { String::new() },
+        arguments: if status == "completed" {
+            call.arguments.clone()
+        } else {
+            String::new()
+        },
         status,
     }
 }
@@ -290,7 +340,10 @@ where
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
         loop {
             if let Some(bytes) = this.take_out() {
@@ -301,7 +354,9 @@ where
             }
             match std::task::ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
                 Some(Ok(frame)) => {
-                    let Ok(data) = frame.into_data() else { continue };
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
                     if let Err(err) = this.parser.feed(&data, &mut this.events) {
                         this.fail(err.to_string());
                         continue;

@@ -59,12 +59,21 @@ pub fn request_to_chat(req: &ResponsesRequest) -> Result<Value, ProviderError> {
     let optional = [
         ("temperature", req.temperature.map(Value::from)),
         ("top_p", req.top_p.map(Value::from)),
-        ("max_completion_tokens", req.max_output_tokens.map(Value::from)),
-        ("parallel_tool_calls", req.parallel_tool_calls.map(Value::from)),
+        (
+            "max_completion_tokens",
+            req.max_output_tokens.map(Value::from),
+        ),
+        (
+            "parallel_tool_calls",
+            req.parallel_tool_calls.map(Value::from),
+        ),
         ("user", req.user.clone().map(Value::from)),
         (
             "reasoning_effort",
-            req.reasoning.as_ref().and_then(|r| r.effort.clone()).map(Value::from),
+            req.reasoning
+                .as_ref()
+                .and_then(|r| r.effort.clone())
+                .map(Value::from),
         ),
     ];
     for (key, value) in optional {
@@ -121,14 +130,17 @@ fn items_to_messages(items: &[InputItem], messages: &mut Vec<Value>) -> Result<(
                             calls.push(call);
                         }
                     }
-                    _ => messages.push(json!({"role": "assistant", "content": null, "tool_calls": [call]})),
+                    _ => messages
+                        .push(json!({"role": "assistant", "content": null, "tool_calls": [call]})),
                 }
             }
             "function_call_output" => {
                 let output = match &item.output {
                     None => String::new(),
                     Some(Content::Text(text)) => text.clone(),
-                    Some(Content::Parts(parts)) => parts.iter().filter_map(|p| p.text.clone()).collect(),
+                    Some(Content::Parts(parts)) => {
+                        parts.iter().filter_map(|p| p.text.clone()).collect()
+                    }
                 };
                 messages.push(json!({
                     "role": "tool",
@@ -204,7 +216,9 @@ fn tools(req: &ResponsesRequest) -> Result<Vec<Value>, ProviderError> {
 
 fn tool_choice(choice: &Value) -> Result<Value, ProviderError> {
     match choice {
-        Value::String(s) if matches!(s.as_str(), "auto" | "none" | "required") => Ok(choice.clone()),
+        Value::String(s) if matches!(s.as_str(), "auto" | "none" | "required") => {
+            Ok(choice.clone())
+        }
         Value::Object(o) if o.get("type") == Some(&Value::from("function")) => {
             let name = o.get("name").cloned().unwrap_or_default();
             Ok(json!({"type": "function", "function": {"name": name}}))

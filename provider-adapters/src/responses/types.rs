@@ -509,8 +509,12 @@ impl StreamEvent<'_> {
             StreamEvent::OutputTextDelta { .. } => "response.output_text.delta",
             StreamEvent::OutputTextDone { .. } => "response.output_text.done",
             StreamEvent::ContentPartDone { .. } => "response.content_part.done",
-            StreamEvent::FunctionCallArgumentsDelta { .. } => "response.function_call_arguments.delta",
-            StreamEvent::FunctionCallArgumentsDone { .. } => "response.function_call_arguments.done",
+            StreamEvent::FunctionCallArgumentsDelta { .. } => {
+                "response.function_call_arguments.delta"
+            }
+            StreamEvent::FunctionCallArgumentsDone { .. } => {
+                "response.function_call_arguments.done"
+            }
             StreamEvent::OutputItemDone { .. } => "response.output_item.done",
             StreamEvent::Completed { .. } => "response.completed",
             StreamEvent::Incomplete { .. } => "response.incomplete",
@@ -590,7 +594,9 @@ impl From<ChatUsage> for Usage {
             },
             output_tokens: u.completion_tokens,
             output_tokens_details: OutputTokensDetails {
-                reasoning_tokens: u.completion_tokens_details.map_or(0, |d| d.reasoning_tokens),
+                reasoning_tokens: u
+                    .completion_tokens_details
+                    .map_or(0, |d| d.reasoning_tokens),
             },
             total_tokens: u.prompt_tokens + u.completion_tokens,
         }
