@@ -13,8 +13,9 @@ use tracing_subscriber::EnvFilter;
 ///
 /// With no arguments it serves an embedded demo config on 127.0.0.1:4000, whose models
 /// are answered by a built-in mock provider (offline). Routes: POST
-/// /v1/chat/completions, /v1/embeddings, /v1/messages; GET /v1/models,
-/// /health/liveliness, /health/readiness, /metrics.
+/// /v1/chat/completions, /v1/embeddings, /v1/messages, /v1/responses, /v1/completions,
+/// /v1/messages/count_tokens (each also without /v1); GET /v1/models,
+/// /v1/models/{id}, /health/liveliness, /health/readiness, /metrics.
 #[derive(Parser, Debug)]
 #[command(name = "gateway", version)]
 struct Cli {
@@ -27,7 +28,8 @@ struct Cli {
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
 
-    /// Validate the config, print a summary, and exit (0 valid, 2 invalid).
+    /// Validate the config, print the ignored LiteLLM settings and a summary, and exit
+    /// (0 valid; 2 invalid, listing every problem).
     #[arg(long)]
     check_config: bool,
 
