@@ -20,7 +20,7 @@ use limits_layer::events::{EventBody, EventLayer};
 use provider_adapters::body::ReadError;
 use provider_adapters::responses::native::{self, Native};
 use provider_adapters::responses::{self, Echo, ResponsesStream};
-use provider_adapters::{Api, ProviderError};
+use provider_adapters::{Api, ProviderClient, ProviderError};
 use serde_json::json;
 use tokio::time::Instant;
 use tower::{ServiceBuilder, ServiceExt};
@@ -163,25 +163,7 @@ async fn send(
             .map(Body::new)
     } else {
         match extra {
-            Extra::Responses => {
-                let req = responses::parse_request(&body).map_err(failed)?;
-                let echo = Echo::of(&req);
-                let chat = responses::request_to_chat(&req).map_err(failed)?;
-                let res = client
-                    .send(Api::ChatCompletions, Bytes::from(chat.to_string()))
-                    .await
-                    .map_err(failed)?;
-                if req.stream {
-                    res.map(|body| Body::new(ResponsesStream::new(body, &echo)))
-                } else {
-                    let max = ep.max_response_bytes;
-                    let bytes = provider_adapters::body::read_limited(res.into_body(), max)
-                        .await
-                        .map_err(|_| failed(ProviderError::bad_gateway("the upstream answer could not be read")))?;
-                    let out = responses::response_from_chat(&bytes, &echo).map_err(failed)?;
-                    axum::Json(out).into_response()
-                }
-            }
+            Extra::Responses => translated_responses(&client, &body).await.map_err(failed)?,
             Extra::Completions => {
                 return Err(failed(
                     ProviderError::bad_request(format!(
@@ -212,6 +194,28 @@ async fn send(
             _busy: busy,
         }),
     ))
+}
+
+/// A Responses request answered through chat completions by `client`'s provider.
+async fn translated_responses(
+    client: &ProviderClient,
+    body: &[u8],
+) -> Result<Response, ProviderError> {
+    let req = responses::parse_request(body)?;
+    let echo = Echo::of(&req);
+    let chat = responses::request_to_chat(&req)?;
+    let res = client
+        .send(Api::ChatCompletions, Bytes::from(chat.to_string()))
+        .await?;
+    if req.stream {
+        return Ok(res.map(|body| Body::new(ResponsesStream::new(body, &echo))));
+    }
+    let max = client.endpoint().max_response_bytes;
+    let bytes = provider_adapters::body::read_limited(res.into_body(), max)
+        .await
+        .map_err(|_| ProviderError::bad_gateway("the upstream answer could not be read"))?;
+    let out = responses::response_from_chat(&bytes, &echo)?;
+    Ok(axum::Json(out).into_response())
 }
 
 /// `GET /v1/models/{id}`: a served name or one a wildcard route matches; 404 else.

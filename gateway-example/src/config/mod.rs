@@ -16,24 +16,28 @@
 //! assert_eq!(config.ignored_lines(), ["litellm_settings: success_callback"]);
 //! ```
 
+mod error;
 mod litellm;
 mod locate;
 mod models;
 mod raw;
 mod reader;
 mod sections;
+mod settings;
 mod wildcard;
 
-use std::collections::BTreeMap;
-use std::fmt;
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
-use provider_adapters::{Endpoint, Secret};
+use provider_adapters::Endpoint;
 
+pub use self::error::{ConfigError, ConfigErrors, Ignored};
 pub use self::litellm::{endpoint, infer_provider, prefix_hint, qualify, EnvDefaults, Params};
 pub use self::reader::{Env, MAX_COUNT, MAX_SECONDS};
+pub use self::settings::{
+    CacheConfig, LimitsConfig, PoolConfig, ResponsesConfig, ServerConfig, Strategy,
+};
 pub(crate) use self::wildcard::{captures, specificity};
 
 /// The demo config served when no `--config` is given.
@@ -61,186 +65,6 @@ pub const DEFAULT_MAX_RETRIES: u32 = 2;
 pub const MAX_RETRIES: u8 = 10;
 /// Largest config file read: a bigger one (or `/dev/zero`) is refused, not read on.
 pub const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
-
-/// A config problem: where, which key, what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The file (or `<demo>`).
-    pub file: String,
-    /// The key, as a path (`model_list[0].litellm_params.api_key`); empty for the file.
-    pub key: String,
-    /// The 1-based line of the key, when it could be found.
-    pub line: Option<usize>,
-    /// The problem.
-    pub problem: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file)?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
-        }
-        if self.key.is_empty() {
-            write!(f, ": {}", self.problem)
-        } else {
-            write!(f, ": `{}`: {}", self.key, self.problem)
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-/// Every problem of a config, in file order (at least one).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigErrors(pub Vec<ConfigError>);
-
-impl ConfigErrors {
-    fn one(file: &str, problem: String) -> Self {
-        Self(vec![ConfigError {
-            file: file.to_string(),
-            key: String::new(),
-            line: None,
-            problem,
-        }])
-    }
-
-    /// The errors.
-    pub fn errors(&self) -> &[ConfigError] {
-        &self.0
-    }
-
-    /// The error at `key`, if any.
-    pub fn at(&self, key: &str) -> Option<&ConfigError> {
-        self.0.iter().find(|e| e.key == key)
-    }
-}
-
-impl fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ConfigErrors {}
-
-/// LiteLLM settings accepted and not acted on: section → key → how many times.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Ignored(pub BTreeMap<String, BTreeMap<String, usize>>);
-
-impl Ignored {
-    pub(crate) fn add(&mut self, section: &str, key: &str) {
-        *self
-            .0
-            .entry(section.to_string())
-            .or_default()
-            .entry(key.to_string())
-            .or_default() += 1;
-    }
-
-    /// How many distinct keys, over every section.
-    pub fn len(&self) -> usize {
-        self.0.values().map(BTreeMap::len).sum()
-    }
-
-    /// Whether nothing was ignored.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-/// The `server` section.
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    /// Address to listen on. Default [`DEFAULT_LISTEN`].
-    pub listen: SocketAddr,
-    /// Key clients must send (`Authorization: Bearer` or `x-api-key`); none: open.
-    pub master_key: Option<Secret>,
-    /// Largest request body. Default [`DEFAULT_MAX_BODY_BYTES`].
-    pub max_body_bytes: usize,
-    /// Longest time until response headers. Default [`DEFAULT_REQUEST_TIMEOUT`].
-    pub request_timeout: Duration,
-    /// Longest time for a client to send request headers (slowloris). Default
-    /// [`DEFAULT_HEADER_READ_TIMEOUT`].
-    pub header_read_timeout: Duration,
-    /// Longest drain on shutdown. Default [`DEFAULT_SHUTDOWN_TIMEOUT`].
-    pub shutdown_timeout: Duration,
-    /// Most client connections at once; more are refused. Default
-    /// [`DEFAULT_MAX_CLIENT_CONNECTIONS`].
-    pub max_client_connections: usize,
-    /// Worker threads, each with its own event loop, accept loop and share of the
-    /// upstream pool (see `pool_layer::Builder::shards`). Default: one per CPU.
-    pub workers: usize,
-}
-
-/// The `pool` section (see `pool-layer`; defaults are its constants).
-#[derive(Debug, Clone)]
-pub struct PoolConfig {
-    /// Default `pool_layer::limit::DEFAULT_MAX_CONNECTIONS`.
-    pub max_connections: usize,
-    /// Default `pool_layer::limit::DEFAULT_MAX_CONNECTIONS_PER_HOST`.
-    pub max_connections_per_host: usize,
-    /// Idle keep-alive. Default `pool_layer::DEFAULT_IDLE_TIMEOUT`.
-    pub keepalive: Duration,
-    /// Default `pool_layer::dns::DEFAULT_TTL`.
-    pub dns_ttl: Duration,
-    /// Default `pool_layer::DEFAULT_CONNECT_TIMEOUT`.
-    pub connect_timeout: Duration,
-}
-
-/// The `limits` section (see `limits-layer`; defaults are its constants).
-#[derive(Debug, Clone)]
-pub struct LimitsConfig {
-    /// Default `DEFAULT_MAX_IN_FLIGHT`.
-    pub max_in_flight: usize,
-    /// Default `DEFAULT_MAX_QUEUED`.
-    pub max_queued: usize,
-    /// Default `DEFAULT_QUEUE_TIMEOUT`.
-    pub queue_timeout: Duration,
-    /// Default `DEFAULT_MAX_CALLBACKS`.
-    pub max_callbacks: usize,
-    /// Default `DEFAULT_EVENT_QUEUE`.
-    pub callback_queue: usize,
-}
-
-/// `cache.responses`.
-#[derive(Debug, Clone)]
-pub struct ResponsesConfig {
-    /// Default off.
-    pub enabled: bool,
-    /// Default `cache_layer::ttl::DEFAULT_TTL`.
-    pub ttl: Duration,
-    /// Default `cache_layer::ttl::DEFAULT_CAPACITY`.
-    pub capacity: usize,
-    /// Default `cache_layer::ttl::DEFAULT_MAX_ITEM_WEIGHT`.
-    pub max_item_bytes: usize,
-}
-
-/// The `cache` section (see `cache-layer`).
-#[derive(Debug, Clone)]
-pub struct CacheConfig {
-    /// Default `cache_layer::ttl::DEFAULT_TTL`.
-    pub client_ttl: Duration,
-    /// Default `cache_layer::ttl::DEFAULT_CAPACITY`.
-    pub client_capacity: usize,
-    /// The response cache.
-    pub responses: ResponsesConfig,
-}
-
-/// How requests for one model name are spread over its deployments.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Strategy {
-    /// The deployment with the fewest requests in flight (default).
-    LeastBusy,
-    /// In turn.
-    RoundRobin,
-}
 
 /// `model_info`: what the gateway shows of it (`GET /v1/models/{id}`); other keys
 /// are listed as ignored.

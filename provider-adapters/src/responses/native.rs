@@ -136,6 +136,17 @@ pub async fn forward(
             )))
         }
     };
+    answer(res, ep, stream, deadline).await
+}
+
+/// The upstream's answer for the client: its error, a watched stream, or the whole
+/// JSON body read within bounds.
+async fn answer(
+    res: http::Response<pool_layer::Body>,
+    ep: &Endpoint,
+    stream: bool,
+    deadline: Instant,
+) -> Result<http::Response<NativeBody>, ProviderError> {
     let status = res.status();
     if !status.is_success() {
         let retry_after = res.headers().get(RETRY_AFTER).cloned();
