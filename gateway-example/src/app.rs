@@ -191,6 +191,12 @@ impl AppState {
             }));
         }
         let wildcards = crate::routing::Wildcards::new(&config.wildcards);
+        let aliases = config.aliases.iter().filter(|a| !a.hidden);
+        names.extend(
+            aliases
+                .map(|a| a.alias.clone())
+                .filter(|a| !models.contains_key(a)),
+        );
         names.extend(
             config
                 .wildcards
@@ -264,7 +270,10 @@ impl AppState {
     /// the most specific wildcard route that matches it, built for this name.
     pub(crate) fn group(&self, model: &str) -> Result<crate::routing::GroupRef<'_>, ProviderError> {
         use crate::routing::GroupRef;
-        if let Some(group) = self.models.get(model) {
+        if let Some(group) = self.models.get(model).or_else(|| {
+            let alias = self.config.aliases.iter().find(|a| a.alias == model)?;
+            self.models.get(&alias.model)
+        }) {
             return Ok(GroupRef::Fixed(group));
         }
         let routes = match self.wildcards.resolve(model) {

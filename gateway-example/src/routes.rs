@@ -220,8 +220,14 @@ async fn translated_responses(
 
 /// `GET /v1/models/{id}`: a served name or one a wildcard route matches; 404 else.
 async fn retrieve_model(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    let deployment = state.config.deployments.iter().find(|d| d.model_name == id);
-    if deployment.is_none() && !state.wildcards.matches(&id) && !state.names.contains(&id) {
+    let config = &state.config;
+    let name = config
+        .aliases
+        .iter()
+        .find(|a| a.alias == id)
+        .map_or(id.as_str(), |a| a.model.as_str());
+    let deployment = config.deployments.iter().find(|d| d.model_name == name);
+    if deployment.is_none() && !state.wildcards.matches(&id) {
         return error_response(
             &ProviderError::new(
                 StatusCode::NOT_FOUND,

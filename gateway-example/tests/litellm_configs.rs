@@ -356,3 +356,27 @@ fn hints_for_claude_and_gemini_names_never_suggest_openai() {
     );
     assert!(!errors.to_string().contains("openai/"), "{errors}");
 }
+
+#[test]
+fn model_group_aliases_name_served_models_and_hidden_ones_are_not_listed() {
+    let config = ok("aliases.yaml", &[]);
+    let aliases: Vec<(&str, &str, bool)> = config
+        .aliases
+        .iter()
+        .map(|a| (a.alias.as_str(), a.model.as_str(), a.hidden))
+        .collect();
+    assert_eq!(
+        aliases,
+        [
+            ("gpt-4", "gpt-3.5-turbo", false),
+            ("GPT-3.5-turbo", "gpt-3.5-turbo", true)
+        ]
+    );
+    assert_eq!(config.served(), ["gpt-3.5-turbo", "gpt-4"]);
+    assert!(config.ignored.is_empty());
+
+    let yaml = "model_list:\n  - model_name: a\n    litellm_params: {model: mock/a}\nrouter_settings:\n  model_group_alias: {b: nope}\n";
+    let errors = Config::parse_with_env(yaml, "t.yaml", &env(&[])).unwrap_err();
+    let e = errors.at("router_settings.model_group_alias.b").unwrap();
+    assert!(e.problem.contains("`nope`"), "{e}");
+}

@@ -486,3 +486,57 @@ async fn a_passed_through_responses_stream_is_forwarded_and_a_stall_ends_it_with
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_group_alias_is_served_and_hidden_aliases_are_not_listed() {
+    let openai = Upstream::start(vec![]).await;
+    openai.always(reply_json(200, OPENAI_CHAT));
+    let yaml = format!(
+        "model_list:\n{}router_settings:\n  model_group_alias: {{gpt-4: gpt, GPT: {{model: gpt, hidden: true}}}}\n",
+        entry("gpt", "openai/gpt-4o", &openai)
+    );
+    let h = Harness::start(&yaml).await;
+    for alias in ["gpt-4", "GPT"] {
+        let res = h
+            .post(
+                "/v1/chat/completions",
+                json!({"model": alias, "messages": [{"role": "user", "content": "hi"}]}),
+            )
+            .await;
+        assert_eq!(res.status, 200, "{alias}: {}", res.text());
+    }
+    assert_eq!(openai.count(), 2);
+    let ids: Vec<Value> = h.send("GET", "/v1/models", "").await.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].clone())
+        .collect();
+    assert_eq!(ids, [json!("gpt"), json!("gpt-4")]);
+    assert_eq!(h.send("GET", "/v1/models/GPT", "").await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_pass_through_to_azure_with_its_url_and_key_header() {
+    let azure = Upstream::start(vec![reply_json(
+        200,
+        r#"{"id":"resp_az","object":"response","status":"completed","output":[]}"#,
+    )])
+    .await;
+    let h = Harness::start(&format!(
+        "model_list:\n{}",
+        entry("az", "azure/my-gpt-4o", &azure)
+    ))
+    .await;
+    let res = h
+        .post("/v1/responses", json!({"model": "az", "input": "hi"}))
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let seen = azure.seen(0);
+    assert_eq!(
+        seen.path_and_query,
+        "/openai/responses?api-version=2025-03-01-preview"
+    );
+    assert_eq!(seen.headers["api-key"], "sk-upstream");
+    assert_eq!(seen.json()["model"], "my-gpt-4o");
+}

@@ -124,6 +124,17 @@ pub struct WildcardRoute {
     pub info: ModelInfo,
 }
 
+/// `router_settings.model_group_alias`: another name for a `model_name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelAlias {
+    /// The name clients may use.
+    pub alias: String,
+    /// The `model_name` it stands for.
+    pub model: String,
+    /// Left out of `GET /v1/models` (still served).
+    pub hidden: bool,
+}
+
 /// The whole config.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -139,6 +150,8 @@ pub struct Config {
     pub deployments: Vec<Deployment>,
     /// `model_list` entries with a `*` in `model_name`.
     pub wildcards: Vec<WildcardRoute>,
+    /// `router_settings.model_group_alias`.
+    pub aliases: Vec<ModelAlias>,
     /// `router_settings.routing_strategy`.
     pub strategy: Strategy,
     /// LiteLLM settings accepted and not acted on, to list at start.
@@ -188,6 +201,17 @@ impl Config {
         };
         let (deployments, wildcards) =
             models::model_list(&mut ctx, raw.model_list.as_ref(), &inherited);
+        for alias in &litellm.aliases {
+            if !deployments.iter().any(|d| d.model_name == alias.model) {
+                ctx.error(
+                    &format!("router_settings.model_group_alias.{}", alias.alias),
+                    format!(
+                        "names `{}`, which is no `model_name` of `model_list`",
+                        alias.model
+                    ),
+                );
+            }
+        }
         if deployments.is_empty() && wildcards.is_empty() && ctx.errors.is_empty() {
             ctx.error(
                 "model_list",
@@ -205,6 +229,7 @@ impl Config {
             cache,
             deployments,
             wildcards,
+            aliases: litellm.aliases,
             strategy: litellm.strategy,
             ignored: ctx.ignored,
             warnings: ctx.warnings,
@@ -240,12 +265,18 @@ impl Config {
             .collect()
     }
 
-    /// The model names clients can ask for: each fixed name once, then the patterns.
+    /// The model names clients can ask for: each fixed name once, the aliases not
+    /// hidden, then the patterns.
     pub fn served(&self) -> Vec<&str> {
         let mut names: Vec<&str> = Vec::new();
         for d in &self.deployments {
             if !names.contains(&d.model_name.as_str()) {
                 names.push(&d.model_name);
+            }
+        }
+        for a in self.aliases.iter().filter(|a| !a.hidden) {
+            if !names.contains(&a.alias.as_str()) {
+                names.push(&a.alias);
             }
         }
         for w in &self.wildcards {

@@ -231,13 +231,9 @@ fn read_params(ctx: &mut Ctx<'_>, at: &str, value: &Value, inherited: &Inherited
                     }
                 }
             }
-            "api_key" => match ctx.string(&path, v) {
-                Some(k) if k.is_empty() => ctx.error(
-                    &path,
-                    "is empty (an unset secret?); remove the key to use the provider's environment variable",
-                ),
-                k => params.api_key = k,
-            },
+            // An empty key (an unset secret) is no key: the provider's variable, or
+            // the needs-a-key check, decide what happens.
+            "api_key" => params.api_key = ctx.string(&path, v).filter(|k| !k.is_empty()),
             "api_version" => params.api_version = ctx.string(&path, v),
             "vertex_project" => params.vertex_project = ctx.string(&path, v),
             "vertex_location" => params.vertex_location = ctx.string(&path, v),

@@ -245,6 +245,7 @@ pub(crate) fn cache(ctx: &mut Ctx<'_>, value: Option<&Value>) -> CacheConfig {
 
 /// What LiteLLM's sections set for the gateway.
 pub(crate) struct LiteLlm {
+    pub(crate) aliases: Vec<ModelAlias>,
     pub(crate) strategy: Strategy,
     pub(crate) max_retries: u32,
     pub(crate) timeout: Option<Duration>,
@@ -255,6 +256,7 @@ pub(crate) struct LiteLlm {
 /// `environment_variables`, which [`environment`] took first).
 pub(crate) fn litellm(ctx: &mut Ctx<'_>, raw: &super::raw::RawFile) -> LiteLlm {
     let mut out = LiteLlm {
+        aliases: Vec::new(),
         strategy: Strategy::LeastBusy,
         max_retries: DEFAULT_MAX_RETRIES,
         timeout: None,
@@ -276,6 +278,7 @@ pub(crate) fn litellm(ctx: &mut Ctx<'_>, raw: &super::raw::RawFile) -> LiteLlm {
         let path = format!("router_settings.{key}");
         match key.as_str() {
             "routing_strategy" => out.strategy = strategy(ctx, &path, &value),
+            "model_group_alias" => out.aliases = aliases(ctx, &path, &value),
             "num_retries" => {
                 if let Some(n) = ctx.whole(&path, Some(&value), 0, MAX_RETRIES.into()) {
                     out.max_retries = n as u32;
@@ -289,6 +292,55 @@ pub(crate) fn litellm(ctx: &mut Ctx<'_>, raw: &super::raw::RawFile) -> LiteLlm {
         match key.as_str() {
             "master_key" => out.master_key = master_key(ctx, "general_settings.master_key", &value),
             _ => ctx.ignored.add("general_settings", &key),
+        }
+    }
+    out
+}
+
+/// `model_group_alias`: `{alias: model}` or `{alias: {model, hidden}}`.
+fn aliases(ctx: &mut Ctx<'_>, key: &str, value: &Value) -> Vec<ModelAlias> {
+    let mut out = Vec::new();
+    for (alias, target) in entries(ctx, key, Some(value)) {
+        let path = format!("{key}.{alias}");
+        let (model, hidden) = match &target {
+            Value::String(model) => (Some(model.clone()), false),
+            Value::Mapping(_) => {
+                let mut model = None;
+                let mut hidden = false;
+                for (k, v) in entries(ctx, &path, Some(&target)) {
+                    match k.as_str() {
+                        "model" => model = ctx.string(&format!("{path}.model"), Some(&v)),
+                        "hidden" => {
+                            hidden = ctx
+                                .boolean(&format!("{path}.hidden"), Some(&v))
+                                .unwrap_or(false)
+                        }
+                        other => ctx.error(
+                            &format!("{path}.{other}"),
+                            format!("unknown field `{other}`; an alias takes `model` and `hidden`"),
+                        ),
+                    }
+                }
+                (model, hidden)
+            }
+            other => {
+                ctx.error(
+                    &path,
+                    format!(
+                        "must be a model name or {{model, hidden}}, got {}",
+                        describe(other)
+                    ),
+                );
+                (None, false)
+            }
+        };
+        match model {
+            Some(model) => out.push(ModelAlias {
+                alias,
+                model,
+                hidden,
+            }),
+            None => ctx.error(&path, "names no `model`"),
         }
     }
     out

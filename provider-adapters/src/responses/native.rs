@@ -56,10 +56,15 @@ impl Native {
         };
         Ok(match (self, ep.provider) {
             (Native::Responses, Provider::OpenAi) => format!("{base}/responses"),
-            (Native::Responses, Provider::Azure) => format!(
-                "{base}/openai/responses?api-version={}",
-                version(AZURE_RESPONSES_API_VERSION)
-            ),
+            // Azure's next-generation `/openai/v1/` API takes `v1` (no version), or
+            // `preview`/`latest`; dated versions go to the deployment-less path.
+            (Native::Responses, Provider::Azure) => match version(AZURE_RESPONSES_API_VERSION)
+                .as_str()
+            {
+                "v1" => format!("{base}/openai/v1/responses"),
+                v @ ("preview" | "latest") => format!("{base}/openai/v1/responses?api-version={v}"),
+                v => format!("{base}/openai/responses?api-version={v}"),
+            },
             (Native::Completions, Provider::OpenAi) => format!("{base}/completions"),
             (Native::Completions, Provider::Azure) => format!(
                 "{base}/openai/deployments/{}/completions?api-version={}",
