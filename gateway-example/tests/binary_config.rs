@@ -161,3 +161,32 @@ async fn check_config_lists_ignored_settings_and_a_summary() {
         "{stdout}"
     );
 }
+
+#[tokio::test]
+async fn the_ignored_settings_are_listed_once_at_start() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+    let path = write_config(
+        "start.yaml",
+        "model_list:\n  - model_name: a\n    litellm_params: {model: mock/a, rpm: 5}\n  - model_name: b\n    litellm_params: {model: mock/b, rpm: 6}\nlitellm_settings: {drop_params: true}\nmcp_servers: {}\n",
+    );
+    let mut child = Command::new(GATEWAY)
+        .arg("--config")
+        .arg(&path)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await.unwrap().unwrap();
+    assert!(first.unwrap_or_default().starts_with("gateway listening on"));
+    child.start_kill().unwrap();
+    let mut stderr = String::new();
+    let mut pipe = child.stderr.take().unwrap();
+    let read = pipe.read_to_string(&mut stderr);
+    tokio::time::timeout(Duration::from_secs(10), read).await.unwrap().unwrap();
+    for line in ["(top level): mcp_servers", "litellm_settings: drop_params", "model_list[].litellm_params: rpm (×2)"] {
+        assert_eq!(stderr.matches(line).count(), 1, "`{line}` once:\n{stderr}");
+    }
+}
