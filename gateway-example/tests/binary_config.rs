@@ -179,14 +179,26 @@ async fn the_ignored_settings_are_listed_once_at_start() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await.unwrap().unwrap();
-    assert!(first.unwrap_or_default().starts_with("gateway listening on"));
+    let first = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(first
+        .unwrap_or_default()
+        .starts_with("gateway listening on"));
     child.start_kill().unwrap();
     let mut stderr = String::new();
     let mut pipe = child.stderr.take().unwrap();
     let read = pipe.read_to_string(&mut stderr);
-    tokio::time::timeout(Duration::from_secs(10), read).await.unwrap().unwrap();
-    for line in ["(top level): mcp_servers", "litellm_settings: drop_params", "model_list[].litellm_params: rpm (×2)"] {
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .unwrap()
+        .unwrap();
+    for line in [
+        "(top level): mcp_servers",
+        "litellm_settings: drop_params",
+        "model_list[].litellm_params: rpm (×2)",
+    ] {
         assert_eq!(stderr.matches(line).count(), 1, "`{line}` once:\n{stderr}");
     }
 }

@@ -103,6 +103,12 @@ fn un_prefixed_models_get_the_provider_litellm_infers_and_its_key_from_the_envir
         ),
         ("gemini", Provider::Gemini, "gemini-1.5-pro", Some("gm-key")),
         ("local", Provider::Ollama, "my-model", None),
+        (
+            "gemini-2-flash",
+            Provider::VertexAi,
+            "gemini-2.0-flash",
+            None,
+        ),
     ] {
         let d = deployment(&config, name);
         assert_eq!(

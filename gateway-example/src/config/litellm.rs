@@ -9,7 +9,9 @@ use provider_adapters::{Endpoint, Provider, Secret};
 
 /// The provider LiteLLM infers for a model name without a `provider/` prefix, by the
 /// model families each provider serves (LiteLLM looks the name up in its model list;
-/// these prefixes cover the families in it). `None`: not a known family.
+/// these prefixes cover the families in it). `None`: not a known family. A `gemini-*`
+/// name is `gemini` (Google AI Studio) here; [`endpoint`] makes it `vertex_ai` when the
+/// deployment is set up for Vertex AI, as LiteLLM's docs use it.
 pub fn infer_provider(model: &str) -> Option<&'static str> {
     const FAMILIES: &[(&str, &str)] = &[
         ("gpt-", "openai"),
@@ -21,10 +23,14 @@ pub fn infer_provider(model: &str) -> Option<&'static str> {
         ("text-embedding-ada", "openai"),
         ("davinci", "openai"),
         ("babbage", "openai"),
+        ("ft:gpt-", "openai"),
+        ("codex-", "openai"),
+        ("computer-use-preview", "openai"),
+        ("omni-moderation", "openai"),
+        ("text-moderation", "openai"),
         ("claude-", "anthropic"),
         ("gemini-", "gemini"),
         ("learnlm-", "gemini"),
-        ("text-embedding-004", "gemini"),
         ("mistral-", "mistral"),
         ("open-mistral", "mistral"),
         ("codestral", "mistral"),
@@ -251,7 +257,15 @@ pub fn qualify(model: &str) -> Result<String, String> {
 /// with `params`, the gaps filled from `env` as LiteLLM does. Errors say what is
 /// missing and which variable would supply it.
 pub fn endpoint(model: &str, params: &Params, env: &EnvDefaults) -> Result<Endpoint, String> {
-    let qualified = qualify(model)?;
+    let mut qualified = qualify(model)?;
+    // LiteLLM sends an un-prefixed `gemini-*` to Vertex AI; the gateway does so when
+    // the deployment (or the environment, without an AI Studio key) names a project.
+    if qualified.starts_with("gemini/")
+        && !model.starts_with("gemini/")
+        && prefers_vertex(params, env)
+    {
+        qualified = format!("vertex_ai/{model}");
+    }
     let prefix = qualified.split_once('/').map_or("", |(p, _)| p);
     let mut endpoint = Endpoint::new(&qualified)?;
     let vars = PROVIDER_ENV.iter().find(|p| p.prefix == prefix);
@@ -312,6 +326,13 @@ pub fn endpoint(model: &str, params: &Params, env: &EnvDefaults) -> Result<Endpo
         _ => e,
     })?;
     Ok(endpoint)
+}
+
+fn prefers_vertex(params: &Params, env: &EnvDefaults) -> bool {
+    params.vertex_project.is_some()
+        || params.vertex_location.is_some()
+        || (env.first(&[VERTEXAI_PROJECT]).is_some()
+            && env.first(&["GEMINI_API_KEY", "GOOGLE_API_KEY"]).is_none())
 }
 
 fn base_from_env(vars: &ProviderEnv, env: &EnvDefaults) -> bool {
