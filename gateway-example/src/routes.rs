@@ -1,10 +1,11 @@
 //! The routes LiteLLM's clients call besides the hot ones: `POST /v1/responses`,
 //! `POST /v1/completions`, `POST /v1/messages/count_tokens`, `GET /v1/models/{id}`,
 //! each also without `/v1`. The POSTs go through events and admission like the hot
-//! routes; each request goes to one deployment of its model (no retries).
+//! routes, with the same retries on another deployment.
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
@@ -25,7 +26,9 @@ use serde_json::json;
 use tokio::time::Instant;
 use tower::{ServiceBuilder, ServiceExt};
 
-use crate::app::{admission_error, error_response, pick, AppState, Busy, BusyBody};
+use crate::app::{
+    admission_error, error_response, pick, AppState, Busy, BusyBody, DeploymentState,
+};
 use crate::front::{RecoverLayer, UpstreamTime};
 
 /// Header on a `count_tokens` answer that is an estimate, not a provider's count.
@@ -132,6 +135,8 @@ async fn handle(state: Arc<AppState>, extra: Extra, worker: usize, req: Request)
 
 type Failed = (ProviderError, Option<Arc<str>>);
 
+/// Sends the request to a deployment of its model, retrying another one (as the hot
+/// routes do) on connect errors, 429 and 5xx before any byte reached the client.
 async fn send(
     state: &AppState,
     extra: Extra,
@@ -141,9 +146,58 @@ async fn send(
     let peek = provider_adapters::request::peek(&body).map_err(|e| (e, None))?;
     let group = state.group(&peek.model).map_err(|e| (e, None))?;
     let model = group.name.clone();
-    let failed = |e: ProviderError| (e, Some(model.clone()));
-    let deployment = group.deployments[pick(&group, state.config.strategy, &[])].clone();
-    let busy = Busy::new(deployment.clone());
+    let attempts = group.max_retries + 1;
+    let mut tried = Vec::new();
+    let started = Instant::now();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let index = pick(&group, state.config.strategy, &tried);
+        let deployment = group.deployments[index].clone();
+        let busy = Busy::new(deployment.clone());
+        match attempt_once(
+            state,
+            extra,
+            worker,
+            &body,
+            peek.stream,
+            &deployment,
+            &model,
+        )
+        .await
+        {
+            Ok(res) => {
+                let (mut parts, body) = res.into_parts();
+                parts.extensions.insert(ModelName(model));
+                parts.extensions.insert(UpstreamTime(started.elapsed()));
+                let body = Body::new(BusyBody {
+                    inner: body,
+                    _busy: busy,
+                });
+                return Ok(Response::from_parts(parts, body));
+            }
+            Err(err) if err.is_retryable() && attempt < attempts => {
+                tried.push(index);
+                drop(busy);
+                let backoff = Duration::from_millis(50 * 2u64.pow(attempt.min(5) - 1));
+                tokio::time::sleep(backoff.min(Duration::from_secs(1))).await;
+            }
+            Err(err) => return Err((err, Some(model))),
+        }
+    }
+}
+
+/// One attempt on `deployment`: natively where its provider serves the route,
+/// translated (or answered here) otherwise.
+async fn attempt_once(
+    state: &AppState,
+    extra: Extra,
+    worker: usize,
+    body: &Bytes,
+    stream: bool,
+    deployment: &DeploymentState,
+    model: &str,
+) -> Result<Response, ProviderError> {
     let client = state
         .clients
         .new_service(deployment.target.for_worker(worker));
@@ -153,47 +207,35 @@ async fn send(
         Extra::Completions => Native::Completions,
         Extra::CountTokens => Native::CountTokens,
     };
-    let started = Instant::now();
-    let res: Response = if !deployment.mock && native.served_by(ep.provider) {
+    if !deployment.mock && native.served_by(ep.provider) {
         let http = state.http.shard(worker);
-        let stream = peek.stream && extra != Extra::CountTokens;
-        native::forward(&http, ep, native, &body, stream)
-            .await
-            .map_err(failed)?
-            .map(Body::new)
-    } else {
-        match extra {
-            Extra::Responses => translated_responses(&client, &body).await.map_err(failed)?,
-            Extra::Completions => {
-                return Err(failed(
-                    ProviderError::bad_request(format!(
-                        "`{model}` is served by {}, which has no legacy completions API; \
-                         POST /v1/completions works with openai/ (and OpenAI-compatible) and azure/ \
-                         models; use /v1/chat/completions for this one",
-                        if deployment.mock { "the mock provider" } else { ep.provider.as_str() }
-                    ))
-                    .with_code("unsupported_endpoint"),
-                ))
+        let stream = stream && extra != Extra::CountTokens;
+        let res = native::forward(&http, ep, native, body, stream).await?;
+        return Ok(res.map(Body::new));
+    }
+    match extra {
+        Extra::Responses => translated_responses(&client, body).await,
+        Extra::Completions => Err(ProviderError::bad_request(format!(
+            "`{model}` is served by {}, which has no legacy completions API; \
+             POST /v1/completions works with openai/ (and OpenAI-compatible) and azure/ \
+             models; use /v1/chat/completions for this one",
+            if deployment.mock {
+                "the mock provider"
+            } else {
+                ep.provider.as_str()
             }
-            Extra::CountTokens => {
-                let tokens = native::estimate_input_tokens(&body).map_err(failed)?;
-                let mut res = axum::Json(json!({"input_tokens": tokens})).into_response();
-                res.headers_mut()
-                    .insert(X_TOKEN_COUNT, HeaderValue::from_static("estimate; characters/4"));
-                res
-            }
+        ))
+        .with_code("unsupported_endpoint")),
+        Extra::CountTokens => {
+            let tokens = native::estimate_input_tokens(body)?;
+            let mut res = axum::Json(json!({"input_tokens": tokens})).into_response();
+            res.headers_mut().insert(
+                X_TOKEN_COUNT,
+                HeaderValue::from_static("estimate; characters/4"),
+            );
+            Ok(res)
         }
-    };
-    let (mut parts, body) = res.into_parts();
-    parts.extensions.insert(ModelName(model));
-    parts.extensions.insert(UpstreamTime(started.elapsed()));
-    Ok(Response::from_parts(
-        parts,
-        Body::new(BusyBody {
-            inner: body,
-            _busy: busy,
-        }),
-    ))
+    }
 }
 
 /// A Responses request answered through chat completions by `client`'s provider.

@@ -540,3 +540,34 @@ async fn responses_pass_through_to_azure_with_its_url_and_key_header() {
     assert_eq!(seen.headers["api-key"], "sk-upstream");
     assert_eq!(seen.json()["model"], "my-gpt-4o");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_responses_attempt_is_retried_on_another_deployment() {
+    let down = Upstream::start(vec![]).await;
+    down.always(reply_json(
+        503,
+        r#"{"error":{"message":"overloaded","type":"server_error"}}"#,
+    ));
+    let up = Upstream::start(vec![]).await;
+    up.always(reply_json(
+        200,
+        r#"{"id":"resp_ok","object":"response","status":"completed","output":[]}"#,
+    ));
+    let yaml = format!(
+        "model_list:\n{}{}router_settings: {{routing_strategy: simple-shuffle}}\n",
+        entry("gpt", "openai/gpt-4o", &down),
+        entry("gpt", "openai/gpt-4o", &up)
+    );
+    let h = Harness::start(&yaml).await;
+    for _ in 0..2 {
+        let res = h
+            .post("/v1/responses", json!({"model": "gpt", "input": "x"}))
+            .await;
+        assert_eq!(res.status, 200, "{}", res.text());
+    }
+    assert_eq!(up.count(), 2);
+    assert!(
+        down.count() >= 1,
+        "the round robin tried the failing one first once"
+    );
+}

@@ -323,4 +323,13 @@ fn token_estimates_are_a_quarter_of_the_characters() {
             .as_u16(),
         400
     );
+    // Images' base64 data and type tags are not text: "user" + "abcdefgh" is 12.
+    let image = json!({"model": "m", "messages": [{"role": "user", "content": [
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "A".repeat(4000)}},
+        {"type": "text", "text": "abcdefgh"}
+    ]}]});
+    assert_eq!(
+        estimate_input_tokens(image.to_string().as_bytes()).unwrap(),
+        3
+    );
 }

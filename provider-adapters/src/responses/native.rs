@@ -299,8 +299,12 @@ impl Watched {
         message: &str,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         self.done = true;
-        let data =
-            serde_json::json!({"type": "error", "code": code, "message": message, "param": null});
+        // The Responses API's `error` event, with an OpenAI `error` object too, which
+        // the SDKs turn into an exception on the other streamed routes.
+        let data = serde_json::json!({
+            "type": "error", "code": code, "message": message, "param": null,
+            "error": {"message": message, "type": "api_error", "code": code},
+        });
         let event = format!("event: error\ndata: {data}\n\n");
         Poll::Ready(Some(Ok(Frame::data(Bytes::from(event)))))
     }
@@ -359,9 +363,10 @@ impl Body for Watched {
 }
 
 /// An estimate of the input tokens of an Anthropic Messages body, for providers
-/// without a token-counting API: the characters of every string in `system`,
-/// `messages` and `tools`, divided by four (OpenAI's rule of thumb for English), at
-/// least one. Not a tokenizer: answers carry a header saying so.
+/// without a token-counting API: the characters of the strings in `system`,
+/// `messages` and `tools` (but not `type` tags or the base64 `data` of images and
+/// documents), divided by four (OpenAI's rule of thumb for English), at least one.
+/// Not a tokenizer: answers carry a header saying so.
 pub fn estimate_input_tokens(body: &[u8]) -> Result<u64, ProviderError> {
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
         ProviderError::bad_request(format!("request body is not valid JSON: {e}"))
@@ -371,7 +376,11 @@ pub fn estimate_input_tokens(body: &[u8]) -> Result<u64, ProviderError> {
         match v {
             serde_json::Value::String(s) => s.chars().count() as u64,
             serde_json::Value::Array(items) => items.iter().map(chars).sum(),
-            serde_json::Value::Object(map) => map.values().map(chars).sum(),
+            serde_json::Value::Object(map) => map
+                .iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "type" | "data" | "media_type"))
+                .map(|(_, v)| chars(v))
+                .sum(),
             _ => 0,
         }
     }
