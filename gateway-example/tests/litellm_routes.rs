@@ -571,3 +571,23 @@ async fn a_failed_responses_attempt_is_retried_on_another_deployment() {
         "the round robin tried the failing one first once"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_new_routes_require_the_master_key() {
+    let openai = Upstream::start(vec![]).await;
+    let yaml = format!(
+        "server: {{master_key: sk-gw}}\nmodel_list:\n{}",
+        entry("gpt", "openai/gpt-4o", &openai)
+    );
+    let h = Harness::start(&yaml).await;
+    for (method, path) in [
+        ("POST", "/v1/responses"),
+        ("POST", "/completions"),
+        ("POST", "/v1/messages/count_tokens"),
+        ("GET", "/v1/models/gpt"),
+    ] {
+        let res = h.send(method, path, r#"{"model":"gpt","input":"x"}"#).await;
+        assert_eq!(res.status, 401, "{method} {path}");
+    }
+    assert_eq!(openai.count(), 0);
+}

@@ -269,3 +269,18 @@ fn a_config_file_is_read_with_a_size_cap() {
     let errors = Config::load(std::path::Path::new("/dev/zero")).expect_err("refused");
     assert!(errors.to_string().contains("larger than"), "{errors}");
 }
+
+#[test]
+fn files_that_are_not_a_config_are_errors_not_panics() {
+    for text in [
+        "",
+        "[1, 2]",
+        "just text",
+        "model_list: 5",
+        "model_list: [5]",
+        "{model_list: [{model_name: a}]}",
+        "\u{0}",
+    ] {
+        assert!(parse(text).is_err(), "{text:?}");
+    }
+}
