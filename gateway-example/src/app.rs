@@ -51,7 +51,7 @@ pub(crate) struct Target {
     pub(crate) key: ClientKey,
     pub(crate) endpoint: Arc<Endpoint>,
     /// The worker, whose shard of the shared client the provider client sends through.
-    worker: usize,
+    pub(crate) worker: usize,
 }
 
 impl Target {
@@ -118,7 +118,7 @@ pub struct AppState {
     pub(crate) ready: AtomicBool,
     /// Client connections open, over every worker (`server.max_client_connections`).
     pub(crate) client_connections: Arc<tokio::sync::Semaphore>,
-    models: HashMap<String, ModelGroup>,
+    pub(crate) models: HashMap<String, ModelGroup>,
     pub(crate) names: Vec<String>,
     pub(crate) wildcards: crate::routing::Wildcards,
     _mock: Option<MockProvider>,
@@ -264,59 +264,6 @@ impl AppState {
     /// The admission controller.
     pub fn admission(&self) -> &Controller {
         &self.admission
-    }
-
-    /// The deployments serving `model`: its `model_list` entries, or else those of
-    /// the most specific wildcard route that matches it, built for this name.
-    pub(crate) fn group(&self, model: &str) -> Result<crate::routing::GroupRef<'_>, ProviderError> {
-        use crate::routing::GroupRef;
-        if let Some(group) = self.models.get(model).or_else(|| {
-            let alias = self.config.aliases.iter().find(|a| a.alias == model)?;
-            self.models.get(&alias.model)
-        }) {
-            return Ok(GroupRef::Fixed(group));
-        }
-        let routes = match self.wildcards.resolve(model) {
-            None => {
-                return Err(ProviderError::new(
-                    StatusCode::NOT_FOUND,
-                    format!("model `{model}` is not served here; GET /v1/models lists the models"),
-                )
-                .with_code("model_not_found"))
-            }
-            Some(Err(problem)) => {
-                return Err(ProviderError::bad_request(format!(
-                    "model `{model}` matches a wildcard route, but {problem}"
-                ))
-                .with_code("invalid_model"))
-            }
-            Some(Ok(routes)) => routes,
-        };
-        let max_retries = routes
-            .iter()
-            .map(|(_, retries)| *retries)
-            .max()
-            .unwrap_or_default();
-        let deployments = routes
-            .into_iter()
-            .map(|(endpoint, _)| {
-                Arc::new(DeploymentState {
-                    target: Target {
-                        key: endpoint.client_key(),
-                        endpoint: Arc::new(endpoint),
-                        worker: 0,
-                    },
-                    in_flight: AtomicUsize::new(0),
-                    mock: false,
-                })
-            })
-            .collect();
-        Ok(GroupRef::Wild(Box::new(ModelGroup {
-            name: Arc::from(model),
-            deployments,
-            next: AtomicUsize::new(0),
-            max_retries,
-        })))
     }
 }
 
