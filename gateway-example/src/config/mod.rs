@@ -34,7 +34,7 @@ use provider_adapters::Endpoint;
 
 pub use self::error::{ConfigError, ConfigErrors, Ignored};
 pub use self::litellm::{endpoint, infer_provider, prefix_hint, qualify, EnvDefaults, Params};
-pub use self::reader::{Env, MAX_COUNT, MAX_SECONDS};
+pub use self::reader::{Env, MAX_COUNT, MAX_REPORTED, MAX_SECONDS};
 pub use self::settings::{
     CacheConfig, LimitsConfig, PoolConfig, ResponsesConfig, ServerConfig, Strategy,
 };
@@ -220,6 +220,17 @@ impl Config {
         }
         if !ctx.errors.is_empty() {
             ctx.errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
+            if ctx.unreported > 0 {
+                ctx.errors.push(ConfigError {
+                    file: file.to_string(),
+                    key: String::new(),
+                    line: None,
+                    problem: format!(
+                        "{} more problems not shown; fix these first",
+                        ctx.unreported
+                    ),
+                });
+            }
             return Err(ConfigErrors(ctx.errors));
         }
         Ok(Config {
@@ -295,11 +306,21 @@ impl Config {
             .map(|d| d.model_name.as_str())
             .collect::<std::collections::BTreeSet<_>>()
             .len();
+        // One line, so at most a dozen names.
+        let served = self.served();
+        let mut names = served
+            .iter()
+            .take(12)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if served.len() > 12 {
+            names.push_str(&format!(", … {} more", served.len() - 12));
+        }
         format!(
-            "{file}: ok: {} deployments of {fixed} models, {} wildcard routes (serving {}); {} LiteLLM keys ignored; listen {}",
+            "{file}: ok: {} deployments of {fixed} models, {} wildcard routes (serving {names}); {} LiteLLM keys ignored; listen {}",
             self.deployments.len(),
             self.wildcards.len(),
-            self.served().join(", "),
             self.ignored.len(),
             self.server.listen,
         )

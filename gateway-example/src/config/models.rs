@@ -134,7 +134,7 @@ enum Entry {
 }
 
 fn entry(ctx: &mut Ctx<'_>, at: &str, item: &Value, inherited: &Inherited) -> Option<Entry> {
-    let errors_before = ctx.errors.len();
+    let errors_before = ctx.errors.len() + ctx.unreported;
     let mut model_name = None;
     let mut params = None;
     let mut info = ModelInfo::default();
@@ -162,7 +162,7 @@ fn entry(ctx: &mut Ctx<'_>, at: &str, item: &Value, inherited: &Inherited) -> Op
         }
     }
     let Some(model_name) = model_name else {
-        if ctx.errors.len() == errors_before {
+        if ctx.errors.len() + ctx.unreported == errors_before {
             ctx.error(
                 &format!("{at}.model_name"),
                 "is required: the name clients ask for",
@@ -179,10 +179,11 @@ fn entry(ctx: &mut Ctx<'_>, at: &str, item: &Value, inherited: &Inherited) -> Op
     };
     let at = format!("{at}.litellm_params");
     let read = read_params(ctx, &at, &params, inherited)?;
-    if ctx.errors.len() > errors_before {
-        return None;
-    }
-    build(ctx, &at, model_name, read, info, inherited)
+    // Built even after an error in the entry, so that the model's own problem is
+    // reported in the same run.
+    let built = build(ctx, &at, model_name, read, info, inherited);
+    let errors = ctx.errors.len() + ctx.unreported;
+    built.filter(|_| errors == errors_before)
 }
 
 /// `litellm_params`, read.

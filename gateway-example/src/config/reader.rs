@@ -18,6 +18,10 @@ pub const MAX_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
 /// Largest count (connections, queue lengths, capacities) any key accepts.
 pub const MAX_COUNT: u64 = 1 << 24;
 
+/// Most problems reported with their line; the rest are counted (finding a line
+/// walks the text, and a 4 MiB file of mistakes would take minutes to report).
+pub const MAX_REPORTED: usize = 100;
+
 /// The state of one parse: where errors go, what was ignored.
 pub(crate) struct Ctx<'a> {
     pub(crate) file: &'a str,
@@ -26,6 +30,8 @@ pub(crate) struct Ctx<'a> {
     /// `environment_variables`: LiteLLM sets these before it reads the config.
     pub(crate) env_section: BTreeMap<String, String>,
     pub(crate) errors: Vec<ConfigError>,
+    /// Problems past [`MAX_REPORTED`].
+    pub(crate) unreported: usize,
     pub(crate) ignored: Ignored,
     pub(crate) warnings: Vec<String>,
 }
@@ -38,6 +44,7 @@ impl<'a> Ctx<'a> {
             env,
             env_section: BTreeMap::new(),
             errors: Vec::new(),
+            unreported: 0,
             ignored: Ignored::default(),
             warnings: Vec::new(),
         }
@@ -45,6 +52,10 @@ impl<'a> Ctx<'a> {
 
     /// Records an error at `key`.
     pub(crate) fn error(&mut self, key: &str, problem: impl Into<String>) {
+        if self.errors.len() >= MAX_REPORTED {
+            self.unreported += 1;
+            return;
+        }
         self.errors.push(ConfigError {
             file: self.file.to_string(),
             key: key.to_string(),

@@ -234,6 +234,7 @@ model_list:
     litellm_params:
       model: openai/x
       timeout: soon
+      api_key: sk-x
 ";
     let errors = parse(yaml).expect_err("invalid");
     let got: Vec<(&str, Option<usize>)> = errors
@@ -283,4 +284,38 @@ fn files_that_are_not_a_config_are_errors_not_panics() {
     ] {
         assert!(parse(text).is_err(), "{text:?}");
     }
+}
+
+#[test]
+fn an_entry_with_several_problems_reports_each() {
+    let yaml =
+        "model_list:\n  - model_name: a\n    litellm_params: {model: nope/x, timeout: 1e19}\n";
+    let errors = parse(yaml).expect_err("invalid");
+    assert!(
+        errors.at("model_list[0].litellm_params.model").is_some(),
+        "{errors}"
+    );
+    assert!(
+        errors.at("model_list[0].litellm_params.timeout").is_some(),
+        "{errors}"
+    );
+}
+
+#[test]
+fn a_file_of_mistakes_reports_the_first_hundred_and_counts_the_rest() {
+    let mut yaml = String::from("model_list:\n");
+    for i in 0..300 {
+        yaml.push_str(&format!(
+            "  - model_name: m{i}\n    litellm_params: {{model: nope/x}}\n"
+        ));
+    }
+    let errors = parse(&yaml).expect_err("invalid");
+    assert_eq!(errors.errors().len(), MAX_REPORTED + 1);
+    assert_eq!(errors.errors()[0].line, Some(3));
+    let last = errors
+        .errors()
+        .last()
+        .map(|e| e.problem.clone())
+        .unwrap_or_default();
+    assert_eq!(last, "200 more problems not shown; fix these first");
 }
