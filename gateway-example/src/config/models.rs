@@ -304,16 +304,18 @@ fn build(
         }));
     }
     let endpoint = match &mock {
+        // The mock speaks OpenAI chat; its address is known only at start.
         Some(name) if !name.is_empty() && !name.contains('*') => {
-            let mut endpoint = provider_adapters::Endpoint::new(&format!("openai/{name}")).ok()?;
-            if let Some(t) = read.params.timeout {
-                endpoint.timeout = t;
-            }
-            if let Some(t) = read.params.stream_timeout {
-                endpoint.stream_timeout = t;
-            }
-            endpoint.first_token_timeout = read.params.first_token_timeout;
-            Ok(endpoint)
+            provider_adapters::Endpoint::new(&format!("openai/{name}")).map(|mut endpoint| {
+                if let Some(t) = read.params.timeout {
+                    endpoint.timeout = t;
+                }
+                if let Some(t) = read.params.stream_timeout {
+                    endpoint.stream_timeout = t;
+                }
+                endpoint.first_token_timeout = read.params.first_token_timeout;
+                endpoint
+            })
         }
         Some(_) => Err("mock models are `mock/NAME`".to_string()),
         None if read.model.contains('*') => Err(format!(
