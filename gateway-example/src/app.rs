@@ -304,6 +304,8 @@ pub fn router(
         .route("/v1/models", get(models))
         .route("/models", get(models));
     let authed = crate::routes::add(authed, &state, worker).route_layer(auth.clone());
+    // Azure's paths check their own way (`api-key`), so after the layer above.
+    let authed = crate::routes::add_azure(authed, &state, worker, &auth);
     let rest = Router::new()
         .route("/health/liveliness", get(liveliness))
         .route("/health/liveness", get(liveliness))
@@ -390,7 +392,7 @@ where
 
 /// The routes that call upstreams, behind the optional response cache, the event
 /// layer and admission.
-fn upstream_service(
+pub(crate) fn upstream_service(
     state: &Arc<AppState>,
     api: Api,
     worker: usize,

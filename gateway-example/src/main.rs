@@ -14,7 +14,8 @@ use tracing_subscriber::EnvFilter;
 /// With no arguments it serves an embedded demo config on 127.0.0.1:4000, whose models
 /// are answered by a built-in mock provider (offline). Routes: POST
 /// /v1/chat/completions, /v1/embeddings, /v1/messages, /v1/responses, /v1/completions,
-/// /v1/messages/count_tokens (each also without /v1); GET /v1/models,
+/// /v1/messages/count_tokens (each also without /v1), Azure's
+/// /openai/deployments/{model}/…; GET /v1/models,
 /// /v1/models/{id}, /health/liveliness, /health/readiness, /metrics.
 #[derive(Parser, Debug)]
 #[command(name = "gateway", version)]

@@ -591,3 +591,49 @@ async fn the_new_routes_require_the_master_key() {
     }
     assert_eq!(openai.count(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_style_paths_take_the_model_from_the_path_and_the_key_from_api_key() {
+    let openai = Upstream::start(vec![]).await;
+    openai.always(reply_json(200, OPENAI_CHAT));
+    let yaml = format!(
+        "server: {{master_key: sk-gw}}\nmodel_list:\n{}",
+        entry("gpt", "openai/gpt-4o", &openai)
+    );
+    let h = Harness::start(&yaml).await;
+    let send = |path: &'static str, key: &'static str| {
+        let req = http::Request::builder()
+            .method("POST")
+            .uri(format!("http://{}{path}", h.gateway.addr()))
+            .header("content-type", "application/json")
+            .header("api-key", key)
+            .body(Full::new(Bytes::from(
+                r#"{"messages":[{"role":"user","content":"hi"}]}"#,
+            )))
+            .unwrap();
+        h.client.request(req)
+    };
+    for path in [
+        "/openai/deployments/gpt/chat/completions?api-version=2024-10-21",
+        "/engines/gpt/chat/completions",
+    ] {
+        let res = send(path, "sk-gw").await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+    }
+    assert_eq!(openai.count(), 2);
+    assert_eq!(openai.seen(0).json()["model"], "gpt-4o");
+    assert_eq!(openai.seen(0).path_and_query, "/chat/completions");
+    assert!(
+        openai.seen(0).headers.get("api-key").is_none(),
+        "the client's key is not forwarded"
+    );
+    let res = send("/openai/deployments/gpt/chat/completions", "wrong")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let res = send("/openai/deployments/nope/chat/completions", "sk-gw")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(openai.count(), 2);
+}

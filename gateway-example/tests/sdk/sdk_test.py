@@ -138,6 +138,13 @@ for model in ["claude-fake", "gpt-native"]:
     ])
     check(f"responses tool result {model}", "The tool said: sunny, 21 C" in follow.output_text, follow)
 
+# --- the AzureOpenAI client: model in the path, key as `api-key` ---
+az = openai.AzureOpenAI(azure_endpoint=URL, api_key=KEY, api_version="2024-10-21", max_retries=0)
+chat = az.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hello Azure"}])
+check("azure chat", "Hello Azure" in chat.choices[0].message.content, chat)
+emb = az.embeddings.create(model="text-embedding-3-small", input=["one"])
+check("azure embeddings", len(emb.data) == 1, emb)
+
 # --- models.retrieve ---
 for model in ["gpt-4o-mini", "claude-fake"]:
     m = oa.models.retrieve(model)
