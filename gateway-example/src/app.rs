@@ -49,14 +49,14 @@ pub use crate::front::{X_OVERHEAD, X_REQUEST_ID};
 /// A deployment and its cache key, as seen from one worker.
 #[derive(Clone)]
 pub(crate) struct Target {
-    key: ClientKey,
-    endpoint: Arc<Endpoint>,
+    pub(crate) key: ClientKey,
+    pub(crate) endpoint: Arc<Endpoint>,
     /// The worker, whose shard of the shared client the provider client sends through.
-    worker: usize,
+    pub(crate) worker: usize,
 }
 
 impl Target {
-    fn for_worker(&self, worker: usize) -> Self {
+    pub(crate) fn for_worker(&self, worker: usize) -> Self {
         Self {
             worker,
             ..self.clone()
@@ -92,17 +92,19 @@ impl NewService<Target> for MakeClient {
     }
 }
 
-struct DeploymentState {
-    target: Target,
-    in_flight: AtomicUsize,
+pub(crate) struct DeploymentState {
+    pub(crate) target: Target,
+    pub(crate) in_flight: AtomicUsize,
+    /// Served by the built-in mock provider (which speaks chat completions only).
+    pub(crate) mock: bool,
 }
 
-struct ModelGroup {
+pub(crate) struct ModelGroup {
     /// The model name clients use, shared by every request's events.
-    name: Arc<str>,
-    deployments: Vec<Arc<DeploymentState>>,
-    next: AtomicUsize,
-    max_retries: u32,
+    pub(crate) name: Arc<str>,
+    pub(crate) deployments: Vec<Arc<DeploymentState>>,
+    pub(crate) next: AtomicUsize,
+    pub(crate) max_retries: u32,
 }
 
 /// Everything the handlers share.
@@ -117,8 +119,9 @@ pub struct AppState {
     pub(crate) ready: AtomicBool,
     /// Client connections open, over every worker (`server.max_client_connections`).
     pub(crate) client_connections: Arc<tokio::sync::Semaphore>,
-    models: HashMap<String, ModelGroup>,
-    names: Vec<String>,
+    pub(crate) models: HashMap<String, ModelGroup>,
+    pub(crate) names: Vec<String>,
+    pub(crate) wildcards: crate::routing::Wildcards,
     _mock: Option<MockProvider>,
 }
 
@@ -179,8 +182,24 @@ impl AppState {
             group.deployments.push(Arc::new(DeploymentState {
                 target,
                 in_flight: AtomicUsize::new(0),
+                mock: d.mock,
             }));
         }
+        let wildcards = crate::routing::Wildcards::new(&config.wildcards);
+        let aliases = config.aliases.iter().filter(|a| !a.hidden);
+        names.extend(
+            aliases
+                .map(|a| a.alias.clone())
+                .filter(|a| !models.contains_key(a)),
+        );
+        names.extend(
+            config
+                .wildcards
+                .iter()
+                .map(|w| w.pattern.clone())
+                .filter(|p| !models.contains_key(p)),
+        );
+        names.dedup();
 
         let clients = ClientCacheLayer::with_config(TtlConfig {
             capacity: config.cache.client_capacity,
@@ -217,6 +236,7 @@ impl AppState {
             client_connections,
             models,
             names,
+            wildcards,
             _mock: mock,
         }))
     }
@@ -272,8 +292,10 @@ pub fn router(
             router.route(path, axum::routing::any(method_not_allowed))
         })
         .route("/v1/models", get(models))
-        .route("/models", get(models))
-        .route_layer(auth.clone());
+        .route("/models", get(models));
+    let authed = crate::routes::add(authed, &state, worker).route_layer(auth.clone());
+    // Azure's paths check their own way (`api-key`), so after the layer above.
+    let authed = crate::routes::add_azure(authed, &state, worker, &auth);
     let rest = Router::new()
         .route("/health/liveliness", get(liveliness))
         .route("/health/liveness", get(liveliness))
@@ -302,12 +324,13 @@ pub fn router(
 }
 
 /// The paths whose `POST`s [`Routes`] sends straight to an upstream service.
-const HOT_PATHS: [(&str, Api); 5] = [
+const HOT_PATHS: [(&str, Api); 6] = [
     ("/v1/chat/completions", Api::ChatCompletions),
     ("/chat/completions", Api::ChatCompletions),
     ("/v1/embeddings", Api::Embeddings),
     ("/embeddings", Api::Embeddings),
     ("/v1/messages", Api::Messages),
+    ("/messages", Api::Messages),
 ];
 
 /// Sends `POST`s to the [`HOT_PATHS`] straight to their services, and everything else
@@ -359,7 +382,7 @@ where
 
 /// The routes that call upstreams, behind the optional response cache, the event
 /// layer and admission.
-fn upstream_service(
+pub(crate) fn upstream_service(
     state: &Arc<AppState>,
     api: Api,
     worker: usize,
@@ -398,7 +421,7 @@ fn upstream_service(
     }
 }
 
-fn admission_error(err: tower::BoxError) -> Response {
+pub(crate) fn admission_error(err: tower::BoxError) -> Response {
     match limits_layer::http::rejection(&*err) {
         Some(rejection) => {
             let message = match rejection.code() {
@@ -460,16 +483,9 @@ async fn proxy(
         Ok(peek) => peek,
         Err(err) => return answer(error_response(&err)),
     };
-    let Some(group) = state.models.get(&peek.model) else {
-        let err = ProviderError::new(
-            StatusCode::NOT_FOUND,
-            format!(
-                "model `{}` is not served here; GET /v1/models lists the models",
-                peek.model
-            ),
-        )
-        .with_code("model_not_found");
-        return answer(error_response(&err));
+    let group = match state.group(&peek.model) {
+        Ok(group) => group,
+        Err(err) => return answer(error_response(&err)),
     };
     let model = group.name.clone();
 
@@ -481,7 +497,7 @@ async fn proxy(
     let mut upstream = Duration::ZERO;
     loop {
         attempt += 1;
-        let index = pick(group, state.config.strategy, &tried);
+        let index = pick(&group, state.config.strategy, &tried);
         let deployment = group.deployments[index].clone();
         let busy = Busy::new(deployment.clone());
         let client = state
@@ -524,7 +540,7 @@ async fn proxy(
 }
 
 /// The deployment to try: not yet tried if possible, then least busy or in turn.
-fn pick(group: &ModelGroup, strategy: Strategy, tried: &[usize]) -> usize {
+pub(crate) fn pick(group: &ModelGroup, strategy: Strategy, tried: &[usize]) -> usize {
     let n = group.deployments.len();
     let turn = group.next.fetch_add(1, Ordering::Relaxed);
     if n == 1 {
@@ -557,10 +573,10 @@ fn pick(group: &ModelGroup, strategy: Strategy, tried: &[usize]) -> usize {
 }
 
 /// Counts a request against its deployment while it lives.
-struct Busy(Arc<DeploymentState>);
+pub(crate) struct Busy(Arc<DeploymentState>);
 
 impl Busy {
-    fn new(d: Arc<DeploymentState>) -> Self {
+    pub(crate) fn new(d: Arc<DeploymentState>) -> Self {
         d.in_flight.fetch_add(1, Ordering::Relaxed);
         Self(d)
     }
@@ -574,10 +590,10 @@ impl Drop for Busy {
 
 pin_project! {
     /// A response body that keeps its deployment counted as busy until it is dropped.
-    struct BusyBody<B> {
+    pub(crate) struct BusyBody<B> {
         #[pin]
-        inner: B,
-        _busy: Busy,
+        pub(crate) inner: B,
+        pub(crate) _busy: Busy,
     }
 }
 
@@ -668,6 +684,7 @@ mod tests {
                             worker: 0,
                         },
                         in_flight: AtomicUsize::new(0),
+                        mock: false,
                     })
                 })
                 .collect(),

@@ -25,6 +25,8 @@ pub mod front;
 pub mod metrics;
 pub mod mock;
 pub mod queue;
+pub mod routes;
+mod routing;
 pub mod server;
 
 use std::net::SocketAddr;

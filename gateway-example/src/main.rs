@@ -13,8 +13,10 @@ use tracing_subscriber::EnvFilter;
 ///
 /// With no arguments it serves an embedded demo config on 127.0.0.1:4000, whose models
 /// are answered by a built-in mock provider (offline). Routes: POST
-/// /v1/chat/completions, /v1/embeddings, /v1/messages; GET /v1/models,
-/// /health/liveliness, /health/readiness, /metrics.
+/// /v1/chat/completions, /v1/embeddings, /v1/messages, /v1/responses, /v1/completions,
+/// /v1/messages/count_tokens (each also without /v1), Azure's
+/// /openai/deployments/{model}/…; GET /v1/models,
+/// /v1/models/{id}, /health/liveliness, /health/readiness, /metrics.
 #[derive(Parser, Debug)]
 // `--version`: the crate version and the git commit it was built from (see build.rs).
 #[command(
@@ -31,7 +33,8 @@ struct Cli {
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
 
-    /// Validate the config, print a summary, and exit (0 valid, 2 invalid).
+    /// Validate the config, print the ignored LiteLLM settings and a summary, and exit
+    /// (0 valid; 2 invalid, listing every problem).
     #[arg(long)]
     check_config: bool,
 
@@ -65,20 +68,22 @@ fn main() -> ExitCode {
             .init(),
     }
 
-    let (text, name) = match &cli.config {
-        Some(path) => match std::fs::read_to_string(path) {
-            Ok(text) => (text, path.display().to_string()),
-            Err(err) => {
-                eprintln!("error: cannot read config {}: {err}", path.display());
-                return ExitCode::from(2);
-            }
-        },
-        None => (DEMO.to_string(), "<embedded demo config>".to_string()),
+    let loaded = match &cli.config {
+        Some(path) => Config::load(path).map(|c| (c, path.display().to_string())),
+        None => Config::parse(DEMO, "<embedded demo config>")
+            .map(|c| (c, "<embedded demo config>".to_string())),
     };
-    let mut config = match Config::parse(&text, &name) {
-        Ok(config) => config,
-        Err(err) => {
-            eprintln!("error: invalid config: {err}");
+    let (mut config, name) = match loaded {
+        Ok(loaded) => loaded,
+        Err(errors) => {
+            let n = errors.errors().len();
+            eprintln!(
+                "error: invalid config ({n} problem{}):",
+                if n == 1 { "" } else { "s" }
+            );
+            for err in errors.errors() {
+                eprintln!("  {err}");
+            }
             return ExitCode::from(2);
         }
     };
@@ -88,18 +93,21 @@ fn main() -> ExitCode {
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
-    if cli.check_config {
-        let names: std::collections::BTreeSet<&str> = config
-            .deployments
-            .iter()
-            .map(|d| d.model_name.as_str())
-            .collect();
-        println!(
-            "{name}: ok: {} deployments of {} models; listen {}",
-            config.deployments.len(),
-            names.len(),
-            config.server.listen
+    let ignored = config.ignored_lines();
+    if !ignored.is_empty() {
+        tracing::warn!(
+            "{name}: these LiteLLM settings are accepted and not used by this gateway:\n  {}",
+            ignored.join("\n  ")
         );
+    }
+    if cli.check_config {
+        if !ignored.is_empty() {
+            println!("ignored (accepted, not used by this gateway):");
+            for line in &ignored {
+                println!("  {line}");
+            }
+        }
+        println!("{}", config.summary(&name));
         return ExitCode::SUCCESS;
     }
 

@@ -11,6 +11,8 @@ use std::time::Duration;
 use gateway_example::config::{Config, DEMO};
 use gateway_example::Gateway;
 
+mod sdk_support;
+
 fn sdk_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk")
 }
@@ -55,7 +57,13 @@ fn python() -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_python_sdks_work_against_the_gateway() {
     let python = tokio::task::spawn_blocking(python).await.unwrap();
-    let mut config = Config::parse(DEMO, "<demo>").unwrap();
+    // The demo's mock models, plus a fake Anthropic (translated for the Responses
+    // API, native for count_tokens) and a fake OpenAI Responses API (passed through).
+    let (anthropic, openai) = sdk_support::start().await;
+    let yaml = format!(
+        "{DEMO}  - model_name: claude-fake\n    litellm_params: {{model: anthropic/claude-3-5-haiku-latest, api_base: \"http://{anthropic}\", api_key: sk-fake-ant}}\n  - model_name: gpt-native\n    litellm_params: {{model: openai/gpt-4o, api_base: \"http://{openai}/v1\", api_key: sk-fake-oai}}\n"
+    );
+    let mut config = Config::parse(&yaml, "<demo + fakes>").unwrap();
     config.server.master_key = Some(provider_adapters::Secret::new("sk-gateway-sdk-test"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let gateway = Gateway::start(config, listener).await.unwrap();
@@ -76,6 +84,6 @@ async fn the_official_python_sdks_work_against_the_gateway() {
         out.status.success(),
         "SDK checks failed:\n{stdout}\n{stderr}"
     );
-    assert!(stdout.contains("sdk: 15 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("sdk: 38 passed, 0 failed"), "{stdout}");
     gateway.shutdown().await;
 }

@@ -497,7 +497,7 @@ impl ProviderClient {
 
 /// The headers that authenticate (and version) every request to `ep`; values marked
 /// sensitive so `Debug` of a request never shows them.
-fn auth_headers(ep: &Endpoint) -> Result<http::HeaderMap, ProviderError> {
+pub(crate) fn auth_headers(ep: &Endpoint) -> Result<http::HeaderMap, ProviderError> {
     let mut map = http::HeaderMap::new();
     let headers = &mut map;
     let key = ep.api_key.as_ref().map(|k| k.expose());

@@ -56,6 +56,7 @@ mod endpoint;
 mod error;
 mod providers;
 pub mod request;
+pub mod responses;
 pub mod sse;
 mod stream;
 pub mod translate;

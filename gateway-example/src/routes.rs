@@ -1,0 +1,392 @@
+//! The routes LiteLLM's clients call besides the hot ones: `POST /v1/responses`,
+//! `POST /v1/completions`, `POST /v1/messages/count_tokens`, `GET /v1/models/{id}`,
+//! each also without `/v1`. The POSTs go through events and admission like the hot
+//! routes, with the same retries on another deployment.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use bytes::Bytes;
+use cache_layer::client::NewService;
+use http::{HeaderValue, StatusCode};
+use limits_layer::admission::AdmissionLayer;
+use limits_layer::callbacks::ModelName;
+use limits_layer::events::{EventBody, EventLayer};
+use provider_adapters::body::ReadError;
+use provider_adapters::responses::native::{self, Native};
+use provider_adapters::responses::{self, Echo, ResponsesStream};
+use provider_adapters::{Api, ProviderClient, ProviderError};
+use serde_json::json;
+use tokio::time::Instant;
+use tower::{ServiceBuilder, ServiceExt};
+
+use crate::app::{
+    admission_error, error_response, pick, AppState, Busy, BusyBody, DeploymentState,
+};
+use crate::front::{AuthLayer, RecoverLayer, UpstreamTime};
+use tower_layer::Layer;
+
+/// Header on a `count_tokens` answer that is an estimate, not a provider's count.
+pub const X_TOKEN_COUNT: http::HeaderName = http::HeaderName::from_static("x-gateway-token-count");
+
+/// A route of this module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Extra {
+    Responses,
+    Completions,
+    CountTokens,
+}
+
+/// `router` with this module's routes.
+pub(crate) fn add(
+    router: Router<Arc<AppState>>,
+    state: &Arc<AppState>,
+    worker: usize,
+) -> Router<Arc<AppState>> {
+    let mut router = router
+        .route("/v1/models/{*id}", get(retrieve_model))
+        .route("/models/{*id}", get(retrieve_model));
+    for (paths, extra) in [
+        (["/v1/responses", "/responses"], Extra::Responses),
+        (["/v1/completions", "/completions"], Extra::Completions),
+        (
+            ["/v1/messages/count_tokens", "/messages/count_tokens"],
+            Extra::CountTokens,
+        ),
+    ] {
+        for path in paths {
+            // The stack is built per request (a few `Arc` clones): axum wants a
+            // `Sync` route, and the admission layers' services are not.
+            let state = state.clone();
+            router = router.route(
+                path,
+                post(move |req: Request| {
+                    let service = service(&state, extra, worker);
+                    async move {
+                        match service.oneshot(req).await {
+                            Ok(res) => res,
+                            Err(never) => match never {},
+                        }
+                    }
+                }),
+            );
+        }
+    }
+    router
+}
+
+/// Azure OpenAI's paths, as the `AzureOpenAI` SDKs call them
+/// (`/openai/deployments/{model}/chat/completions`, `…/embeddings`, `…/completions`)
+/// and the older `/engines/{model}/…`: the model is named in the path (it replaces
+/// the body's), the key may come as `api-key`. Then as the routes without a model in
+/// the path.
+pub(crate) fn add_azure(
+    mut router: Router<Arc<AppState>>,
+    state: &Arc<AppState>,
+    worker: usize,
+    auth: &AuthLayer,
+) -> Router<Arc<AppState>> {
+    for root in ["/openai/deployments/{model}", "/engines/{model}"] {
+        for (tail, api) in [
+            ("/chat/completions", Some(Api::ChatCompletions)),
+            ("/embeddings", Some(Api::Embeddings)),
+            ("/completions", None),
+        ] {
+            let state = state.clone();
+            let auth = auth.clone();
+            router = router.route(
+                &format!("{root}{tail}"),
+                post(move |Path(model): Path<String>, req: Request| {
+                    let state = state.clone();
+                    let inner = tower::service_fn(move |req: Request| {
+                        let (state, model) = (state.clone(), model.clone());
+                        async move {
+                            let req =
+                                match with_model(req, &model, state.config.server.max_body_bytes)
+                                    .await
+                                {
+                                    Ok(req) => req,
+                                    Err(res) => return Ok::<_, Infallible>(res),
+                                };
+                            Ok(match api {
+                                Some(api) => {
+                                    crate::app::upstream_service(&state, api, worker)
+                                        .oneshot(req)
+                                        .await?
+                                }
+                                None => {
+                                    service(&state, Extra::Completions, worker)
+                                        .oneshot(req)
+                                        .await?
+                                }
+                            })
+                        }
+                    });
+                    let service = auth.layer(inner);
+                    async move {
+                        match service.oneshot(azure_key(req)).await {
+                            Ok(res) => res,
+                            Err(never) => match never {},
+                        }
+                    }
+                }),
+            );
+        }
+    }
+    router
+}
+
+/// Azure's `api-key` header, as the `x-api-key` the auth layer reads.
+fn azure_key(mut req: Request) -> Request {
+    if let Some(key) = req.headers_mut().remove("api-key") {
+        if !req.headers().contains_key("x-api-key") {
+            req.headers_mut().insert("x-api-key", key);
+        }
+    }
+    req
+}
+
+/// The request with `model` set in its JSON body.
+async fn with_model(req: Request, model: &str, limit: usize) -> Result<Request, Response> {
+    let (mut parts, body) = req.into_parts();
+    let body = match provider_adapters::body::read_limited(body, limit).await {
+        Ok(body) => body,
+        Err(ReadError::TooLarge { .. }) => {
+            return Err(error_response(&ProviderError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body larger than {limit} bytes"),
+            )))
+        }
+        Err(ReadError::Body(err)) => {
+            return Err(error_response(&ProviderError::bad_request(format!(
+                "could not read the request body: {err}"
+            ))))
+        }
+    };
+    let model = serde_json::Value::from(model).to_string();
+    let body = provider_adapters::request::edit_top_level(&body, &[("model", &model)], &[])
+        .map_err(|e| error_response(&e))?;
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    Ok(Request::from_parts(parts, Body::from(body)))
+}
+
+/// Events → admission → the handler, as the hot routes have.
+fn service(
+    state: &Arc<AppState>,
+    extra: Extra,
+    worker: usize,
+) -> impl tower::Service<
+    Request,
+    Response = Response,
+    Error = Infallible,
+    Future = impl Send + 'static,
+> + Send
+       + 'static {
+    let shared = state.clone();
+    let handler = tower::service_fn(move |req: Request| {
+        let state = shared.clone();
+        async move { Ok::<_, Infallible>(handle(state, extra, worker, req).await) }
+    });
+    ServiceBuilder::new()
+        .map_response(|res: http::Response<EventBody<_>>| res.map(Body::new))
+        .layer(EventLayer::new(state.registry.clone()).with_observer(state.metrics.clone()))
+        .layer(RecoverLayer::new(admission_error))
+        .layer(AdmissionLayer::with_controller(state.admission.clone()))
+        .service(handler)
+}
+
+async fn handle(state: Arc<AppState>, extra: Extra, worker: usize, req: Request) -> Response {
+    let limit = state.config.server.max_body_bytes;
+    let body = match provider_adapters::body::read_limited(req.into_body(), limit).await {
+        Ok(body) => body,
+        Err(ReadError::TooLarge { .. }) => {
+            return error_response(&ProviderError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body larger than {limit} bytes"),
+            ))
+        }
+        Err(ReadError::Body(err)) => {
+            return error_response(&ProviderError::bad_request(format!(
+                "could not read the request body: {err}"
+            )))
+        }
+    };
+    match send(&state, extra, worker, body).await {
+        Ok(res) => res,
+        Err((err, model)) => {
+            let mut res = error_response(&err);
+            if let Some(model) = model {
+                res.extensions_mut().insert(ModelName(model));
+            }
+            res
+        }
+    }
+}
+
+type Failed = (ProviderError, Option<Arc<str>>);
+
+/// Sends the request to a deployment of its model, retrying another one (as the hot
+/// routes do) on connect errors, 429 and 5xx before any byte reached the client.
+async fn send(
+    state: &AppState,
+    extra: Extra,
+    worker: usize,
+    body: Bytes,
+) -> Result<Response, Failed> {
+    let peek = provider_adapters::request::peek(&body).map_err(|e| (e, None))?;
+    let group = state.group(&peek.model).map_err(|e| (e, None))?;
+    let model = group.name.clone();
+    let attempts = group.max_retries + 1;
+    let mut tried = Vec::new();
+    let started = Instant::now();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let index = pick(&group, state.config.strategy, &tried);
+        let deployment = group.deployments[index].clone();
+        let busy = Busy::new(deployment.clone());
+        match attempt_once(
+            state,
+            extra,
+            worker,
+            &body,
+            peek.stream,
+            &deployment,
+            &model,
+        )
+        .await
+        {
+            Ok(res) => {
+                let (mut parts, body) = res.into_parts();
+                parts.extensions.insert(ModelName(model));
+                parts.extensions.insert(UpstreamTime(started.elapsed()));
+                let body = Body::new(BusyBody {
+                    inner: body,
+                    _busy: busy,
+                });
+                return Ok(Response::from_parts(parts, body));
+            }
+            Err(err) if err.is_retryable() && attempt < attempts => {
+                tried.push(index);
+                drop(busy);
+                let backoff = Duration::from_millis(50 * 2u64.pow(attempt.min(5) - 1));
+                tokio::time::sleep(backoff.min(Duration::from_secs(1))).await;
+            }
+            Err(err) => return Err((err, Some(model))),
+        }
+    }
+}
+
+/// One attempt on `deployment`: natively where its provider serves the route,
+/// translated (or answered here) otherwise.
+async fn attempt_once(
+    state: &AppState,
+    extra: Extra,
+    worker: usize,
+    body: &Bytes,
+    stream: bool,
+    deployment: &DeploymentState,
+    model: &str,
+) -> Result<Response, ProviderError> {
+    let client = state
+        .clients
+        .new_service(deployment.target.for_worker(worker));
+    let ep = client.endpoint();
+    let native = match extra {
+        Extra::Responses => Native::Responses,
+        Extra::Completions => Native::Completions,
+        Extra::CountTokens => Native::CountTokens,
+    };
+    if !deployment.mock && native.served_by(ep.provider) {
+        let http = state.http.shard(worker);
+        let stream = stream && extra != Extra::CountTokens;
+        let res = native::forward(&http, ep, native, body, stream).await?;
+        return Ok(res.map(Body::new));
+    }
+    match extra {
+        Extra::Responses => translated_responses(&client, body).await,
+        Extra::Completions => Err(ProviderError::bad_request(format!(
+            "`{model}` is served by {}, which has no legacy completions API; \
+             POST /v1/completions works with openai/ (and OpenAI-compatible) and azure/ \
+             models; use /v1/chat/completions for this one",
+            if deployment.mock {
+                "the mock provider"
+            } else {
+                ep.provider.as_str()
+            }
+        ))
+        .with_code("unsupported_endpoint")),
+        Extra::CountTokens => {
+            let tokens = native::estimate_input_tokens(body)?;
+            let mut res = axum::Json(json!({"input_tokens": tokens})).into_response();
+            res.headers_mut().insert(
+                X_TOKEN_COUNT,
+                HeaderValue::from_static("estimate; characters/4"),
+            );
+            Ok(res)
+        }
+    }
+}
+
+/// A Responses request answered through chat completions by `client`'s provider.
+async fn translated_responses(
+    client: &ProviderClient,
+    body: &[u8],
+) -> Result<Response, ProviderError> {
+    let req = responses::parse_request(body)?;
+    let echo = Echo::of(&req);
+    let chat = responses::request_to_chat(&req)?;
+    let res = client
+        .send(Api::ChatCompletions, Bytes::from(chat.to_string()))
+        .await?;
+    if req.stream {
+        return Ok(res.map(|body| Body::new(ResponsesStream::new(body, &echo))));
+    }
+    let max = client.endpoint().max_response_bytes;
+    let bytes = provider_adapters::body::read_limited(res.into_body(), max)
+        .await
+        .map_err(|_| ProviderError::bad_gateway("the upstream answer could not be read"))?;
+    let out = responses::response_from_chat(&bytes, &echo)?;
+    Ok(axum::Json(out).into_response())
+}
+
+/// `GET /v1/models/{id}`: a served name or one a wildcard route matches; 404 else.
+async fn retrieve_model(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    let config = &state.config;
+    let name = config
+        .aliases
+        .iter()
+        .find(|a| a.alias == id)
+        .map_or(id.as_str(), |a| a.model.as_str());
+    let deployment = config.deployments.iter().find(|d| d.model_name == name);
+    if deployment.is_none() && !state.wildcards.matches(&id) {
+        return error_response(
+            &ProviderError::new(
+                StatusCode::NOT_FOUND,
+                format!("model `{id}` is not served here; GET /v1/models lists the models"),
+            )
+            .with_code("model_not_found"),
+        );
+    }
+    let mut body = json!({"id": id, "object": "model", "created": 0, "owned_by": "gateway"});
+    if let Some(info) = deployment.map(|d| &d.info) {
+        let info = json!({
+            "id": info.id,
+            "mode": info.mode,
+            "base_model": info.base_model,
+            "max_tokens": info.max_tokens,
+            "max_input_tokens": info.max_input_tokens,
+            "max_output_tokens": info.max_output_tokens,
+            "input_cost_per_token": info.input_cost_per_token,
+            "output_cost_per_token": info.output_cost_per_token,
+        });
+        body["model_info"] = info;
+    }
+    axum::Json(body).into_response()
+}

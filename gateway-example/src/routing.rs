@@ -1,0 +1,126 @@
+//! Routing a requested model name to deployments: exact `model_name`s first (in
+//! `AppState`), then LiteLLM's wildcard routes, the most specific pattern first.
+
+use std::ops::Deref;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+
+use http::StatusCode;
+use provider_adapters::{Endpoint, ProviderError};
+
+use crate::app::{AppState, DeploymentState, ModelGroup, Target};
+use crate::config::WildcardRoute;
+
+/// The deployments for one request: a configured group, or one built for a name a
+/// wildcard route matched (not cached: a client picks the names, so a cache keyed by
+/// them would grow without bound; the provider clients themselves are cached).
+pub(crate) enum GroupRef<'a> {
+    /// A `model_name` of the config.
+    Fixed(&'a ModelGroup),
+    /// Built for this request.
+    Wild(Box<ModelGroup>),
+}
+
+impl Deref for GroupRef<'_> {
+    type Target = ModelGroup;
+
+    fn deref(&self) -> &ModelGroup {
+        match self {
+            GroupRef::Fixed(group) => group,
+            GroupRef::Wild(group) => group,
+        }
+    }
+}
+
+/// The wildcard routes, most specific pattern first (config order among equals).
+#[derive(Debug, Default)]
+pub(crate) struct Wildcards {
+    routes: Vec<WildcardRoute>,
+}
+
+impl Wildcards {
+    pub(crate) fn new(routes: &[WildcardRoute]) -> Self {
+        let mut routes = routes.to_vec();
+        routes.sort_by_key(|r| std::cmp::Reverse(crate::config::specificity(&r.pattern)));
+        Self { routes }
+    }
+
+    /// Whether any route matches `name`.
+    pub(crate) fn matches(&self, name: &str) -> bool {
+        self.routes
+            .iter()
+            .any(|r| crate::config::captures(&r.pattern, name).is_some())
+    }
+
+    /// The upstreams (with their retries) of every route sharing the most specific
+    /// pattern that matches `name`; `None` if none matches; an error if one matches
+    /// but cannot serve the name (no provider inferred, no key for it).
+    pub(crate) fn resolve(&self, name: &str) -> Option<Result<Vec<(Endpoint, u32)>, String>> {
+        let first = self
+            .routes
+            .iter()
+            .find(|r| crate::config::captures(&r.pattern, name).is_some())?;
+        let mut out = Vec::new();
+        for route in self.routes.iter().filter(|r| r.pattern == first.pattern) {
+            match route.endpoint_for(name)? {
+                Ok(endpoint) => out.push((endpoint, route.max_retries)),
+                Err(problem) => return Some(Err(problem)),
+            }
+        }
+        Some(Ok(out))
+    }
+}
+
+impl AppState {
+    /// The deployments serving `model`: its `model_list` entries, or else those of
+    /// the most specific wildcard route that matches it, built for this name.
+    pub(crate) fn group(&self, model: &str) -> Result<GroupRef<'_>, ProviderError> {
+        if let Some(group) = self.models.get(model).or_else(|| {
+            let alias = self.config.aliases.iter().find(|a| a.alias == model)?;
+            self.models.get(&alias.model)
+        }) {
+            return Ok(GroupRef::Fixed(group));
+        }
+        let routes = match self.wildcards.resolve(model) {
+            None => {
+                return Err(ProviderError::new(
+                    StatusCode::NOT_FOUND,
+                    format!("model `{model}` is not served here; GET /v1/models lists the models"),
+                )
+                .with_code("model_not_found"))
+            }
+            Some(Err(problem)) => {
+                return Err(ProviderError::bad_request(format!(
+                    "model `{model}` matches a wildcard route, but {problem}"
+                ))
+                .with_code("invalid_model"))
+            }
+            Some(Ok(routes)) => routes,
+        };
+        let max_retries = routes
+            .iter()
+            .map(|(_, retries)| *retries)
+            .max()
+            .unwrap_or_default();
+        let deployments = routes
+            .into_iter()
+            .map(|(endpoint, _)| {
+                Arc::new(DeploymentState {
+                    target: Target {
+                        key: endpoint.client_key(),
+                        endpoint: Arc::new(endpoint),
+                        worker: 0,
+                    },
+                    in_flight: AtomicUsize::new(0),
+                    mock: false,
+                })
+            })
+            .collect();
+        Ok(GroupRef::Wild(Box::new(ModelGroup {
+            name: Arc::from(model),
+            deployments,
+            next: AtomicUsize::new(0),
+            max_retries,
+        })))
+    }
+}

@@ -1,0 +1,204 @@
+//! The real `gateway` binary on bad configs: every bad value exits 2 naming the
+//! file, the key (with its line) and the problem, all of them in one run; a huge or
+//! endless file is refused; `--check-config` lists the ignored LiteLLM settings and
+//! a one-line summary.
+#![allow(clippy::unwrap_used)] // test setup: a panic is the failure report
+
+use std::time::Duration;
+
+use tokio::process::Command;
+
+const GATEWAY: &str = env!("CARGO_BIN_EXE_gateway");
+
+fn write_config(name: &str, text: &str) -> std::path::PathBuf {
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Runs `--check-config` on `path` (bounded in time); returns exit code, stdout, stderr.
+async fn check(path: &std::path::Path) -> (Option<i32>, String, String) {
+    let run = Command::new(GATEWAY)
+        .arg("--config")
+        .arg(path)
+        .arg("--check-config")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("ANTHROPIC_API_KEY")
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .expect("exits")
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const MODELS: &str = "model_list:\n  - model_name: a\n    litellm_params: {model: mock/a}\n";
+
+#[tokio::test]
+async fn every_bad_value_exits_2_with_file_key_line_and_problem() {
+    let cases = [
+        (
+            "server:\n  request_timeout_s: 1e300\n",
+            "server.request_timeout_s",
+            "at most",
+        ),
+        (
+            "server:\n  header_read_timeout_s: 1e19\n",
+            "server.header_read_timeout_s",
+            "at most",
+        ),
+        (
+            "server:\n  max_client_connections: 18446744073709551615\n",
+            "server.max_client_connections",
+            "whole number",
+        ),
+        (
+            "pool:\n  max_connections_per_host: 18446744073709551615\n",
+            "pool.max_connections_per_host",
+            "whole number",
+        ),
+        (
+            "limits:\n  max_queued: 18446744073709551615\n",
+            "limits.max_queued",
+            "whole number",
+        ),
+        (
+            "cache:\n  client_ttl_s: 1e19\n",
+            "cache.client_ttl_s",
+            "at most",
+        ),
+        (
+            "server:\n  master_key: \"\"\n",
+            "server.master_key",
+            "empty",
+        ),
+        (
+            "general_settings:\n  master_key: \"\"\n",
+            "general_settings.master_key",
+            "empty",
+        ),
+    ];
+    for (i, (section, key, problem)) in cases.iter().enumerate() {
+        let name = format!("bad-{i}.yaml");
+        let path = write_config(&name, &format!("{section}{MODELS}"));
+        let (code, _, stderr) = check(&path).await;
+        assert_eq!(code, Some(2), "{section}: {stderr}");
+        let line = format!("{name}:2: `{key}`:");
+        assert!(
+            stderr.contains(&line) && stderr.contains(problem),
+            "{section}: want `{line}` … {problem}:\n{stderr}"
+        );
+    }
+    let path = write_config(
+        "bad-base.yaml",
+        "model_list:\n  - model_name: a\n    litellm_params:\n      model: openai/x\n      api_base: \"https://h.example/v1?key=1\"\n",
+    );
+    let (code, _, stderr) = check(&path).await;
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("bad-base.yaml:5: `model_list[0].litellm_params.api_base`")
+            && stderr.contains("query string"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn all_problems_are_printed_in_one_run() {
+    let path = write_config(
+        "many.yaml",
+        "server: {listen: nowhere}\npool: {max_connections: 0}\nmodel_list:\n  - model_name: a\n    litellm_params: {model: claude-3-5-haiku-latest}\n  - model_name: b\n    litellm_params: {model: openai/x, api_key: sk, timeout: 1e19}\n",
+    );
+    let (code, _, stderr) = check(&path).await;
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("4 problems"), "{stderr}");
+    for key in [
+        "server.listen",
+        "pool.max_connections",
+        "model_list[0].litellm_params.model",
+        "model_list[1].litellm_params.timeout",
+    ] {
+        assert!(
+            stderr.contains(&format!("`{key}`")),
+            "{key} missing:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("ANTHROPIC_API_KEY"), "{stderr}");
+}
+
+#[tokio::test]
+async fn an_endless_config_file_is_refused_not_read_forever() {
+    let (code, _, stderr) = check(std::path::Path::new("/dev/zero")).await;
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("/dev/zero") && stderr.contains("larger than"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn check_config_lists_ignored_settings_and_a_summary() {
+    let path = write_config(
+        "litellm.yaml",
+        "model_list:\n  - model_name: a\n    litellm_params: {model: mock/a, rpm: 5}\n  - model_name: \"openai/*\"\n    litellm_params: {model: \"openai/*\", api_key: sk-x}\nlitellm_settings: {drop_params: true, success_callback: [langfuse]}\nguardrails: []\n",
+    );
+    let (code, stdout, stderr) = check(&path).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    for line in [
+        "ignored (accepted, not used by this gateway):",
+        "  (top level): guardrails",
+        "  litellm_settings: drop_params, success_callback",
+        "  model_list[].litellm_params: rpm",
+    ] {
+        assert!(stdout.contains(line), "`{line}` missing:\n{stdout}");
+    }
+    assert!(
+        stdout.contains("ok: 1 deployments of 1 models, 1 wildcard routes (serving a, openai/*); 4 LiteLLM keys ignored"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn the_ignored_settings_are_listed_once_at_start() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+    let path = write_config(
+        "start.yaml",
+        "model_list:\n  - model_name: a\n    litellm_params: {model: mock/a, rpm: 5}\n  - model_name: b\n    litellm_params: {model: mock/b, rpm: 6}\nlitellm_settings: {drop_params: true}\nmcp_servers: {}\n",
+    );
+    let mut child = Command::new(GATEWAY)
+        .arg("--config")
+        .arg(&path)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(first
+        .unwrap_or_default()
+        .starts_with("gateway listening on"));
+    child.start_kill().unwrap();
+    let mut stderr = String::new();
+    let mut pipe = child.stderr.take().unwrap();
+    let read = pipe.read_to_string(&mut stderr);
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .unwrap()
+        .unwrap();
+    for line in [
+        "(top level): mcp_servers",
+        "litellm_settings: drop_params",
+        "model_list[].litellm_params: rpm (×2)",
+    ] {
+        assert_eq!(stderr.matches(line).count(), 1, "`{line}` once:\n{stderr}");
+    }
+}
