@@ -57,7 +57,20 @@ pub struct ServerConfig {
     /// Worker threads, each with its own event loop, accept loop and share of the
     /// upstream pool (see `pool_layer::Builder::shards`). Default: one per CPU.
     pub workers: usize,
+    /// Longest time for a client to send a whole request body, from its headers; then
+    /// `408`. Default [`DEFAULT_BODY_READ_TIMEOUT_S`].
+    pub body_read_timeout: Duration,
+    /// How long shutdown keeps serving, with readiness answering `503`, before it stops
+    /// accepting (for load balancers to notice). Default [`DEFAULT_SHUTDOWN_DELAY_S`].
+    pub shutdown_delay: Duration,
+    /// Whether `/metrics` requires the master key. Default false.
+    pub metrics_auth: bool,
 }
+
+/// Default `server.body_read_timeout_s`.
+pub const DEFAULT_BODY_READ_TIMEOUT_S: u64 = 30;
+/// Default `server.shutdown_delay_s`: none.
+pub const DEFAULT_SHUTDOWN_DELAY_S: u64 = 0;
 
 /// Most worker threads `server.workers` may ask for.
 pub const MAX_WORKERS: usize = 1024;
@@ -191,6 +204,9 @@ struct RawServer {
     shutdown_timeout_s: Option<f64>,
     max_client_connections: Option<usize>,
     workers: Option<usize>,
+    body_read_timeout_s: Option<f64>,
+    shutdown_delay_s: Option<f64>,
+    metrics_auth: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -375,7 +391,23 @@ impl Config {
                 raw.server.workers,
                 std::thread::available_parallelism().map_or(1, usize::from),
             )?,
+            body_read_timeout: secs(
+                "server.body_read_timeout_s",
+                raw.server.body_read_timeout_s,
+                DEFAULT_BODY_READ_TIMEOUT_S,
+            )?,
+            shutdown_delay: match raw.server.shutdown_delay_s {
+                Some(0.0) => Duration::ZERO,
+                v => secs("server.shutdown_delay_s", v, DEFAULT_SHUTDOWN_DELAY_S)?,
+            },
+            metrics_auth: raw.server.metrics_auth.unwrap_or(false),
         };
+        if server.metrics_auth && server.master_key.is_none() {
+            return Err(err(
+                "server.metrics_auth",
+                "needs `server.master_key`: without it there is no key to require".into(),
+            ));
+        }
         if server.workers > MAX_WORKERS {
             return Err(err(
                 "server.workers",

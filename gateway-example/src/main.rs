@@ -116,6 +116,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> ExitCode {
+    let signal = shutdown_signal();
     let listen = config.server.listen;
     let listener = match gateway_example::bind(listen) {
         Ok(listener) => listener,
@@ -134,29 +135,60 @@ async fn run(config: Config) -> ExitCode {
     };
     tracing::info!(addr = %gateway.addr(), deployments = models, "gateway listening");
     println!("gateway listening on http://{}", gateway.addr());
-    shutdown_signal().await;
-    tracing::info!("shutdown signal received");
+    signal.await;
     gateway.shutdown().await;
     ExitCode::SUCCESS
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves at the first SIGINT, SIGTERM or SIGHUP: each is a graceful stop (SIGHUP
+/// does not reload the config). SIGUSR1 and SIGUSR2, which would kill the process, are
+/// logged and ignored from the call on, for the life of the process. Listening starts
+/// at the call, not at the first poll, so that no signal is missed in between.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let term = {
+        use tokio::signal::unix::{signal, SignalKind};
+        let listen = |kind: SignalKind| signal(kind).ok();
+        let mut signals = [
+            SignalKind::terminate(),
+            SignalKind::hangup(),
+            SignalKind::interrupt(),
+            SignalKind::user_defined1(),
+            SignalKind::user_defined2(),
+        ]
+        .map(listen);
+        async move {
+            let [term, hup, int, usr1, usr2] = &mut signals;
+            loop {
+                tokio::select! {
+                    () = next(term) => return "SIGTERM",
+                    () = next(hup) => return "SIGHUP",
+                    () = next(int) => return "SIGINT",
+                    () = next(usr1) => tracing::info!("SIGUSR1 ignored"),
+                    () = next(usr2) => tracing::info!("SIGUSR2 ignored"),
+                }
             }
-            Err(_) => std::future::pending::<()>().await,
         }
     };
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+    let term = async {
+        let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
+    };
+    async move {
+        let signal = term.await;
+        tracing::info!(signal, "shutdown signal received");
     }
+}
+
+/// The next delivery of `signal`; never, if it could not be listened to.
+#[cfg(unix)]
+async fn next(signal: &mut Option<tokio::signal::unix::Signal>) {
+    if let Some(signal) = signal {
+        // `None` only if the signal driver is gone: then never again.
+        if signal.recv().await.is_some() {
+            return;
+        }
+    }
+    std::future::pending().await
 }

@@ -1,0 +1,280 @@
+//! Each client connection, watched: whatever state it is in, a connection that makes
+//! no progress is closed after a bounded time, by a timer of its own that does not
+//! depend on hyper polling anything.
+//!
+//! - **Idle** (no request in flight: before the first byte, during hyper-util's
+//!   protocol detection, with HTTP/2 `HEADERS` never finished, between requests): closed
+//!   `server.header_read_timeout_s` after the last request ended (or the connection
+//!   opened), gracefully (HTTP/2 `GOAWAY`), and at once if that does not end it.
+//! - **Not reading** (a response whose client accepts no bytes: its body yielded a frame
+//!   and hyper has not come back for the next, because the socket or the HTTP/2 window
+//!   is full): closed after the deployment's `stream_timeout` (the gateway's own
+//!   answers: `server.body_read_timeout_s`), or once past the request's total `timeout`.
+//!   Dropping the connection drops the response body: the upstream request is
+//!   cancelled, its admission slot and upstream connection released. Memory is bounded
+//!   meanwhile by hyper's write buffer and the kernel's socket buffers.
+//! - **Drain**: [`Phase::Draining`] shuts the connection down gracefully; at
+//!   [`Phase::Cut`] every response still streaming ends with an error event (see
+//!   [`WatchedBody`]) and the connection gets [`CUT_GRACE`] to send it.
+
+mod io;
+mod service;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::task::AtomicWaker;
+use hyper_util::server::graceful::GracefulConnection;
+use tokio::sync::{watch, Notify};
+use tokio::time::Instant;
+
+pub use io::{ClientIo, LINGER_BYTES, LINGER_TIME};
+pub use service::{SendLimits, Watched, WatchedBody, WatchedFuture};
+
+/// How long a connection whose streams were cut at the drain deadline gets to send
+/// their error events before it is closed.
+pub const CUT_GRACE: Duration = Duration::from_secs(1);
+
+/// Where a worker's shutdown is, as its connections see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Serving as usual.
+    Serving,
+    /// Finishing what is in flight; no new requests on kept-alive connections.
+    Draining,
+    /// The drain deadline passed: streams end now, with an error event.
+    Cut,
+}
+
+/// What a connection's service, bodies, socket and watchdog share.
+#[derive(Debug)]
+pub struct ConnState {
+    born: Instant,
+    /// Requests from the service's call until their response body is dropped.
+    active: AtomicUsize,
+    /// When `active` last fell to zero, in ms since `born`.
+    idle_since_ms: AtomicU64,
+    /// Responses being sent, as their bodies report progress.
+    responses: Mutex<Vec<Arc<Progress>>>,
+    /// Wakes the watchdog when a response is added.
+    added: Notify,
+    /// An answer left its request body unread: the socket lingers when closed.
+    pub(crate) unread_body: AtomicBool,
+}
+
+impl ConnState {
+    /// A connection opened now.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            born: Instant::now(),
+            active: AtomicUsize::new(0),
+            idle_since_ms: AtomicU64::new(0),
+            responses: Mutex::new(Vec::new()),
+            added: Notify::new(),
+            unread_body: AtomicBool::new(false),
+        })
+    }
+
+    fn ms(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.born).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn responses(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Progress>>> {
+        // A panic elsewhere while holding it leaves a list that is still valid.
+        self.responses.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn add(&self, progress: Arc<Progress>) {
+        self.responses().push(progress);
+        self.added.notify_one();
+    }
+
+    /// Ends every response still being sent (see [`WatchedBody`]).
+    fn cut_all(&self) {
+        for progress in self.responses().iter() {
+            progress.cut.store(true, Ordering::Relaxed);
+            progress.waker.wake();
+        }
+    }
+
+    /// Resolves when the connection must be closed: idle for `idle`, or a response
+    /// whose client stopped reading.
+    async fn watchdog(&self, idle: Duration) -> Verdict {
+        loop {
+            let now = Instant::now();
+            let now_ms = self.ms(now);
+            let mut next_ms = now_ms.saturating_add(duration_ms(idle));
+            {
+                let mut responses = self.responses();
+                responses.retain(|p| !p.finished.load(Ordering::Relaxed));
+                for progress in responses.iter() {
+                    match progress.check(now_ms) {
+                        Some(due) => next_ms = next_ms.min(due),
+                        None => return Verdict::NotReading,
+                    }
+                }
+            }
+            if self.active.load(Ordering::Relaxed) == 0 {
+                let due = self
+                    .idle_since_ms
+                    .load(Ordering::Relaxed)
+                    .saturating_add(duration_ms(idle));
+                if due <= now_ms {
+                    return Verdict::Idle;
+                }
+                next_ms = next_ms.min(due);
+            }
+            let next = self.born + Duration::from_millis(next_ms.max(now_ms + 1));
+            tokio::select! {
+                () = tokio::time::sleep_until(next) => {}
+                () = self.added.notified() => {}
+            }
+        }
+    }
+}
+
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Why the watchdog closes a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    Idle,
+    NotReading,
+}
+
+/// A request counted in flight on its connection while it lives.
+#[derive(Debug)]
+pub(crate) struct Active(Arc<ConnState>);
+
+impl Active {
+    pub(crate) fn new(conn: Arc<ConnState>) -> Self {
+        conn.active.fetch_add(1, Ordering::Relaxed);
+        Self(conn)
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        if self.0.active.fetch_sub(1, Ordering::Relaxed) == 1 {
+            let now = self.0.ms(Instant::now());
+            self.0.idle_since_ms.store(now, Ordering::Relaxed);
+        }
+    }
+}
+
+/// One response's progress, as its body reports it and the watchdog reads it.
+#[derive(Debug, Default)]
+pub(crate) struct Progress {
+    /// Even: the body's turn (hyper is polling it, or it waits for its upstream);
+    /// odd: the consumer's turn (it yielded a frame that hyper has not taken further).
+    turns: AtomicU64,
+    stall_ms: AtomicU64,
+    /// The total deadline in ms since the connection was born; `u64::MAX`: none.
+    deadline_ms: AtomicU64,
+    // The watchdog's own notes: the turn it last saw, and since when.
+    seen_turn: AtomicU64,
+    seen_at_ms: AtomicU64,
+    /// Set by the drain deadline: the body ends at its next poll.
+    cut: AtomicBool,
+    waker: AtomicWaker,
+    /// The body is gone.
+    finished: AtomicBool,
+    /// The request body was read to its end (or there was none).
+    request_done: AtomicBool,
+}
+
+impl Progress {
+    /// When to look again (ms since the connection was born), or `None` when the
+    /// client has not taken a frame for too long.
+    fn check(&self, now_ms: u64) -> Option<u64> {
+        let turn = self.turns.load(Ordering::Relaxed);
+        let stall = self.stall_ms.load(Ordering::Relaxed);
+        if turn % 2 == 0 || turn != self.seen_turn.swap(turn, Ordering::Relaxed) {
+            self.seen_at_ms.store(now_ms, Ordering::Relaxed);
+            return Some(now_ms.saturating_add(stall));
+        }
+        let due = self
+            .seen_at_ms
+            .load(Ordering::Relaxed)
+            .saturating_add(stall)
+            .min(self.deadline_ms.load(Ordering::Relaxed));
+        (now_ms < due).then_some(due)
+    }
+}
+
+/// Drives one client connection to its end: until it completes, the watchdog closes
+/// it (see the module docs), or the worker's shutdown reaches it.
+pub(crate) async fn drive<C>(
+    conn: C,
+    state: Arc<ConnState>,
+    mut phase: watch::Receiver<Phase>,
+    idle: Duration,
+) where
+    C: GracefulConnection,
+    C::Error: std::fmt::Display,
+{
+    tokio::pin!(conn);
+    let watchdog = state.watchdog(idle);
+    tokio::pin!(watchdog);
+    let mut watching = true;
+    let mut phases = true;
+    let mut shut = false;
+    let mut shut_down = |conn: std::pin::Pin<&mut C>| {
+        // Once: HTTP/2 would send another `GOAWAY`.
+        if !std::mem::replace(&mut shut, true) {
+            conn.graceful_shutdown();
+        }
+    };
+    // Once closing: the latest the connection may end.
+    let closing = tokio::time::sleep(Duration::MAX);
+    tokio::pin!(closing);
+    loop {
+        tokio::select! {
+            ended = conn.as_mut() => {
+                if let Err(err) = ended {
+                    tracing::debug!(error = %err, "client connection ended with an error");
+                }
+                return;
+            }
+            verdict = &mut watchdog, if watching => {
+                watching = false;
+                match verdict {
+                    Verdict::Idle => {
+                        tracing::debug!("closing an idle client connection");
+                        shut_down(conn.as_mut());
+                        close_by(closing.as_mut(), idle.min(CUT_GRACE));
+                    }
+                    Verdict::NotReading => {
+                        tracing::debug!("closing a client connection that stopped reading");
+                        return;
+                    }
+                }
+            }
+            changed = phase.changed(), if phases => {
+                let now = if changed.is_ok() { *phase.borrow_and_update() } else { Phase::Cut };
+                match now {
+                    Phase::Serving => {}
+                    Phase::Draining => shut_down(conn.as_mut()),
+                    Phase::Cut => {
+                        phases = false;
+                        shut_down(conn.as_mut());
+                        state.cut_all();
+                        close_by(closing.as_mut(), CUT_GRACE);
+                    }
+                }
+            }
+            () = &mut closing => return,
+        }
+    }
+}
+
+/// Makes `closing` fire within `grace`, unless it fires sooner already.
+fn close_by(closing: std::pin::Pin<&mut tokio::time::Sleep>, grace: Duration) {
+    let at = Instant::now() + grace;
+    if at < closing.deadline() {
+        closing.reset(at);
+    }
+}
