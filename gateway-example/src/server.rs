@@ -79,7 +79,7 @@ pub async fn serve<S>(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let watch = ConnState::new();
+        let watch = ConnState::new(server.body_read_timeout);
         let service = TowerToHyperService::new(Watched::new(
             app.clone(),
             watch.clone(),

@@ -12,7 +12,9 @@
 //!   answers: `server.body_read_timeout_s`), or once past the request's total `timeout`.
 //!   Dropping the connection drops the response body: the upstream request is
 //!   cancelled, its admission slot and upstream connection released. Memory is bounded
-//!   meanwhile by hyper's write buffer and the kernel's socket buffers.
+//!   meanwhile by hyper's write buffer and the kernel's socket buffers. A socket that
+//!   refuses writes for `server.body_read_timeout_s` is closed too (the bytes of a
+//!   response whose body has ended wait there).
 //! - **Drain**: [`Phase::Draining`] shuts the connection down gracefully; at
 //!   [`Phase::Cut`] every response still streaming ends with an error event (see
 //!   [`WatchedBody`]) and the connection gets [`CUT_GRACE`] to send it.
@@ -57,16 +59,24 @@ pub struct ConnState {
     idle_since_ms: AtomicU64,
     /// Responses being sent, as their bodies report progress.
     responses: Mutex<Vec<Arc<Progress>>>,
-    /// Wakes the watchdog when a response is added.
+    /// Wakes the watchdog when a response is added or the socket blocks.
     added: Notify,
+    /// Since when (ms since `born`) writes to the socket have been refused with no
+    /// byte taken since; `u64::MAX`: not blocked.
+    write_blocked_ms: AtomicU64,
+    /// Longest the socket may stay blocked, whatever is being sent.
+    stall_ms: u64,
     /// An answer left its request body unread: the socket lingers when closed.
     pub(crate) unread_body: AtomicBool,
 }
 
 impl ConnState {
-    /// A connection opened now.
-    pub fn new() -> Arc<Self> {
+    /// A connection opened now, whose socket may refuse writes for at most `stall`
+    /// (bytes of a response whose body has ended wait there too).
+    pub fn new(stall: Duration) -> Arc<Self> {
         Arc::new(Self {
+            write_blocked_ms: AtomicU64::new(u64::MAX),
+            stall_ms: duration_ms(stall),
             born: Instant::now(),
             active: AtomicUsize::new(0),
             idle_since_ms: AtomicU64::new(0),
@@ -83,6 +93,18 @@ impl ConnState {
     fn responses(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Progress>>> {
         // A panic elsewhere while holding it leaves a list that is still valid.
         self.responses.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Notes whether a write to the socket was taken (`true`) or refused.
+    fn wrote(&self, taken: bool) {
+        let blocked = self.write_blocked_ms.load(Ordering::Relaxed) != u64::MAX;
+        if taken && blocked {
+            self.write_blocked_ms.store(u64::MAX, Ordering::Relaxed);
+        } else if !taken && !blocked {
+            let now = self.ms(Instant::now());
+            self.write_blocked_ms.store(now, Ordering::Relaxed);
+            self.added.notify_one();
+        }
     }
 
     fn add(&self, progress: Arc<Progress>) {
@@ -114,6 +136,14 @@ impl ConnState {
                         None => return Verdict::NotReading,
                     }
                 }
+            }
+            let blocked = self.write_blocked_ms.load(Ordering::Relaxed);
+            if blocked != u64::MAX {
+                let due = blocked.saturating_add(self.stall_ms);
+                if due <= now_ms {
+                    return Verdict::NotReading;
+                }
+                next_ms = next_ms.min(due);
             }
             if self.active.load(Ordering::Relaxed) == 0 {
                 let due = self
