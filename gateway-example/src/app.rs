@@ -1,7 +1,8 @@
 //! The HTTP application: routes, the middleware stack, and the proxy handler.
 //!
 //! Outside in: front (request id, request timeout, overhead header, JSON errors,
-//! request log) → the hot routes, matched by hand: auth → (optional) response cache →
+//! request log) → the hot routes, matched by hand: auth → the body intake (read,
+//! bounded in size, time and shape; see [`crate::intake`]) → (optional) response cache →
 //! events → admission → routing by model (least busy, retries) → client cache →
 //! adapter → the worker's shard of the shared client; every other route: body limit →
 //! an axum `Router`.

@@ -121,7 +121,9 @@ impl Gateway {
     /// serving (for load balancers to notice); then the workers stop accepting, and
     /// in-flight requests and streams get up to `server.shutdown_timeout` to end.
     pub async fn shutdown(mut self) {
-        self.state.ready.store(false, std::sync::atomic::Ordering::Relaxed);
+        self.state
+            .ready
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         let delay = self.state.config.server.shutdown_delay;
         if !delay.is_zero() {
             tracing::info!(?delay, "shutting down: not ready, still serving");

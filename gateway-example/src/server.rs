@@ -86,7 +86,10 @@ pub async fn serve<S>(
             server.body_read_timeout,
         ));
         let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(ClientIo::new(stream, watch.clone())), service)
+            .serve_connection_with_upgrades(
+                TokioIo::new(ClientIo::new(stream, watch.clone())),
+                service,
+            )
             .into_owned();
         let phases = phases.clone();
         tokio::spawn(async move {

@@ -147,8 +147,14 @@ async fn idle_and_half_sent_http2_connections_are_closed() {
     half.write_all(b"\x00\x00\x01\x01\x01\x00\x00\x00\x01\x82")
         .await
         .unwrap();
-    assert!(closed_within(&mut idle, Duration::from_secs(3)).await, "idle h2");
-    assert!(closed_within(&mut half, Duration::from_secs(3)).await, "half-sent HEADERS");
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(3)).await,
+        "idle h2"
+    );
+    assert!(
+        closed_within(&mut half, Duration::from_secs(3)).await,
+        "half-sent HEADERS"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -250,7 +256,9 @@ async fn never_reading_client(addr: SocketAddr, stream: bool) -> TcpStream {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let mut conn = socket.connect(addr).await.unwrap();
-    let body = format!(r#"{{"model":"m","stream":{stream},"messages":[{{"role":"user","content":"hi"}}]}}"#);
+    let body = format!(
+        r#"{{"model":"m","stream":{stream},"messages":[{{"role":"user","content":"hi"}}]}}"#
+    );
     let head = format!("POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
     conn.write_all(head.as_bytes()).await.unwrap();
     conn
@@ -260,7 +268,10 @@ async fn a_client_that_never_reads_releases_everything(plain: bool) {
     let upstream = firehose(plain).await;
     let gateway = start(&format!(
         "server: {{body_read_timeout_s: 0.3}}\npool: {{keepalive_s: 0.2}}\n{}",
-        model(&format!("http://{}", upstream.addr), ", timeout: 30, stream_timeout: 0.3")
+        model(
+            &format!("http://{}", upstream.addr),
+            ", timeout: 30, stream_timeout: 0.3"
+        )
     ))
     .await;
     let state = gateway.state();
@@ -283,7 +294,10 @@ async fn a_client_that_never_reads_releases_everything(plain: bool) {
     // Closed by then (not kept for the 10 s idle timeout): once the client reads at
     // last, it gets what the kernel still holds, then the end.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(closed_within(&mut client, Duration::from_secs(3)).await, "client closed");
+    assert!(
+        closed_within(&mut client, Duration::from_secs(3)).await,
+        "client closed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -332,7 +346,10 @@ async fn a_trickled_body_is_cut_with_408_while_fresh_requests_are_served() {
     assert_eq!(status, 408, "{head}");
     assert!(head.contains("connection: close"), "{head}");
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_millis(350) && waited < Duration::from_secs(3), "{waited:?}");
+    assert!(
+        waited >= Duration::from_millis(350) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
     assert!(closed_within(&mut slow, Duration::from_secs(3)).await);
 }
 
@@ -348,7 +365,10 @@ async fn a_keep_alive_client_gets_413_and_then_200_on_its_next_request() {
     let addr = gateway.addr();
     let client = client();
     let auth = [("authorization", "Bearer sk-master")];
-    let big = format!(r#"{{"model":"m","messages":[],"pad":"{}"}}"#, "x".repeat(4096));
+    let big = format!(
+        r#"{{"model":"m","messages":[],"pad":"{}"}}"#,
+        "x".repeat(4096)
+    );
     let (status, headers, body) = send(&client, addr, "/v1/chat/completions", &auth, &big).await;
     assert_eq!(status, 413, "{body}");
     assert_eq!(headers.get("connection").unwrap(), "close");
@@ -388,13 +408,19 @@ async fn readiness_turns_503_as_soon_as_shutdown_starts() {
     let gateway = start(&format!("server: {{shutdown_delay_s: 0.6}}\n{MOCK}")).await;
     let addr = gateway.addr();
     let client = client();
-    assert_eq!(send(&client, addr, "/health/readiness", &[], "").await.0, 200);
+    assert_eq!(
+        send(&client, addr, "/health/readiness", &[], "").await.0,
+        200
+    );
     let stopping = tokio::spawn(gateway.shutdown());
     tokio::time::sleep(Duration::from_millis(100)).await;
     // Not ready, and still serving during the delay.
     let (status, _, body) = send(&client, addr, "/health/readiness", &[], "").await;
     assert_eq!(status, 503, "{body}");
-    assert_eq!(send(&client, addr, "/health/liveliness", &[], "").await.0, 200);
+    assert_eq!(
+        send(&client, addr, "/health/liveliness", &[], "").await.0,
+        200
+    );
     tokio::time::timeout(Duration::from_secs(5), stopping)
         .await
         .unwrap()
@@ -453,7 +479,12 @@ async fn metrics_can_require_the_master_key_and_never_show_keys() {
     let addr = gateway.addr();
     let client = client();
     let auth = [("x-api-key", "sk-master")];
-    assert_eq!(send(&client, addr, "/v1/chat/completions", &auth, CHAT).await.0, 200);
+    assert_eq!(
+        send(&client, addr, "/v1/chat/completions", &auth, CHAT)
+            .await
+            .0,
+        200
+    );
     assert_eq!(send(&client, addr, "/metrics", &[], "").await.0, 401);
     let (status, _, text) = send(&client, addr, "/metrics", &auth, "").await;
     assert_eq!(status, 200);
@@ -462,7 +493,8 @@ async fn metrics_can_require_the_master_key_and_never_show_keys() {
         assert!(!text.contains(secret), "{secret} in /metrics");
     }
     // Without a master key, `metrics_auth` is a config error, not an open endpoint.
-    let err = Config::parse(&format!("server: {{metrics_auth: true}}\n{MOCK}"), "m.yaml").unwrap_err();
+    let err =
+        Config::parse(&format!("server: {{metrics_auth: true}}\n{MOCK}"), "m.yaml").unwrap_err();
     assert_eq!(err.key, "server.metrics_auth");
 }
 
@@ -476,8 +508,11 @@ async fn a_key_across_the_cut_of_an_upstream_error_never_reaches_the_client() {
         body: Bytes::from(text),
     }])
     .await;
-    let gateway = start(&model(&upstream.base(), "").replace("api_key: sk-prov", &format!("api_key: {key}"))).await;
-    let (status, _, body) = send(&client(), gateway.addr(), "/v1/chat/completions", &[], CHAT).await;
+    let gateway =
+        start(&model(&upstream.base(), "").replace("api_key: sk-prov", &format!("api_key: {key}")))
+            .await;
+    let (status, _, body) =
+        send(&client(), gateway.addr(), "/v1/chat/completions", &[], CHAT).await;
     assert_eq!(status, 500, "{body}");
     assert!(!body.contains("sk-prov-0"), "{body}");
     assert!(body.contains("***"), "{body}");
