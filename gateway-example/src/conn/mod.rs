@@ -59,8 +59,11 @@ pub struct ConnState {
     idle_since_ms: AtomicU64,
     /// Responses being sent, as their bodies report progress.
     responses: Mutex<Vec<Arc<Progress>>>,
-    /// Wakes the watchdog when a response is added or the socket blocks.
+    /// Wakes the watchdog when a response is added or the socket blocks, and it would
+    /// otherwise sleep past that one's deadline.
     added: Notify,
+    /// When the watchdog wakes next, in ms since `born`.
+    next_check_ms: AtomicU64,
     /// Since when (ms since `born`) writes to the socket have been refused with no
     /// byte taken since; `u64::MAX`: not blocked.
     write_blocked_ms: AtomicU64,
@@ -76,6 +79,7 @@ impl ConnState {
     pub fn new(stall: Duration) -> Arc<Self> {
         Arc::new(Self {
             write_blocked_ms: AtomicU64::new(u64::MAX),
+            next_check_ms: AtomicU64::new(0),
             stall_ms: duration_ms(stall),
             born: Instant::now(),
             active: AtomicUsize::new(0),
@@ -103,13 +107,23 @@ impl ConnState {
         } else if !taken && !blocked {
             let now = self.ms(Instant::now());
             self.write_blocked_ms.store(now, Ordering::Relaxed);
-            self.added.notify_one();
+            self.wake_by(now.saturating_add(self.stall_ms));
         }
     }
 
     fn add(&self, progress: Arc<Progress>) {
+        let stall = progress.stall_ms.load(Ordering::Relaxed);
         self.responses().push(progress);
-        self.added.notify_one();
+        // Usually the watchdog wakes soon enough (a stall limit is longer than the idle
+        // timeout): no wake-up, which would poll the whole connection, per response.
+        self.wake_by(self.ms(Instant::now()).saturating_add(stall));
+    }
+
+    /// Wakes the watchdog if it would sleep past `due` (ms since `born`).
+    fn wake_by(&self, due: u64) {
+        if due < self.next_check_ms.load(Ordering::Relaxed) {
+            self.added.notify_one();
+        }
     }
 
     /// Ends every response still being sent (see [`WatchedBody`]).
@@ -155,7 +169,9 @@ impl ConnState {
                 }
                 next_ms = next_ms.min(due);
             }
-            let next = self.born + Duration::from_millis(next_ms.max(now_ms + 1));
+            let next_ms = next_ms.max(now_ms + 1);
+            self.next_check_ms.store(next_ms, Ordering::Relaxed);
+            let next = self.born + Duration::from_millis(next_ms);
             tokio::select! {
                 () = tokio::time::sleep_until(next) => {}
                 () = self.added.notified() => {}
@@ -263,6 +279,8 @@ pub(crate) async fn drive<C>(
     tokio::pin!(closing);
     loop {
         tokio::select! {
+            // The connection first: it is what wakes the task nearly every time.
+            biased;
             ended = conn.as_mut() => {
                 if let Err(err) = ended {
                     tracing::debug!(error = %err, "client connection ended with an error");
