@@ -185,6 +185,83 @@ async fn an_http2_client_that_answers_pings_is_still_closed_when_idle() {
     assert!(ended.is_ok(), "the idle HTTP/2 connection was closed");
 }
 
+/// A raw upstream that never answers, and counts the connections its client closed.
+async fn silent_upstream() -> (SocketAddr, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (accepted, closed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (a, c) = (accepted.clone(), closed.clone());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            a.fetch_add(1, Ordering::SeqCst);
+            let closed = c.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16 * 1024];
+                while let Ok(n) = stream.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+                closed.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+    });
+    (addr, accepted, closed)
+}
+
+/// An HTTP/2 frame: length, type, flags, stream id, payload.
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(payload.len()).unwrap().to_be_bytes();
+    let mut frame = vec![len[1], len[2], len[3], kind, flags];
+    frame.extend_from_slice(&stream.to_be_bytes());
+    frame.extend_from_slice(payload);
+    frame
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_client_that_stops_answering_pings_is_closed_and_its_request_cancelled() {
+    let (upstream, accepted, closed) = silent_upstream().await;
+    let gateway = start(&format!(
+        "server: {{header_read_timeout_s: 0.3}}\n{}",
+        model(&format!("http://{upstream}"), ", timeout: 30")
+    ))
+    .await;
+    let mut conn = TcpStream::connect(gateway.addr()).await.unwrap();
+    conn.write_all(H2_PREFACE).await.unwrap();
+    // HPACK, no Huffman: :method POST, :scheme http, :path (literal, indexed name),
+    // :authority x.
+    let path = b"/v1/chat/completions";
+    let mut block = vec![0x83, 0x86, 0x44, u8::try_from(path.len()).unwrap()];
+    block.extend_from_slice(path);
+    block.extend_from_slice(&[0x41, 1, b'x']);
+    conn.write_all(&h2_frame(0x1, 0x4, 1, &block))
+        .await
+        .unwrap();
+    conn.write_all(&h2_frame(0x0, 0x1, 1, CHAT.as_bytes()))
+        .await
+        .unwrap();
+    eventually(
+        "the request reached the upstream",
+        Duration::from_secs(5),
+        || accepted.load(Ordering::SeqCst) == 1,
+    )
+    .await;
+    // The request is in flight (not idle); the gateway's PINGs go unanswered.
+    let started = Instant::now();
+    assert!(
+        closed_within(&mut conn, Duration::from_secs(3)).await,
+        "closed"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    eventually(
+        "the upstream request cancelled",
+        Duration::from_secs(3),
+        || closed.load(Ordering::SeqCst) == 1,
+    )
+    .await;
+    assert_eq!(gateway.state().admission().metrics().in_flight, 0);
+}
+
 /// A raw upstream that answers every request with an endless stream (or, with
 /// `plain`, an 8 MiB body) written as fast as the gateway takes it, and counts the
 /// sockets open and those whose reader went away.

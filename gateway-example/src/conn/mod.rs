@@ -326,3 +326,99 @@ fn close_by(closing: std::pin::Pin<&mut tokio::time::Sleep>, grace: Duration) {
         closing.reset(at);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IDLE: Duration = Duration::from_secs(10);
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_without_requests_is_idle_after_the_idle_timeout() {
+        let conn = ConnState::new(Duration::from_secs(30));
+        let started = Instant::now();
+        assert_eq!(conn.watchdog(IDLE).await, Verdict::Idle);
+        assert_eq!(started.elapsed(), IDLE);
+
+        // A request in flight is not idle; the idle time counts from its end.
+        let conn = ConnState::new(Duration::from_secs(30));
+        let active = Active::new(conn.clone());
+        let watchdog = tokio::spawn({
+            let conn = conn.clone();
+            async move { conn.watchdog(IDLE).await }
+        });
+        tokio::time::sleep(Duration::from_secs(25)).await;
+        assert!(!watchdog.is_finished());
+        drop(active);
+        let started = Instant::now();
+        assert_eq!(watchdog.await.unwrap(), Verdict::Idle);
+        let waited = started.elapsed();
+        assert!(
+            waited >= IDLE && waited <= IDLE + Duration::from_secs(1),
+            "{waited:?}"
+        );
+    }
+
+    /// A response with a stall limit of 1 s, registered on `conn` with a request in
+    /// flight.
+    fn response(conn: &Arc<ConnState>) -> (Arc<Progress>, Active) {
+        let active = Active::new(conn.clone());
+        let progress = Arc::new(Progress::default());
+        progress.stall_ms.store(1000, Ordering::Relaxed);
+        progress.deadline_ms.store(u64::MAX, Ordering::Relaxed);
+        conn.add(progress.clone());
+        (progress, active)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_frame_not_taken_for_the_stall_limit_means_the_client_stopped_reading() {
+        let conn = ConnState::new(Duration::from_secs(30));
+        let (progress, _active) = response(&conn);
+        let watchdog = tokio::spawn({
+            let conn = conn.clone();
+            async move { conn.watchdog(IDLE).await }
+        });
+        // The consumer takes a frame every 500 ms for 5 s: fine.
+        for _ in 0..10 {
+            progress.turns.fetch_add(1, Ordering::Relaxed); // a frame yielded
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            progress.turns.fetch_add(1, Ordering::Relaxed); // taken: polled again
+        }
+        // Waiting for the upstream (the body's turn) for long is not the client's fault.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(!watchdog.is_finished());
+        // A frame yielded and never taken.
+        progress.turns.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        assert_eq!(watchdog.await.unwrap(), Verdict::NotReading);
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_secs(1) && waited <= Duration::from_secs(2),
+            "{waited:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_socket_that_refuses_writes_for_the_stall_limit_means_the_client_stopped_reading() {
+        let conn = ConnState::new(Duration::from_secs(3));
+        let started = Instant::now();
+        let watchdog = tokio::spawn({
+            let conn = conn.clone();
+            async move { conn.watchdog(IDLE).await }
+        });
+        let _active = Active::new(conn.clone());
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        conn.wrote(false);
+        assert_eq!(watchdog.await.unwrap(), Verdict::NotReading);
+        assert_eq!(started.elapsed(), Duration::from_secs(4));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_drain_cut_wakes_and_marks_every_response() {
+        let conn = ConnState::new(Duration::from_secs(30));
+        let (a, _x) = response(&conn);
+        let (b, _y) = response(&conn);
+        conn.cut_all();
+        assert!(a.cut.load(Ordering::Relaxed) && b.cut.load(Ordering::Relaxed));
+    }
+}
