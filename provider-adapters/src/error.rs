@@ -270,12 +270,8 @@ mod tests {
         let key = "sk-live-0123456789abcdef";
         // Plain text whose key starts 10 bytes before the 512-byte cut.
         let body = format!("{}{key} trailing", "x".repeat(MAX_RAW_MESSAGE - 10));
-        let err = ProviderError::from_upstream(
-            StatusCode::BAD_GATEWAY,
-            body.as_bytes(),
-            None,
-            Some(key),
-        );
+        let err =
+            ProviderError::from_upstream(StatusCode::BAD_GATEWAY, body.as_bytes(), None, Some(key));
         let json = err.to_json().to_string();
         assert!(!json.contains(&key[..10]), "{json}");
         assert!(json.contains("***"), "{json}");
@@ -285,8 +281,12 @@ mod tests {
     #[test]
     fn the_key_is_masked_in_the_code_too() {
         let body = br#"{"error":{"message":"bad key","code":"invalid key sk-live-abcdef"}}"#;
-        let err =
-            ProviderError::from_upstream(StatusCode::UNAUTHORIZED, body, None, Some("sk-live-abcdef"));
+        let err = ProviderError::from_upstream(
+            StatusCode::UNAUTHORIZED,
+            body,
+            None,
+            Some("sk-live-abcdef"),
+        );
         assert!(!err.to_json().to_string().contains("sk-live-abcdef"));
         assert_eq!(err.to_json()["error"]["code"], "invalid key ***");
     }
@@ -294,7 +294,8 @@ mod tests {
     #[test]
     fn raw_error_text_is_cut_on_a_character() {
         let body = "é".repeat(400);
-        let err = ProviderError::from_upstream(StatusCode::BAD_GATEWAY, body.as_bytes(), None, None);
+        let err =
+            ProviderError::from_upstream(StatusCode::BAD_GATEWAY, body.as_bytes(), None, None);
         assert!(err.message().ends_with('é'));
     }
 }
