@@ -22,8 +22,9 @@
 mod io;
 mod service;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use futures_util::task::AtomicWaker;
@@ -71,6 +72,11 @@ pub struct ConnState {
     stall_ms: u64,
     /// An answer left its request body unread: the socket lingers when closed.
     pub(crate) unread_body: AtomicBool,
+    /// What the watch task asks of the connection: keep on, shut down gracefully, or
+    /// close now; only ever raised.
+    command: AtomicU8,
+    /// Wakes the connection's task for a command.
+    conn_waker: AtomicWaker,
 }
 
 impl ConnState {
@@ -87,6 +93,8 @@ impl ConnState {
             responses: Mutex::new(Vec::new()),
             added: Notify::new(),
             unread_body: AtomicBool::new(false),
+            command: AtomicU8::new(KEEP),
+            conn_waker: AtomicWaker::new(),
         })
     }
 
@@ -251,53 +259,91 @@ impl Progress {
     }
 }
 
-/// Drives one client connection to its end: until it completes, the watchdog closes
-/// it (see the module docs), or the worker's shutdown reaches it.
+/// What the watch task asks of the connection (see [`ConnState::command`]).
+const KEEP: u8 = 0;
+const SHUT_DOWN: u8 = 1;
+const CLOSE: u8 = 2;
+
+/// Drives one client connection to its end: until it completes, its watch task (see
+/// the module docs) has it closed, or the worker's shutdown reaches it.
+///
+/// The timers live in a task of their own, which talks to this one through an atomic
+/// and a waker: the connection's task, woken for nearly every byte, polls nothing but
+/// the connection and that atomic.
 pub(crate) async fn drive<C>(
     conn: C,
     state: Arc<ConnState>,
-    mut phase: watch::Receiver<Phase>,
+    phase: watch::Receiver<Phase>,
     idle: Duration,
 ) where
     C: GracefulConnection,
     C::Error: std::fmt::Display,
 {
-    tokio::pin!(conn);
+    let _watch = AbortOnDrop(tokio::spawn(watch(state.clone(), phase, idle)));
+    let mut conn = std::pin::pin!(conn);
+    let mut shut = false;
+    std::future::poll_fn(|cx| {
+        match state.command.load(Ordering::Relaxed) {
+            KEEP => {}
+            CLOSE => return Poll::Ready(()),
+            _ if !shut => {
+                shut = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            _ => {}
+        }
+        match conn.as_mut().poll(cx) {
+            Poll::Ready(Err(err)) => {
+                tracing::debug!(error = %err, "client connection ended with an error");
+                Poll::Ready(())
+            }
+            Poll::Ready(Ok(())) => Poll::Ready(()),
+            Poll::Pending => {
+                state.conn_waker.register(cx.waker());
+                Poll::Pending
+            }
+        }
+    })
+    .await;
+}
+
+/// Aborts its task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The watch task of a connection: its watchdog, the worker's shutdown phases, and the
+/// deadline of a close already asked for.
+async fn watch(state: Arc<ConnState>, mut phase: watch::Receiver<Phase>, idle: Duration) {
+    let ask = |command: u8| {
+        state.command.fetch_max(command, Ordering::Relaxed);
+        state.conn_waker.wake();
+    };
     let watchdog = state.watchdog(idle);
     tokio::pin!(watchdog);
     let mut watching = true;
     let mut phases = true;
-    let mut shut = false;
-    let mut shut_down = |conn: std::pin::Pin<&mut C>| {
-        // Once: HTTP/2 would send another `GOAWAY`.
-        if !std::mem::replace(&mut shut, true) {
-            conn.graceful_shutdown();
-        }
-    };
     // Once closing: the latest the connection may end.
     let closing = tokio::time::sleep(Duration::MAX);
     tokio::pin!(closing);
     loop {
         tokio::select! {
-            // The connection first: it is what wakes the task nearly every time.
-            biased;
-            ended = conn.as_mut() => {
-                if let Err(err) = ended {
-                    tracing::debug!(error = %err, "client connection ended with an error");
-                }
-                return;
-            }
+            () = &mut closing => return ask(CLOSE),
             verdict = &mut watchdog, if watching => {
                 watching = false;
                 match verdict {
                     Verdict::Idle => {
                         tracing::debug!("closing an idle client connection");
-                        shut_down(conn.as_mut());
+                        ask(SHUT_DOWN);
                         close_by(closing.as_mut(), idle.min(CUT_GRACE));
                     }
                     Verdict::NotReading => {
                         tracing::debug!("closing a client connection that stopped reading");
-                        return;
+                        return ask(CLOSE);
                     }
                 }
             }
@@ -305,16 +351,15 @@ pub(crate) async fn drive<C>(
                 let now = if changed.is_ok() { *phase.borrow_and_update() } else { Phase::Cut };
                 match now {
                     Phase::Serving => {}
-                    Phase::Draining => shut_down(conn.as_mut()),
+                    Phase::Draining => ask(SHUT_DOWN),
                     Phase::Cut => {
                         phases = false;
-                        shut_down(conn.as_mut());
+                        ask(SHUT_DOWN);
                         state.cut_all();
                         close_by(closing.as_mut(), CUT_GRACE);
                     }
                 }
             }
-            () = &mut closing => return,
         }
     }
 }
