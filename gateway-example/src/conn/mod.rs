@@ -72,6 +72,8 @@ pub struct ConnState {
     stall_ms: u64,
     /// An answer left its request body unread: the socket lingers when closed.
     pub(crate) unread_body: AtomicBool,
+    /// HTTP/1: the body of the current request was read to its end (or it had none).
+    request_done: AtomicBool,
     /// What the watch task asks of the connection: keep on, shut down gracefully, or
     /// close now; only ever raised.
     command: AtomicU8,
@@ -93,6 +95,7 @@ impl ConnState {
             responses: Mutex::new(Vec::new()),
             added: Notify::new(),
             unread_body: AtomicBool::new(false),
+            request_done: AtomicBool::new(true),
             command: AtomicU8::new(KEEP),
             conn_waker: AtomicWaker::new(),
         })
@@ -236,8 +239,6 @@ pub(crate) struct Progress {
     waker: AtomicWaker,
     /// The body is gone.
     finished: AtomicBool,
-    /// The request body was read to its end (or there was none).
-    request_done: AtomicBool,
 }
 
 impl Progress {

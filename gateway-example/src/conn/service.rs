@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -72,23 +72,18 @@ where
 
     fn call(&mut self, req: http::Request<Incoming>) -> Self::Future {
         let active = Active::new(self.conn.clone());
-        let progress = Arc::new(Progress::default());
+        // HTTP/1 only: one request at a time, and `Connection: close` means something.
         let http1 = req.version() < http::Version::HTTP_2;
-        let req = if http_body::Body::is_end_stream(req.body()) {
-            progress.request_done.store(true, Ordering::Relaxed);
-            req.map(Body::new)
+        let req = if http1 && !http_body::Body::is_end_stream(req.body()) {
+            self.conn.request_done.store(false, Ordering::Relaxed);
+            let conn = self.conn.clone();
+            req.map(|inner| Body::new(Tracked { inner, conn }))
         } else {
-            let tracked = progress.clone();
-            req.map(|inner| {
-                Body::new(Tracked {
-                    inner,
-                    progress: tracked,
-                })
-            })
+            self.conn.request_done.store(true, Ordering::Relaxed);
+            req.map(Body::new)
         };
         WatchedFuture {
             inner: self.inner.call(req),
-            progress: Some(progress),
             active: Some(active),
             http1,
             default_stall: self.default_stall,
@@ -101,7 +96,6 @@ pin_project! {
     pub struct WatchedFuture<F> {
         #[pin]
         inner: F,
-        progress: Option<Arc<Progress>>,
         active: Option<Active>,
         http1: bool,
         default_stall: Duration,
@@ -118,12 +112,12 @@ where
         let this = self.project();
         let Ok(res) = ready!(this.inner.poll(cx));
         let (mut parts, body) = res.into_parts();
-        let (Some(progress), Some(active)) = (this.progress.take(), this.active.take()) else {
+        let Some(active) = this.active.take() else {
             // Polled after completion: an empty answer rather than a panic.
             return Poll::Ready(Ok(http::Response::from_parts(parts, WatchedBody::done())));
         };
-        let conn = active.0.clone();
-        if *this.http1 && !progress.request_done.load(Ordering::Relaxed) {
+        let conn = &active.0;
+        if *this.http1 && !conn.request_done.load(Ordering::Relaxed) {
             // The rest of the request body is still coming: the connection cannot
             // carry another request, and the client must know before it tries.
             parts
@@ -132,25 +126,35 @@ where
             conn.unread_body.store(true, Ordering::Relaxed);
         }
         let limits = parts.extensions.remove::<SendLimits>();
-        let stall = limits.map_or(*this.default_stall, |l| l.stall);
-        progress
-            .stall_ms
-            .store(super::duration_ms(stall), Ordering::Relaxed);
-        let deadline = limits
-            .and_then(|l| l.deadline)
-            .map_or(u64::MAX, |at| conn.ms(at));
-        progress.deadline_ms.store(deadline, Ordering::Relaxed);
+        // A body of known size (a whole answer, usually one chunk) is not watched
+        // frame by frame: if its client stops reading, the socket stays blocked, and
+        // the connection's own limit applies.
+        let watched = !http_body::Body::is_end_stream(&body)
+            && http_body::Body::size_hint(&body).exact().is_none();
+        let progress = watched.then(|| {
+            let stall = limits.map_or(*this.default_stall, |l| l.stall);
+            let deadline = limits
+                .and_then(|l| l.deadline)
+                .map_or(u64::MAX, |at| conn.ms(at));
+            let progress = Arc::new(Progress {
+                stall_ms: AtomicU64::new(super::duration_ms(stall)),
+                deadline_ms: AtomicU64::new(deadline),
+                ..Progress::default()
+            });
+            conn.add(progress.clone());
+            progress
+        });
         let stream = parts
             .headers
             .get(CONTENT_TYPE)
             .is_some_and(|ct| ct.as_bytes().starts_with(b"text/event-stream"));
-        conn.add(progress.clone());
         Poll::Ready(Ok(http::Response::from_parts(
             parts,
             WatchedBody {
                 inner: Some(body),
-                progress: Some(progress),
-                cut_event: stream.then(|| cut_event(limits.is_some_and(|l| l.anthropic))),
+                cut_event: (stream && watched)
+                    .then(|| cut_event(limits.is_some_and(|l| l.anthropic))),
+                progress,
                 _active: Some(active),
             },
         )))
@@ -207,32 +211,32 @@ impl http_body::Body for WatchedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
         let this = &mut *self;
-        let Some(progress) = this.progress.as_deref() else {
-            return Poll::Ready(None);
-        };
-        let turn = progress.turns.load(Ordering::Relaxed);
-        if turn % 2 == 1 {
-            // Back from the consumer: the body's turn.
-            progress.turns.store(turn + 1, Ordering::Relaxed);
-        }
-        if progress.cut.load(Ordering::Relaxed) {
-            this.inner = None;
-            return Poll::Ready(this.cut_event.take().map(|e| Ok(Frame::data(e))));
+        let progress = this.progress.as_deref();
+        if let Some(progress) = progress {
+            let turn = progress.turns.load(Ordering::Relaxed);
+            if turn % 2 == 1 {
+                // Back from the consumer: the body's turn.
+                progress.turns.store(turn + 1, Ordering::Relaxed);
+            }
+            if progress.cut.load(Ordering::Relaxed) {
+                this.inner = None;
+                return Poll::Ready(this.cut_event.take().map(|e| Ok(Frame::data(e))));
+            }
         }
         let Some(inner) = this.inner.as_mut() else {
             return Poll::Ready(None);
         };
-        match Pin::new(inner).poll_frame(cx) {
-            Poll::Pending => {
-                progress.waker.register(cx.waker());
-                Poll::Pending
+        let polled = Pin::new(inner).poll_frame(cx);
+        if let Some(progress) = progress {
+            match &polled {
+                Poll::Pending => progress.waker.register(cx.waker()),
+                Poll::Ready(Some(Ok(_))) => {
+                    progress.turns.fetch_add(1, Ordering::Relaxed);
+                }
+                Poll::Ready(_) => {}
             }
-            Poll::Ready(Some(Ok(frame))) => {
-                progress.turns.fetch_add(1, Ordering::Relaxed);
-                Poll::Ready(Some(Ok(frame)))
-            }
-            other => other,
         }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
@@ -259,11 +263,11 @@ impl Drop for WatchedBody {
 }
 
 pin_project! {
-    /// A request body that notes when it was read to its end.
+    /// A request body that notes on its (HTTP/1) connection when it was read to its end.
     struct Tracked {
         #[pin]
         inner: Incoming,
-        progress: Arc<Progress>,
+        conn: Arc<ConnState>,
     }
 }
 
@@ -278,7 +282,7 @@ impl http_body::Body for Tracked {
         let mut this = self.project();
         let frame = ready!(this.inner.as_mut().poll_frame(cx));
         if frame.is_none() || this.inner.is_end_stream() {
-            this.progress.request_done.store(true, Ordering::Relaxed);
+            this.conn.request_done.store(true, Ordering::Relaxed);
         }
         Poll::Ready(frame)
     }
