@@ -116,7 +116,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> ExitCode {
-    let signal = shutdown_signal();
+    let mut signals = Signals::listen();
     let listen = config.server.listen;
     let listener = match gateway_example::bind(listen) {
         Ok(listener) => listener,
@@ -135,30 +135,51 @@ async fn run(config: Config) -> ExitCode {
     };
     tracing::info!(addr = %gateway.addr(), deployments = models, "gateway listening");
     println!("gateway listening on http://{}", gateway.addr());
-    signal.await;
-    gateway.shutdown().await;
-    ExitCode::SUCCESS
+    let signal = signals.next_stop().await;
+    tracing::info!(signal, "shutdown signal received: draining");
+    tokio::select! {
+        () = gateway.shutdown() => ExitCode::SUCCESS,
+        signal = signals.next_stop() => {
+            tracing::warn!(signal, "second shutdown signal: exiting without finishing the drain");
+            ExitCode::FAILURE
+        }
+    }
 }
 
-/// Resolves at the first SIGINT, SIGTERM or SIGHUP: each is a graceful stop (SIGHUP
-/// does not reload the config). SIGUSR1 and SIGUSR2, which would kill the process, are
-/// logged and ignored from the call on, for the life of the process. Listening starts
-/// at the call, not at the first poll, so that no signal is missed in between.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+/// The signals the gateway listens to, from [`Signals::listen`] on, for the life of
+/// the process: SIGINT, SIGTERM and SIGHUP each stop it gracefully (SIGHUP does not
+/// reload the config), a second one of them at once; SIGUSR1 and SIGUSR2, which would
+/// kill the process, are logged and ignored.
+struct Signals {
     #[cfg(unix)]
-    let term = {
-        use tokio::signal::unix::{signal, SignalKind};
-        let listen = |kind: SignalKind| signal(kind).ok();
-        let mut signals = [
-            SignalKind::terminate(),
-            SignalKind::hangup(),
-            SignalKind::interrupt(),
-            SignalKind::user_defined1(),
-            SignalKind::user_defined2(),
-        ]
-        .map(listen);
-        async move {
-            let [term, hup, int, usr1, usr2] = &mut signals;
+    listening: [Option<tokio::signal::unix::Signal>; 5],
+}
+
+impl Signals {
+    /// Starts listening now (not at the first poll), so that no signal is missed.
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let listening = [
+                SignalKind::terminate(),
+                SignalKind::hangup(),
+                SignalKind::interrupt(),
+                SignalKind::user_defined1(),
+                SignalKind::user_defined2(),
+            ]
+            .map(|kind| signal(kind).ok());
+            Self { listening }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    /// The next signal that asks the gateway to stop, by name.
+    async fn next_stop(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            let [term, hup, int, usr1, usr2] = &mut self.listening;
             loop {
                 tokio::select! {
                     () = next(term) => return "SIGTERM",
@@ -169,15 +190,11 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
                 }
             }
         }
-    };
-    #[cfg(not(unix))]
-    let term = async {
-        let _ = tokio::signal::ctrl_c().await;
-        "SIGINT"
-    };
-    async move {
-        let signal = term.await;
-        tracing::info!(signal, "shutdown signal received");
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "SIGINT"
+        }
     }
 }
 

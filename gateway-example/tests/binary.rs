@@ -292,3 +292,39 @@ async fn keys_never_appear_in_logs_even_at_trace_level() {
     );
     assert!(!logs.contains(master_key), "the master key is in the logs");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_ends_the_drain_at_once() {
+    let upstream = Upstream::start(vec![Reply::Delayed(
+        Duration::from_secs(20),
+        Box::new(json(200, r#"{"id":"slow","choices":[]}"#)),
+    )])
+    .await;
+    let config = write_config(
+        "second-signal.yaml",
+        &format!("server: {{shutdown_timeout_s: 60}}\nmodel_list:\n  - model_name: m\n    litellm_params: {{model: openai/gpt-4o, api_base: \"{}\"}}\n", upstream.base()),
+    );
+    let (mut child, addr) = spawn(&config).await;
+    let client: pool_layer::Client<Full<Bytes>> = pool_layer::Client::builder().build();
+    let req = http::Request::post(format!("http://{addr}/v1/chat/completions"))
+        .body(Full::new(Bytes::from(r#"{"model":"m","messages":[]}"#)))
+        .unwrap();
+    let _in_flight = tokio::spawn(async move { client.request(req).await.map(|r| r.status()) });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while upstream.count() == 0 {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    signal(&child, "-TERM").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "draining the slow request"
+    );
+    signal(&child, "-INT").await;
+    let exit = tokio::time::timeout(Duration::from_secs(5), child.wait())
+        .await
+        .expect("the second signal ends the process at once")
+        .unwrap();
+    assert_eq!(exit.code(), Some(1));
+}
