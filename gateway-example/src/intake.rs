@@ -7,15 +7,19 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
+use bytes::{Bytes, BytesMut};
 use http::StatusCode;
-use provider_adapters::body::{read_limited, ReadError};
+use http_body::Body as _;
+use pin_project_lite::pin_project;
 use provider_adapters::ProviderError;
-use tower::ServiceExt;
+use tokio::time::Sleep;
 use tower_service::Service;
 
 use crate::app::error_response;
@@ -42,59 +46,230 @@ pub struct Bounds {
 
 /// `inner` behind the intake (see the module docs): it gets the request with its body
 /// read, as one chunk.
-pub fn intake<S>(
-    inner: S,
-    bounds: Bounds,
-) -> impl Service<
-    Request,
-    Response = Response,
-    Error = Infallible,
-    Future = impl Future<Output = Result<Response, Infallible>> + Send + 'static,
-> + Clone
-       + Send
-       + 'static
-where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    tower::service_fn(move |req: Request| {
-        let inner = inner.clone();
-        async move {
-            let (parts, body) = req.into_parts();
-            let body = match read(body, bounds).await {
-                Ok(body) => body,
-                Err(err) => return Ok(error_response(&err)),
-            };
-            if let Err(err) = check_shape(&body) {
-                return Ok(error_response(&err));
-            }
-            inner
-                .oneshot(Request::from_parts(parts, Body::from(body)))
-                .await
-        }
-    })
+pub fn intake<S>(inner: S, bounds: Bounds) -> Intake<S> {
+    Intake { inner, bounds }
 }
 
-async fn read(body: Body, bounds: Bounds) -> Result<bytes::Bytes, ProviderError> {
-    let limit = bounds.max_body_bytes;
-    match tokio::time::timeout(bounds.body_read_timeout, read_limited(body, limit)).await {
-        Ok(Ok(body)) => Ok(body),
-        Ok(Err(ReadError::TooLarge { .. })) => Err(ProviderError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body larger than {limit} bytes"),
-        )
-        .with_code("request_too_large")),
-        Ok(Err(ReadError::Body(err))) => Err(ProviderError::bad_request(format!(
-            "could not read the request body: {err}"
-        ))),
-        Err(_) => Err(ProviderError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            format!(
-                "the request body did not arrive within {:?} (server.body_read_timeout_s)",
-                bounds.body_read_timeout
-            ),
-        )
-        .with_code("request_timeout")),
+/// The intake service (see the module docs and [`intake`]).
+#[derive(Clone, Debug)]
+pub struct Intake<S> {
+    inner: S,
+    bounds: Bounds,
+}
+
+impl<S> Service<Request> for Intake<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = IntakeFuture<S, S::Future>;
+
+    /// Always ready: the future waits for its own clone of the inner service, once the
+    /// body is in.
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let (parts, body) = req.into_parts();
+        let max = self.bounds.max_body_bytes;
+        // A `Content-Length` over the limit: answered at once, unread.
+        let state = if body.size_hint().lower() > max as u64 {
+            State::Answered {
+                res: Some(error_response(&too_large(max))),
+            }
+        } else {
+            State::Reading {
+                parts: Some(parts),
+                body,
+                read: Read::default(),
+                inner: Some(self.inner.clone()),
+            }
+        };
+        IntakeFuture {
+            state,
+            timer: None,
+            bounds: self.bounds,
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`Intake`]. The body read timer is armed only if the body
+    /// is not all there at the first poll (a small body usually is).
+    pub struct IntakeFuture<S, F> {
+        #[pin]
+        state: State<S, F>,
+        #[pin]
+        timer: Option<Sleep>,
+        bounds: Bounds,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, F> {
+        Reading {
+            parts: Option<http::request::Parts>,
+            body: Body,
+            read: Read,
+            inner: Option<S>,
+        },
+        Calling {
+            inner: S,
+            req: Option<Request>,
+        },
+        Running {
+            #[pin]
+            fut: F,
+        },
+        Answered {
+            res: Option<Response>,
+        },
+    }
+}
+
+impl<S, F> Future for IntakeFuture<S, F>
+where
+    S: Service<Request, Response = Response, Error = Infallible, Future = F>,
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        // At most three turns: read, ready, call.
+        loop {
+            let next = match this.state.as_mut().project() {
+                StateProj::Running { fut } => return fut.poll(cx),
+                StateProj::Answered { res } => {
+                    return Poll::Ready(Ok(res.take().unwrap_or_else(polled_again)))
+                }
+                StateProj::Calling { inner, req } => {
+                    let Ok(()) = ready!(inner.poll_ready(cx));
+                    match req.take() {
+                        Some(req) => State::Running {
+                            fut: inner.call(req),
+                        },
+                        None => State::Answered { res: None },
+                    }
+                }
+                StateProj::Reading {
+                    parts,
+                    body,
+                    read,
+                    inner,
+                } => match read.poll(body, this.bounds.max_body_bytes, cx) {
+                    Poll::Pending => {
+                        if this.timer.is_none() {
+                            let timeout = this.bounds.body_read_timeout;
+                            this.timer.set(Some(tokio::time::sleep(timeout)));
+                        }
+                        if let Some(timer) = this.timer.as_mut().as_pin_mut() {
+                            ready!(timer.poll(cx));
+                        }
+                        answer(&timed_out(this.bounds.body_read_timeout))
+                    }
+                    Poll::Ready(Err(err)) => answer(&err),
+                    Poll::Ready(Ok(bytes)) => {
+                        match (check_shape(&bytes), parts.take(), inner.take()) {
+                            (Err(err), _, _) => answer(&err),
+                            (Ok(()), Some(parts), Some(inner)) => State::Calling {
+                                inner,
+                                req: Some(Request::from_parts(parts, Body::from(bytes))),
+                            },
+                            _ => State::Answered { res: None },
+                        }
+                    }
+                },
+            };
+            this.state.set(next);
+        }
+    }
+}
+
+fn answer<S, F>(err: &ProviderError) -> State<S, F> {
+    State::Answered {
+        res: Some(error_response(err)),
+    }
+}
+
+fn polled_again() -> Response {
+    error_response(&ProviderError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal error: a request future was polled after it completed",
+    ))
+}
+
+fn too_large(max: usize) -> ProviderError {
+    ProviderError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("request body larger than {max} bytes"),
+    )
+    .with_code("request_too_large")
+}
+
+fn timed_out(timeout: Duration) -> ProviderError {
+    ProviderError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        format!("the request body did not arrive within {timeout:?} (server.body_read_timeout_s)"),
+    )
+    .with_code("request_timeout")
+}
+
+/// A body being read whole, as `provider_adapters::body::read_limited` does: a body of
+/// one chunk comes back as that chunk, without a copy.
+#[derive(Debug, Default)]
+struct Read {
+    first: Option<Bytes>,
+    joined: Option<BytesMut>,
+    len: usize,
+}
+
+impl Read {
+    fn poll(
+        &mut self,
+        body: &mut Body,
+        max: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Bytes, ProviderError>> {
+        // Bounded: every turn takes a frame of a body that ends or passes `max`.
+        loop {
+            let frame = match ready!(Pin::new(&mut *body).poll_frame(cx)) {
+                None => break,
+                Some(Err(err)) => {
+                    return Poll::Ready(Err(ProviderError::bad_request(format!(
+                        "could not read the request body: {err}"
+                    ))))
+                }
+                Some(Ok(frame)) => frame,
+            };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            self.len = match self.len.checked_add(data.len()) {
+                Some(len) if len <= max => len,
+                _ => return Poll::Ready(Err(too_large(max))),
+            };
+            if let Some(buf) = self.joined.as_mut() {
+                buf.extend_from_slice(&data);
+            } else if let Some(head) = self.first.take() {
+                let mut buf = BytesMut::with_capacity(self.len);
+                buf.extend_from_slice(&head);
+                buf.extend_from_slice(&data);
+                self.joined = Some(buf);
+            } else if !data.is_empty() {
+                self.first = Some(data);
+            }
+            if body.is_end_stream() {
+                break;
+            }
+        }
+        Poll::Ready(Ok(match self.joined.take() {
+            Some(buf) => buf.freeze(),
+            None => self.first.take().unwrap_or_default(),
+        }))
     }
 }
 
