@@ -1,7 +1,8 @@
 //! The HTTP application: routes, the middleware stack, and the proxy handler.
 //!
 //! Outside in: front (request id, request timeout, overhead header, JSON errors,
-//! request log) → the hot routes, matched by hand: auth → (optional) response cache →
+//! request log) → the hot routes, matched by hand: auth → the body intake (read,
+//! bounded in size, time and shape; see [`crate::intake`]) → (optional) response cache →
 //! events → admission → routing by model (least busy, retries) → client cache →
 //! adapter → the worker's shard of the shared client; every other route: body limit →
 //! an axum `Router`.
@@ -271,10 +272,8 @@ pub fn router(
     state: Arc<AppState>,
     worker: usize,
 ) -> impl Service<
-    http::Request<hyper::body::Incoming>,
-    Response = http::Response<
-        impl http_body::Body<Data = Bytes, Error = impl Into<axum::BoxError>> + Send + 'static,
-    >,
+    http::Request<Body>,
+    Response = Response,
     Error = Infallible,
     Future = impl Send + 'static,
 > + Clone
@@ -300,7 +299,7 @@ pub fn router(
         .route("/health/liveliness", get(liveliness))
         .route("/health/liveness", get(liveliness))
         .route("/health/readiness", get(readiness))
-        .route("/metrics", get(metrics_text))
+        .merge(metrics_route(server.metrics_auth.then(|| auth.clone())))
         .merge(authed)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -318,7 +317,6 @@ pub fn router(
         rest,
     };
     ServiceBuilder::new()
-        .map_request(|req: http::Request<hyper::body::Incoming>| req.map(Body::new))
         .layer(FrontLayer::new().with_timeout(server.request_timeout))
         .service(routes)
 }
@@ -380,8 +378,8 @@ where
     }
 }
 
-/// The routes that call upstreams, behind the optional response cache, the event
-/// layer and admission.
+/// The routes that call upstreams, behind the intake (the bounded body read), the
+/// optional response cache, the event layer and admission.
 pub(crate) fn upstream_service(
     state: &Arc<AppState>,
     api: Api,
@@ -404,7 +402,7 @@ pub(crate) fn upstream_service(
         .map_response(|res: http::Response<EventBody<_>>| res.map(Body::new))
         .layer(EventLayer::new(state.registry.clone()).with_observer(state.metrics.clone()))
         .service(admitted);
-    match &state.response_cache {
+    let served = match &state.response_cache {
         None => tower::util::Either::Left(evented),
         Some(cache) => tower::util::Either::Right(
             ServiceBuilder::new()
@@ -418,7 +416,15 @@ pub(crate) fn upstream_service(
                 .layer(cache.clone())
                 .service(evented.clone()),
         ),
-    }
+    };
+    // The body is read (bounded) before the cache and admission see the request.
+    crate::intake::intake(
+        served,
+        crate::intake::Bounds {
+            max_body_bytes: state.config.server.max_body_bytes,
+            body_read_timeout: state.config.server.body_read_timeout,
+        },
+    )
 }
 
 pub(crate) fn admission_error(err: tower::BoxError) -> Response {
@@ -511,6 +517,12 @@ async fn proxy(
                 let (mut parts, body) = res.into_parts();
                 parts.extensions.insert(ModelName(model));
                 parts.extensions.insert(UpstreamTime(upstream));
+                let endpoint = &deployment.target.endpoint;
+                parts.extensions.insert(crate::conn::SendLimits {
+                    stall: endpoint.stream_timeout,
+                    deadline: started.checked_add(endpoint.timeout),
+                    anthropic: api == Api::Messages,
+                });
                 // The deployment counts as busy until the response body ends.
                 return http::Response::from_parts(
                     parts,
@@ -639,6 +651,15 @@ async fn readiness(State(state): State<Arc<AppState>>) -> Response {
             axum::Json(json!({"status": "draining"})),
         )
             .into_response()
+    }
+}
+
+/// `/metrics`, behind `auth` when `server.metrics_auth` is on.
+fn metrics_route(auth: Option<AuthLayer>) -> Router<Arc<AppState>> {
+    let route = Router::new().route("/metrics", get(metrics_text));
+    match auth {
+        Some(auth) => route.route_layer(auth),
+        None => route,
     }
 }
 

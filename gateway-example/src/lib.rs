@@ -21,7 +21,9 @@
 
 pub mod app;
 pub mod config;
+pub mod conn;
 pub mod front;
+pub mod intake;
 pub mod metrics;
 pub mod mock;
 pub mod queue;
@@ -118,10 +120,19 @@ impl Gateway {
         &self.state
     }
 
-    /// Starts a graceful shutdown and waits for every worker to finish it: they stop
-    /// accepting, and in-flight requests and streams get up to
-    /// `server.shutdown_timeout` to end.
+    /// Starts a graceful shutdown and waits for every worker to finish it. At once,
+    /// `/health/readiness` answers `503`; for `server.shutdown_delay` the gateway keeps
+    /// serving (for load balancers to notice); then the workers stop accepting, and
+    /// in-flight requests and streams get up to `server.shutdown_timeout` to end.
     pub async fn shutdown(mut self) {
+        self.state
+            .ready
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        let delay = self.state.config.server.shutdown_delay;
+        if !delay.is_zero() {
+            tracing::info!(?delay, "shutting down: not ready, still serving");
+            tokio::time::sleep(delay).await;
+        }
         let _ = self.stop.send(true);
         for stopped in std::mem::take(&mut self.stopped) {
             // An error means the worker thread is gone already (it panicked).

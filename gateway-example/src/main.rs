@@ -128,6 +128,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> ExitCode {
+    let mut signals = Signals::listen();
     let listen = config.server.listen;
     let listener = match gateway_example::bind(listen) {
         Ok(listener) => listener,
@@ -146,29 +147,77 @@ async fn run(config: Config) -> ExitCode {
     };
     tracing::info!(addr = %gateway.addr(), deployments = models, "gateway listening");
     println!("gateway listening on http://{}", gateway.addr());
-    shutdown_signal().await;
-    tracing::info!("shutdown signal received");
-    gateway.shutdown().await;
-    ExitCode::SUCCESS
+    let signal = signals.next_stop().await;
+    tracing::info!(signal, "shutdown signal received: draining");
+    tokio::select! {
+        () = gateway.shutdown() => ExitCode::SUCCESS,
+        signal = signals.next_stop() => {
+            tracing::warn!(signal, "second shutdown signal: exiting without finishing the drain");
+            ExitCode::FAILURE
+        }
+    }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// The signals the gateway listens to, from [`Signals::listen`] on, for the life of
+/// the process: SIGINT, SIGTERM and SIGHUP each stop it gracefully (SIGHUP does not
+/// reload the config), a second one of them at once; SIGUSR1 and SIGUSR2, which would
+/// kill the process, are logged and ignored.
+struct Signals {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    listening: [Option<tokio::signal::unix::Signal>; 5],
+}
+
+impl Signals {
+    /// Starts listening now (not at the first poll), so that no signal is missed.
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let listening = [
+                SignalKind::terminate(),
+                SignalKind::hangup(),
+                SignalKind::interrupt(),
+                SignalKind::user_defined1(),
+                SignalKind::user_defined2(),
+            ]
+            .map(|kind| signal(kind).ok());
+            Self { listening }
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+        #[cfg(not(unix))]
+        Self {}
     }
+
+    /// The next signal that asks the gateway to stop, by name.
+    async fn next_stop(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            let [term, hup, int, usr1, usr2] = &mut self.listening;
+            loop {
+                tokio::select! {
+                    () = next(term) => return "SIGTERM",
+                    () = next(hup) => return "SIGHUP",
+                    () = next(int) => return "SIGINT",
+                    () = next(usr1) => tracing::info!("SIGUSR1 ignored"),
+                    () = next(usr2) => tracing::info!("SIGUSR2 ignored"),
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "SIGINT"
+        }
+    }
+}
+
+/// The next delivery of `signal`; never, if it could not be listened to.
+#[cfg(unix)]
+async fn next(signal: &mut Option<tokio::signal::unix::Signal>) {
+    if let Some(signal) = signal {
+        // `None` only if the signal driver is gone: then never again.
+        if signal.recv().await.is_some() {
+            return;
+        }
+    }
+    std::future::pending().await
 }

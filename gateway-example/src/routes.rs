@@ -67,7 +67,15 @@ pub(crate) fn add(
             router = router.route(
                 path,
                 post(move |req: Request| {
-                    let service = service(&state, extra, worker);
+                    // The body is read (bounded in size, time and shape) before
+                    // admission sees the request, as on the hot routes.
+                    let service = crate::intake::intake(
+                        service(&state, extra, worker),
+                        crate::intake::Bounds {
+                            max_body_bytes: state.config.server.max_body_bytes,
+                            body_read_timeout: state.config.server.body_read_timeout,
+                        },
+                    );
                     async move {
                         match service.oneshot(req).await {
                             Ok(res) => res,
@@ -186,7 +194,8 @@ fn service(
     Response = Response,
     Error = Infallible,
     Future = impl Send + 'static,
-> + Send
+> + Clone
+       + Send
        + 'static {
     let shared = state.clone();
     let handler = tower::service_fn(move |req: Request| {

@@ -1,52 +1,64 @@
-//! The accept loop: hyper-util's HTTP/1 + HTTP/2 server with a header read timeout
-//! (slowloris), a cap on client connections, and graceful shutdown.
+//! The accept loop: hyper-util's HTTP/1 + HTTP/2 server, a cap on client connections,
+//! each connection watched so that none is held without progress (see
+//! [`crate::conn`]), HTTP/2 keep-alive PINGs, and graceful shutdown whose deadline ends
+//! cut streams with an error event.
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
-use bytes::Bytes;
-use hyper::body::Incoming;
+use axum::body::Body;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use std::convert::Infallible;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tower_service::Service;
 
 use crate::app::AppState;
+use crate::conn::{self, ClientIo, ConnState, Phase, Watched};
 
 /// Serves `app` on `listener` until `shutdown` resolves, then stops accepting, marks
 /// the gateway not ready, and lets in-flight requests and streams finish for up to
-/// `server.shutdown_timeout`.
-pub async fn serve<S, B>(
+/// `server.shutdown_timeout`; streams still running then end with an error event
+/// ([`Phase::Cut`]) and get [`conn::CUT_GRACE`] to send it.
+///
+/// Every connection is closed after `server.header_read_timeout` without a request in
+/// flight (from its first byte on: protocol detection included), and as soon as a
+/// client takes none of a response's bytes for its stall limit (see [`crate::conn`]).
+/// HTTP/2 connections are PINGed every `server.header_read_timeout`, and closed when a
+/// PING is not answered within as long again.
+pub async fn serve<S>(
     listener: TcpListener,
     app: S,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()>,
 ) where
-    S: Service<http::Request<Incoming>, Response = http::Response<B>, Error = Infallible>
+    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
         + Clone
         + Send
         + 'static,
     S::Future: Send + 'static,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let server = &state.config.server;
+    let idle = server.header_read_timeout;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(server.header_read_timeout)
+        .header_read_timeout(idle)
         .keep_alive(true);
-    builder.http2().timer(TokioTimer::new());
-    let graceful = GracefulShutdown::new();
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(idle))
+        .keep_alive_timeout(idle);
+    let (phase, phases) = watch::channel(Phase::Serving);
     let connections = &state.client_connections;
     tokio::pin!(shutdown);
-    let _pacer =
-        TimerPacer::start((server.header_read_timeout / 2).min(std::time::Duration::from_secs(1)));
+    let _pacer = TimerPacer::start((idle / 2).min(Duration::from_secs(1)));
 
     loop {
         let (stream, peer) = tokio::select! {
@@ -55,7 +67,7 @@ pub async fn serve<S, B>(
                 Err(err) => {
                     // Out of file descriptors and the like: keep serving the open ones.
                     tracing::warn!(error = %err, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
@@ -67,25 +79,43 @@ pub async fn serve<S, B>(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        let watch = ConnState::new(server.body_read_timeout);
+        let service = TowerToHyperService::new(Watched::new(
+            app.clone(),
+            watch.clone(),
+            server.body_read_timeout,
+        ));
         let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .serve_connection_with_upgrades(
+                TokioIo::new(ClientIo::new(stream, watch.clone())),
+                service,
+            )
             .into_owned();
-        let conn = graceful.watch(conn);
+        let phases = phases.clone();
         tokio::spawn(async move {
-            if let Err(err) = conn.await {
-                tracing::debug!(%peer, error = %err, "client connection ended with an error");
-            }
+            conn::drive(conn, watch, phases, idle).await;
+            tracing::trace!(%peer, "client connection closed");
             drop(permit);
         });
     }
 
     drop(listener);
+    drop(phases);
     state.ready.store(false, Ordering::Relaxed);
     tracing::info!(timeout = ?server.shutdown_timeout, "shutting down: draining in-flight requests");
+    let _ = phase.send(Phase::Draining);
     tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections closed"),
-        () = tokio::time::sleep(server.shutdown_timeout) => tracing::warn!("drain timeout reached; closing the rest"),
+        () = phase.closed() => {
+            tracing::info!("all connections closed");
+            return;
+        }
+        () = tokio::time::sleep(server.shutdown_timeout) => {}
+    }
+    tracing::warn!("drain timeout reached; cutting the streams still running");
+    let _ = phase.send(Phase::Cut);
+    tokio::select! {
+        () = phase.closed() => {}
+        () = tokio::time::sleep(conn::CUT_GRACE * 2) => tracing::warn!("closing the connections left"),
     }
 }
 

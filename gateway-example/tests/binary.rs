@@ -1,5 +1,5 @@
 //! The real `gateway` binary: config errors exit 2 naming file and key, `--check-config`,
-//! `--version`, and SIGTERM draining in-flight requests.
+//! `--version`, SIGTERM and SIGHUP draining in-flight requests, SIGUSR1/2 ignored.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test setup: a panic is the failure report
 
 #[path = "../../provider-adapters/tests/support/mod.rs"]
@@ -140,13 +140,60 @@ async fn spawn_logging(config: &std::path::Path, level: Option<&str>) -> (Child,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_accepting_and_drains_in_flight_requests() {
+    stops_accepting_and_drains_on("-TERM", "drain.yaml").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_stops_accepting_and_drains_like_sigterm() {
+    stops_accepting_and_drains_on("-HUP", "drain-hup.yaml").await;
+}
+
+/// Sends `signal` to the gateway (with `kill`) while a request is in flight.
+async fn signal(child: &Child, signal: &str) {
+    let pid = child.id().unwrap().to_string();
+    assert!(Command::new("kill")
+        .args([signal, &pid])
+        .status()
+        .await
+        .unwrap()
+        .success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigusr1_and_sigusr2_are_ignored() {
+    let config = write_config(
+        "usr.yaml",
+        "model_list:\n  - model_name: m\n    litellm_params: {model: mock/m}\n",
+    );
+    let (mut child, addr) = spawn(&config).await;
+    signal(&child, "-USR1").await;
+    signal(&child, "-USR2").await;
+    let client: pool_layer::Client<Full<Bytes>> = pool_layer::Client::builder().build();
+    let req = http::Request::get(format!("http://{addr}/health/liveliness"))
+        .body(Full::default())
+        .unwrap();
+    let res = tokio::time::timeout(Duration::from_secs(5), client.request(req))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(res.status(), 200, "still serving");
+    assert!(child.try_wait().unwrap().is_none(), "still running");
+    signal(&child, "-TERM").await;
+    let exit = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success());
+}
+
+async fn stops_accepting_and_drains_on(signal_name: &str, config_name: &str) {
     let upstream = Upstream::start(vec![Reply::Delayed(
         Duration::from_millis(800),
         Box::new(json(200, r#"{"id":"slow","choices":[]}"#)),
     )])
     .await;
     let config = write_config(
-        "drain.yaml",
+        config_name,
         &format!("model_list:\n  - model_name: m\n    litellm_params: {{model: openai/gpt-4o, api_base: \"{}\"}}\n", upstream.base()),
     );
     let (mut child, addr) = spawn(&config).await;
@@ -168,13 +215,7 @@ async fn sigterm_stops_accepting_and_drains_in_flight_requests() {
         assert!(tokio::time::Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let pid = child.id().unwrap().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .unwrap()
-        .success());
+    signal(&child, signal_name).await;
 
     let (status, body) = in_flight.await.unwrap();
     assert_eq!(status, 200, "the in-flight request finished");
@@ -279,4 +320,40 @@ async fn keys_never_appear_in_logs_even_at_trace_level() {
         "the provider key is in the logs"
     );
     assert!(!logs.contains(master_key), "the master key is in the logs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_ends_the_drain_at_once() {
+    let upstream = Upstream::start(vec![Reply::Delayed(
+        Duration::from_secs(20),
+        Box::new(json(200, r#"{"id":"slow","choices":[]}"#)),
+    )])
+    .await;
+    let config = write_config(
+        "second-signal.yaml",
+        &format!("server: {{shutdown_timeout_s: 60}}\nmodel_list:\n  - model_name: m\n    litellm_params: {{model: openai/gpt-4o, api_base: \"{}\"}}\n", upstream.base()),
+    );
+    let (mut child, addr) = spawn(&config).await;
+    let client: pool_layer::Client<Full<Bytes>> = pool_layer::Client::builder().build();
+    let req = http::Request::post(format!("http://{addr}/v1/chat/completions"))
+        .body(Full::new(Bytes::from(r#"{"model":"m","messages":[]}"#)))
+        .unwrap();
+    let _in_flight = tokio::spawn(async move { client.request(req).await.map(|r| r.status()) });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while upstream.count() == 0 {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    signal(&child, "-TERM").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "draining the slow request"
+    );
+    signal(&child, "-INT").await;
+    let exit = tokio::time::timeout(Duration::from_secs(5), child.wait())
+        .await
+        .expect("the second signal ends the process at once")
+        .unwrap();
+    assert_eq!(exit.code(), Some(1));
 }

@@ -67,20 +67,21 @@ impl ProviderError {
             Ok(json) => extract(&json),
             Err(_) => (None, None),
         };
-        let message = message.unwrap_or_else(|| {
-            let text = String::from_utf8_lossy(&body[..body.len().min(512)])
-                .trim()
-                .to_string();
-            if text.is_empty() {
-                format!("upstream returned {status}")
-            } else {
-                text
+        // Masked before anything is cut, so a key across the cut leaves no part of it.
+        let mask = |text: String| mask_secret(text, secret);
+        let message = match message {
+            Some(message) => mask(message),
+            None => {
+                let text = mask(String::from_utf8_lossy(body).into_owned());
+                let text = cut(text.trim(), MAX_RAW_MESSAGE).to_string();
+                if text.is_empty() {
+                    format!("upstream returned {status}")
+                } else {
+                    text
+                }
             }
-        });
-        let message = match secret {
-            Some(secret) if secret.len() >= 4 => message.replace(secret, "***"),
-            _ => message,
         };
+        let code = code.map(mask);
         Self {
             status,
             kind: kind_of(status),
@@ -210,6 +211,26 @@ fn extract(json: &Value) -> (Option<String>, Option<String>) {
     (message, code)
 }
 
+/// Longest upstream error text kept when the body is not error JSON, in bytes.
+const MAX_RAW_MESSAGE: usize = 512;
+
+/// `text` with every occurrence of `secret` (4 bytes or longer) replaced by `***`.
+fn mask_secret(text: String, secret: Option<&str>) -> String {
+    match secret {
+        Some(secret) if secret.len() >= 4 && text.contains(secret) => text.replace(secret, "***"),
+        _ => text,
+    }
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a character.
+fn cut(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 fn kind_of(status: StatusCode) -> &'static str {
     match status.as_u16() {
         400 | 413 | 422 => "invalid_request_error",
@@ -264,5 +285,39 @@ mod tests {
         );
         assert!(!err.to_json().to_string().contains("sk-live-abcdef"));
         assert_eq!(err.kind(), "authentication_error");
+    }
+
+    #[test]
+    fn a_key_across_the_cut_of_a_raw_error_leaves_no_part_of_it() {
+        let key = "sk-live-0123456789abcdef";
+        // Plain text whose key starts 10 bytes before the 512-byte cut.
+        let body = format!("{}{key} trailing", "x".repeat(MAX_RAW_MESSAGE - 10));
+        let err =
+            ProviderError::from_upstream(StatusCode::BAD_GATEWAY, body.as_bytes(), None, Some(key));
+        let json = err.to_json().to_string();
+        assert!(!json.contains(&key[..10]), "{json}");
+        assert!(json.contains("***"), "{json}");
+        assert!(err.message().len() <= MAX_RAW_MESSAGE + "upstream error: ".len());
+    }
+
+    #[test]
+    fn the_key_is_masked_in_the_code_too() {
+        let body = br#"{"error":{"message":"bad key","code":"invalid key sk-live-abcdef"}}"#;
+        let err = ProviderError::from_upstream(
+            StatusCode::UNAUTHORIZED,
+            body,
+            None,
+            Some("sk-live-abcdef"),
+        );
+        assert!(!err.to_json().to_string().contains("sk-live-abcdef"));
+        assert_eq!(err.to_json()["error"]["code"], "invalid key ***");
+    }
+
+    #[test]
+    fn raw_error_text_is_cut_on_a_character() {
+        let body = "é".repeat(400);
+        let err =
+            ProviderError::from_upstream(StatusCode::BAD_GATEWAY, body.as_bytes(), None, None);
+        assert!(err.message().ends_with('é'));
     }
 }

@@ -57,6 +57,10 @@ pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default `server.max_client_connections`.
 pub const DEFAULT_MAX_CLIENT_CONNECTIONS: usize = 10_000;
+/// Default `server.body_read_timeout_s`.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default `server.shutdown_delay_s`: none.
+pub const DEFAULT_SHUTDOWN_DELAY: Duration = Duration::ZERO;
 /// Most worker threads `server.workers` may ask for.
 pub const MAX_WORKERS: usize = 1024;
 /// Default retries of a deployment (`max_retries`, `num_retries`).

@@ -75,6 +75,9 @@ pub(crate) fn server(
             "shutdown_timeout_s",
             "max_client_connections",
             "workers",
+            "body_read_timeout_s",
+            "shutdown_delay_s",
+            "metrics_auth",
         ],
     );
     let listen = match ctx.string("server.listen", s.get("listen")) {
@@ -92,7 +95,7 @@ pub(crate) fn server(
         None => general_key,
     };
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-    ServerConfig {
+    let server = ServerConfig {
         listen,
         master_key,
         max_body_bytes: s.count(
@@ -113,7 +116,23 @@ pub(crate) fn server(
             MAX_COUNT,
         ),
         workers: s.count(ctx, "workers", cpus.min(MAX_WORKERS), 1, MAX_WORKERS as u64),
+        body_read_timeout: s.secs(ctx, "body_read_timeout_s", DEFAULT_BODY_READ_TIMEOUT),
+        // Zero is the default here (no delay), so it is allowed.
+        shutdown_delay: match s.get("shutdown_delay_s") {
+            Some(v) if v.as_f64() == Some(0.0) => Duration::ZERO,
+            _ => s.secs(ctx, "shutdown_delay_s", DEFAULT_SHUTDOWN_DELAY),
+        },
+        metrics_auth: ctx
+            .boolean("server.metrics_auth", s.get("metrics_auth"))
+            .unwrap_or(false),
+    };
+    if server.metrics_auth && server.master_key.is_none() {
+        ctx.error(
+            "server.metrics_auth",
+            "needs `server.master_key`: without it there is no key to require",
+        );
     }
+    server
 }
 
 /// A master key: a non-empty string. An empty one (an unset secret injected as `""`)

@@ -7,8 +7,9 @@ use provider_adapters::Secret;
 
 #[allow(unused_imports)] // for the doc links
 use super::{
-    DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_MAX_CLIENT_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_CLIENT_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUTDOWN_DELAY,
+    DEFAULT_SHUTDOWN_TIMEOUT,
 };
 
 /// The `server` section.
@@ -33,6 +34,14 @@ pub struct ServerConfig {
     /// Worker threads, each with its own event loop, accept loop and share of the
     /// upstream pool (see `pool_layer::Builder::shards`). Default: one per CPU.
     pub workers: usize,
+    /// Longest time for a client to send a whole request body, from its headers; then
+    /// `408`. Default [`DEFAULT_BODY_READ_TIMEOUT`].
+    pub body_read_timeout: Duration,
+    /// How long shutdown keeps serving, with readiness answering `503`, before it stops
+    /// accepting (for load balancers to notice). Default [`DEFAULT_SHUTDOWN_DELAY`].
+    pub shutdown_delay: Duration,
+    /// Whether `/metrics` requires the master key. Default false.
+    pub metrics_auth: bool,
 }
 
 /// The `pool` section (see `pool-layer`; defaults are its constants).
