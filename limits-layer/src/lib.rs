@@ -43,6 +43,7 @@ pub mod admission;
 pub mod callbacks;
 pub mod events;
 pub mod http;
+pub mod rate;
 
 /// The boxed error type of this crate's services.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
