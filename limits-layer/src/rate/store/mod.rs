@@ -1,5 +1,5 @@
 //! Where the counters live: the [`Store`] trait, the in-memory [`MemoryStore`] and,
-//! with the `redis` feature, the shared [`RedisStore`].
+//! with the `redis` feature, the shared `RedisStore`.
 
 use std::sync::Arc;
 use std::time::Duration;
