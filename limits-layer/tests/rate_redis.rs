@@ -269,3 +269,28 @@ async fn counters_live_under_the_prefix_in_one_hash_that_expires_with_its_window
         "ttl {ttl_ms} ms: the window's rest plus 1 s"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_redis_is_down_one_call_per_probe_interval_tries_it() {
+    let mut server = RedisServer::start();
+    let redis = store(&server, Duration::from_millis(200)); // probe interval 100 ms
+    let limits = Limits::new().rpm(1000);
+    let key: Arc<str> = Arc::from("deployment");
+    redis.reserve(&key, 0, limits).await.unwrap();
+    server.stop();
+    redis.reserve(&key, 0, limits).await.unwrap();
+    let errors = redis.metrics().errors;
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    // Twenty concurrent calls after the interval: one probes, the rest use the fallback.
+    let calls: Vec<_> = (0..20)
+        .map(|_| {
+            let (redis, key) = (redis.clone(), key.clone());
+            tokio::spawn(async move { redis.reserve(&key, 0, limits).await.unwrap() })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap();
+    }
+    assert_eq!(redis.metrics().errors, errors + 1);
+    assert_eq!(redis.metrics().fallbacks, 21);
+}

@@ -100,9 +100,8 @@ pub struct RedisMetrics {
 /// **When Redis is down** (a call fails or exceeds `timeout`): the call is decided by
 /// a local [`MemoryStore`] instead (per-instance limits), counted in
 /// [`RedisMetrics::fallbacks`], with one WARN when Redis goes down and one INFO when it
-/// answers again. While it is down, Redis is tried again at most every
-/// `probe_interval`; calls in between go straight to the fallback, so no call waits
-/// longer than `timeout`. Recovery is automatic: the connection reconnects by itself
+/// answers again. While it is down, one call tries Redis again every `probe_interval`
+/// and the others go straight to the fallback; no call waits longer than `timeout`. Recovery is automatic: the connection reconnects by itself
 /// and the first successful call makes the store shared again.
 #[derive(Clone)]
 pub struct RedisStore {
@@ -176,10 +175,19 @@ impl Inner {
         format!("{}:{key}", self.config.prefix)
     }
 
-    /// Whether to skip Redis: it failed less than `probe_interval` ago.
+    /// Whether to skip Redis: it failed less than `probe_interval` ago. When the interval
+    /// is over, the first caller probes and restarts the interval, so concurrent callers
+    /// keep using the fallback instead of all waiting on a Redis that may still be down.
     fn resting(&self) -> bool {
-        let last = *self.last_failure.lock().unwrap_or_else(|p| p.into_inner());
-        last.is_some_and(|at| at.elapsed() < self.config.probe_interval)
+        let mut last = self.last_failure.lock().unwrap_or_else(|p| p.into_inner());
+        match *last {
+            Some(at) if at.elapsed() < self.config.probe_interval => true,
+            Some(_) => {
+                *last = Some(Instant::now());
+                false
+            }
+            None => false,
+        }
     }
 
     fn succeeded(&self) {
