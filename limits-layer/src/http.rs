@@ -1,6 +1,6 @@
-//! Maps queue rejections to HTTP statuses: [`Overloaded`] → 429 (`queue_full`),
-//! [`QueueTimeout`] → 503 (`queue_timeout`), both with `Retry-After`. The body format
-//! is the caller's.
+//! Maps queue and rate-limit rejections to HTTP statuses: [`Overloaded`] → 429
+//! (`queue_full`), [`RateLimited`] → 429 (`rate_limited`), [`QueueTimeout`] → 503
+//! (`queue_timeout`), all with `Retry-After`. The body format is the caller's.
 //!
 //! The errors are found anywhere along an error's `source` chain, so another layer's
 //! error maps the same way when its cause is one of them. That is how a queue outside
@@ -33,15 +33,18 @@
 use http::{HeaderValue, StatusCode};
 
 use crate::admission::{Overloaded, QueueTimeout};
+use crate::rate::RateLimited;
 
 /// How to answer a queue rejection over HTTP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Rejection {
-    /// 429 for [`Overloaded`], 503 for [`QueueTimeout`].
+    /// 429 for [`Overloaded`] and [`RateLimited`], 503 for [`QueueTimeout`].
     pub status: StatusCode,
     /// Seconds for the `Retry-After` header (at least 1).
     pub retry_after_secs: u64,
+    /// A [`RateLimited`] rejection (code `rate_limited`).
+    rate_limited: bool,
 }
 
 impl Rejection {
@@ -50,8 +53,11 @@ impl Rejection {
         HeaderValue::from(self.retry_after_secs)
     }
 
-    /// A short machine-readable code: `queue_full` or `queue_timeout`.
+    /// A short machine-readable code: `queue_full`, `queue_timeout` or `rate_limited`.
     pub fn code(&self) -> &'static str {
+        if self.rate_limited {
+            return "rate_limited";
+        }
         if self.status == StatusCode::TOO_MANY_REQUESTS {
             "queue_full"
         } else {
@@ -69,12 +75,22 @@ pub fn rejection(err: &(dyn std::error::Error + 'static)) -> Option<Rejection> {
             return Some(Rejection {
                 status: StatusCode::TOO_MANY_REQUESTS,
                 retry_after_secs: secs(overloaded.retry_after()),
+                rate_limited: false,
             });
         }
         if let Some(timeout) = err.downcast_ref::<QueueTimeout>() {
             return Some(Rejection {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 retry_after_secs: secs(timeout.retry_after()),
+                rate_limited: false,
+            });
+        }
+        // Over a key's RPM/TPM: 429, retry when the window ends.
+        if let Some(limited) = err.downcast_ref::<RateLimited>() {
+            return Some(Rejection {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                retry_after_secs: secs(limited.retry_after()),
+                rate_limited: true,
             });
         }
         current = err.source();

@@ -1,6 +1,7 @@
-//! Bounded admission and bounded callbacks for HTTP services: a FIFO queue with a cap
-//! and a timeout whose slots are held until the response body ends, and a capped
-//! callback registry fed through a bounded, never-blocking event queue.
+//! Bounded admission, bounded callbacks and rate limits for HTTP services: a FIFO queue
+//! with a cap and a timeout whose slots are held until the response body ends, a capped
+//! callback registry fed through a bounded, never-blocking event queue, and RPM/TPM
+//! limits per key ([`rate`]) counted in memory or, with the `redis` feature, in Redis.
 //!
 //! # Example
 //!
@@ -43,6 +44,7 @@ pub mod admission;
 pub mod callbacks;
 pub mod events;
 pub mod http;
+pub mod rate;
 
 /// The boxed error type of this crate's services.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
