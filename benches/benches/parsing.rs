@@ -59,16 +59,16 @@ fn translations(c: &mut Criterion) {
         b.iter(|| black_box(translate::openai_to_anthropic_request(&openai_req, "claude").unwrap()))
     });
     group.bench_function("anthropic_to_openai_response", |b| {
-        b.iter(|| black_box(translate::anthropic_to_openai_response(&anthropic_resp)))
+        b.iter(|| black_box(translate::anthropic_to_openai_response(&anthropic_resp).unwrap()))
     });
     group.bench_function("openai_to_gemini_request", |b| {
-        b.iter(|| black_box(translate::openai_to_gemini_request(&openai_req).unwrap()))
+        b.iter(|| black_box(translate::openai_to_gemini_request(&openai_req, "gemini").unwrap()))
     });
     group.bench_function("gemini_to_openai_response", |b| {
-        b.iter(|| black_box(translate::gemini_to_openai_response(&gemini_resp, "gemini")))
+        b.iter(|| black_box(translate::gemini_to_openai_response(&gemini_resp, "gemini").unwrap()))
     });
     group.bench_function("openai_to_anthropic_response", |b| {
-        b.iter(|| black_box(translate::openai_to_anthropic_response(&openai_resp)))
+        b.iter(|| black_box(translate::openai_to_anthropic_response(&openai_resp).unwrap()))
     });
     let body = fixture("openai_tool_request.json");
     group.bench_function("model_extraction", |b| {

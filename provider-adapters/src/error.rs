@@ -1,22 +1,55 @@
 //! Errors as clients see them: OpenAI-shaped JSON with the right status.
 
 use std::fmt;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use serde_json::{json, Value};
 
+/// What went wrong, for callers that decide by it (never by the message text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The client's request cannot be served as sent.
+    InvalidRequest,
+    /// A parameter the provider cannot honour (LiteLLM's `unsupported_params`).
+    UnsupportedParams,
+    /// The upstream answered with an error status.
+    Upstream,
+    /// The upstream could not be reached.
+    Unreachable,
+    /// The upstream sent something unusable (not JSON, too large, a broken stream).
+    InvalidUpstream,
+    /// The upstream did not answer (or stream) in time.
+    Timeout,
+    /// Any other error (an edge's own).
+    Other,
+}
+
 /// An error to answer a client with: status, OpenAI error `type` and `code`, the
 /// message (the provider's own, when it sent one), and `Retry-After` if the upstream
-/// gave one.
-#[derive(Clone, PartialEq, Eq)]
+/// gave one; with its [`ErrorKind`] and, for transport failures, its source.
+#[derive(Clone)]
 pub struct ProviderError {
     status: StatusCode,
     kind: &'static str,
     code: Option<String>,
     message: String,
     retry_after: Option<HeaderValue>,
+    reason: ErrorKind,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
+
+impl PartialEq for ProviderError {
+    /// Equal when everything a client sees is (the source is left out).
+    fn eq(&self, other: &Self) -> bool {
+        (self.status, self.kind, &self.code, &self.message, &self.retry_after, self.reason)
+            == (other.status, other.kind, &other.code, &other.message, &other.retry_after, other.reason)
+    }
+}
+
+impl Eq for ProviderError {}
 
 impl ProviderError {
     /// An error with this status and message; `type` follows the status.
@@ -27,6 +60,12 @@ impl ProviderError {
             code: None,
             message: message.into(),
             retry_after: None,
+            reason: if status.is_client_error() {
+                ErrorKind::InvalidRequest
+            } else {
+                ErrorKind::Other
+            },
+            source: None,
         }
     }
 
@@ -35,14 +74,69 @@ impl ProviderError {
         Self::new(StatusCode::BAD_REQUEST, message)
     }
 
-    /// 502: the upstream could not be reached or sent something unusable.
+    /// 400 `unsupported_params`: the provider cannot honour a parameter.
+    pub fn unsupported_params(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+            .with_code("unsupported_params")
+            .with_kind(ErrorKind::UnsupportedParams)
+    }
+
+    /// 502: the upstream sent something unusable.
     pub fn bad_gateway(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_GATEWAY, message).with_code("upstream_error")
+        Self::new(StatusCode::BAD_GATEWAY, message)
+            .with_code("upstream_error")
+            .with_kind(ErrorKind::InvalidUpstream)
+    }
+
+    /// 502: the upstream could not be reached; `source` is why.
+    pub fn unreachable(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        let mut err = Self::new(StatusCode::BAD_GATEWAY, message)
+            .with_code("upstream_error")
+            .with_kind(ErrorKind::Unreachable);
+        err.source = Some(Arc::new(source));
+        err
     }
 
     /// 504: the upstream did not answer in time.
     pub fn timeout(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::GATEWAY_TIMEOUT, message).with_code("upstream_timeout")
+        Self::new(StatusCode::GATEWAY_TIMEOUT, message)
+            .with_code("upstream_timeout")
+            .with_kind(ErrorKind::Timeout)
+    }
+
+    /// With this kind.
+    pub fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.reason = kind;
+        self
+    }
+
+    /// With this source.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    /// What went wrong.
+    pub fn error_kind(&self) -> ErrorKind {
+        self.reason
+    }
+
+    /// Whether the upstream did not answer in time.
+    pub fn is_timeout(&self) -> bool {
+        self.reason == ErrorKind::Timeout
+    }
+
+    /// Whether a parameter was refused (`unsupported_params`).
+    pub fn is_unsupported_params(&self) -> bool {
+        self.reason == ErrorKind::UnsupportedParams
+    }
+
+    /// Whether the upstream itself answered with this error.
+    pub fn is_upstream(&self) -> bool {
+        self.reason == ErrorKind::Upstream
     }
 
     /// An upstream error response: the status is kept, the provider's message is
@@ -83,6 +177,8 @@ impl ProviderError {
             code,
             message: format!("upstream error: {message}"),
             retry_after,
+            reason: ErrorKind::Upstream,
+            source: None,
         }
     }
 
@@ -123,9 +219,16 @@ impl ProviderError {
         json!({"error": {"message": self.message, "type": self.kind, "code": self.code}})
     }
 
-    /// The error as an Anthropic streaming `error` event payload.
+    /// The error as Anthropic shapes it (`/v1/messages` answers, stream `error` events).
     pub fn to_anthropic_json(&self) -> Value {
         json!({"type": "error", "error": {"type": anthropic_kind(self.status), "message": self.message}})
+    }
+
+    /// A complete Anthropic-shaped JSON response, `Retry-After` included.
+    pub fn to_anthropic_response(&self) -> Response<Bytes> {
+        let mut res = self.to_response();
+        *res.body_mut() = Bytes::from(self.to_anthropic_json().to_string());
+        res
     }
 
     /// A complete JSON response, `Retry-After` included.
@@ -167,7 +270,13 @@ impl fmt::Display for ProviderError {
     }
 }
 
-impl std::error::Error for ProviderError {}
+impl std::error::Error for ProviderError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 /// The message and code of any provider's error JSON: OpenAI and Gemini
 /// `{"error":{"message",...}}`, Anthropic `{"type":"error","error":{"type","message"}}`,

@@ -51,20 +51,29 @@
 //! ```
 
 pub mod body;
+pub mod capability;
 mod client;
 mod endpoint;
 mod error;
+mod formats;
+pub mod model;
+mod plan;
 mod providers;
 pub mod request;
+mod shared;
 pub mod sse;
 mod stream;
 pub mod translate;
 
+pub use self::capability::{DroppedParams, Param, Support};
 pub use self::client::{Api, HttpClient, ProviderClient, ResponseBody};
 pub use self::endpoint::{
     Endpoint, Provider, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_STREAM_TIMEOUT, DEFAULT_TIMEOUT,
 };
-pub use self::error::ProviderError;
+pub use self::error::{ErrorKind, ProviderError};
+pub use self::providers::anthropic::DEFAULT_MAX_TOKENS;
+pub use self::providers::azure::DEFAULT_API_VERSION;
+pub use self::providers::gemini::THOUGHT_SEPARATOR;
 pub use self::stream::ChatStream;
 
 /// Re-exported: credentials are [`Secret`]s.

@@ -1,277 +1,626 @@
-//! Anthropic Messages API ↔ OpenAI chat format, both ways, streams included.
+//! Anthropic's Messages API: everything about it. `/v1/messages` requests from
+//! Anthropic-format clients pass through; OpenAI-format ones are encoded here.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 
-use bytes::{BufMut, Bytes, BytesMut};
-use serde_json::{json, Map, Value};
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
-use super::openai::{chunk, completion, usage, usage_chunk};
-use super::{content_text, copy_sampling, now, Decoder};
-use crate::ProviderError;
+use super::{sensitive, Adapter, Embeddings, Operation};
+use crate::capability::{Param, Support};
+use crate::model::{
+    ChatRequest, ChatResponse, Choice, Delta, FinishReason, Part, Reasoning, ResponseFormat, Role,
+    Source, Thinking, ToolCall, ToolChoice, Usage,
+};
+use crate::shared::{args_object, push_merged};
+use crate::stream::{Decoder, Framing, Sink};
+use crate::{Api, Endpoint, Provider, ProviderError};
 
 /// The `anthropic-version` sent when none is configured.
 pub(crate) const DEFAULT_VERSION: &str = "2023-06-01";
 /// `max_tokens` is required by Anthropic; used when the client sent none.
-pub(crate) const DEFAULT_MAX_TOKENS: u64 = 4096;
+pub const DEFAULT_MAX_TOKENS: u64 = 4096;
 
-// === OpenAI request → Anthropic request ===
+/// The Anthropic adapter.
+#[derive(Debug)]
+pub(crate) struct Anthropic;
 
-/// Translates an OpenAI chat request into a Messages request for `model`.
-pub(crate) fn request_from_openai(req: &Value, model: &str) -> Result<Value, ProviderError> {
-    let messages = req
-        .get("messages")
-        .and_then(Value::as_array)
-        .ok_or_else(|| ProviderError::bad_request("`messages` must be an array"))?;
-    let mut system = Vec::new();
-    let mut out: Vec<Value> = Vec::new();
-    for message in messages {
-        let role = message
-            .get("role")
-            .and_then(Value::as_str)
-            .unwrap_or("user");
-        let content = message.get("content").unwrap_or(&Value::Null);
-        let (role, blocks) = match role {
-            "system" | "developer" => {
-                system.push(content_text(content));
+impl Adapter for Anthropic {
+    fn provider(&self) -> Provider {
+        Provider::Anthropic
+    }
+
+    fn support(&self, p: Param) -> Support {
+        use Support::{Mapped, Refused};
+        match p {
+            Param::Tools => Mapped("tools"),
+            Param::ToolChoiceNone => Mapped("tool_choice.type=none"),
+            Param::ToolChoiceRequired => Mapped("tool_choice.type=any"),
+            Param::ToolChoiceNamed => Mapped("tool_choice.type=tool"),
+            Param::ParallelToolCalls => Mapped("disable_parallel_tool_use"),
+            Param::JsonSchema => Mapped("output_config.format"),
+            Param::ReasoningEffort => Mapped("thinking.budget_tokens"),
+            Param::Temperature => Mapped("temperature"),
+            Param::TopP => Mapped("top_p"),
+            Param::TopK => Mapped("top_k"),
+            Param::MaxTokens => Mapped("max_tokens"),
+            Param::Stop => Mapped("stop_sequences"),
+            Param::User => Mapped("metadata.user_id"),
+            Param::ImageUrl => Mapped("image source url"),
+            Param::ImageData => Mapped("image source base64"),
+            Param::File => Mapped("document"),
+            Param::CacheControl => Mapped("cache_control"),
+            Param::ExtraBody => Mapped("merged into the body"),
+            Param::JsonObject
+            | Param::Seed
+            | Param::FrequencyPenalty
+            | Param::PresencePenalty
+            | Param::N
+            | Param::Logprobs
+            | Param::TopLogprobs
+            | Param::InputAudio
+            | Param::LogitBias
+            | Param::AudioOutput
+            | Param::Prediction
+            | Param::ServiceTier
+            | Param::Store
+            | Param::WebSearch
+            | Param::Verbosity
+            | Param::PromptCacheKey
+            | Param::Functions
+            | Param::UnknownPart => Refused,
+        }
+    }
+
+    fn default_base(&self, _ep: &Endpoint) -> String {
+        "https://api.anthropic.com".into()
+    }
+
+    fn url(&self, _ep: &Endpoint, base: &str, op: Operation) -> Result<String, ProviderError> {
+        match op {
+            Operation::Chat { .. } => {
+                let root = base.strip_suffix("/v1").unwrap_or(base);
+                Ok(format!("{root}/v1/messages"))
+            }
+            Operation::Embeddings => Err(ProviderError::bad_request(
+                "anthropic has no embeddings API; route embeddings to another model",
+            )),
+        }
+    }
+
+    fn auth(&self, ep: &Endpoint, headers: &mut http::HeaderMap) -> Result<(), ProviderError> {
+        if let Some(key) = &ep.api_key {
+            headers.insert(
+                HeaderName::from_static("x-api-key"),
+                sensitive(key.expose())?,
+            );
+        }
+        let version = ep.api_version.as_deref().unwrap_or(DEFAULT_VERSION);
+        let version = HeaderValue::try_from(version)
+            .map_err(|_| ProviderError::bad_gateway("invalid anthropic api_version"))?;
+        headers.insert(HeaderName::from_static("anthropic-version"), version);
+        Ok(())
+    }
+
+    fn forwarded_headers(&self) -> &'static [&'static str] {
+        &["anthropic-beta"]
+    }
+
+    fn native(&self) -> Option<Api> {
+        Some(Api::Messages)
+    }
+
+    fn encode(&self, req: &ChatRequest<'_>, ep: &Endpoint) -> Result<Bytes, ProviderError> {
+        encode(req, &ep.model)
+    }
+
+    fn decode<'b>(&self, body: &'b [u8], _ep: &Endpoint) -> Result<ChatResponse<'b>, ProviderError> {
+        decode(body)
+    }
+
+    fn stream(&self, _ep: &Endpoint) -> (Framing, Box<dyn Decoder>) {
+        (Framing::sse(), Box::new(AnthropicDecoder::default()))
+    }
+
+    fn embeddings(&self) -> Option<&dyn Embeddings> {
+        None
+    }
+}
+
+// === canonical → Messages request ===
+
+#[derive(Serialize)]
+struct Out<'r> {
+    model: &'r str,
+    messages: Vec<OutMessage<'r>>,
+    max_tokens: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system: Option<OutSystem<'r>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_k: Option<u64>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    stop_sequences: &'r [Cow<'r, str>],
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stream: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<OutTool<'r>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<OutChoice<'r>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking: Option<OutThinking>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output_config: Option<OutConfig<'r>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<OutMetadata<'r>>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum OutSystem<'r> {
+    Text(Cow<'r, str>),
+    Blocks(Vec<OutBlock<'r>>),
+}
+
+#[derive(Serialize)]
+struct OutMessage<'r> {
+    role: &'static str,
+    content: Vec<OutBlock<'r>>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum OutBlock<'r> {
+    Text {
+        text: &'r str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cache_control: Option<&'r RawValue>,
+    },
+    Image {
+        source: OutSource<'r>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cache_control: Option<&'r RawValue>,
+    },
+    Document {
+        source: OutSource<'r>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        title: Option<&'r str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cache_control: Option<&'r RawValue>,
+    },
+    Thinking {
+        thinking: &'r str,
+        signature: &'r str,
+    },
+    RedactedThinking {
+        data: &'r str,
+    },
+    ToolUse {
+        id: &'r str,
+        name: &'r str,
+        input: Cow<'r, RawValue>,
+    },
+    ToolResult {
+        tool_use_id: &'r str,
+        content: Cow<'r, str>,
+    },
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum OutSource<'r> {
+    Base64 { media_type: &'r str, data: &'r str },
+    Url { url: &'r str },
+    File { file_id: &'r str },
+}
+
+#[derive(Serialize)]
+struct OutTool<'r> {
+    name: &'r str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'r str>,
+    input_schema: Cow<'r, RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    strict: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_control: Option<&'r RawValue>,
+}
+
+#[derive(Serialize)]
+struct OutChoice<'r> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'r str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disable_parallel_tool_use: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct OutThinking {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    budget_tokens: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct OutConfig<'r> {
+    format: OutFormat<'r>,
+}
+
+#[derive(Serialize)]
+struct OutFormat<'r> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    schema: Cow<'r, RawValue>,
+}
+
+#[derive(Serialize)]
+struct OutMetadata<'r> {
+    user_id: &'r str,
+}
+
+fn source<'r>(s: &'r Source<'r>) -> OutSource<'r> {
+    match s {
+        Source::Base64 { media_type, data } => OutSource::Base64 { media_type, data },
+        Source::Url(url) => OutSource::Url { url },
+        Source::FileId(file_id) => OutSource::File { file_id },
+    }
+}
+
+fn block<'r>(p: &'r Part<'r>) -> Option<OutBlock<'r>> {
+    Some(match p {
+        Part::Text {
+            text,
+            cache_control,
+        } => OutBlock::Text {
+            text,
+            cache_control: *cache_control,
+        },
+        Part::Image {
+            source: s,
+            cache_control,
+        } => OutBlock::Image {
+            source: source(s),
+            cache_control: *cache_control,
+        },
+        Part::File {
+            source: s,
+            filename,
+            cache_control,
+        } => OutBlock::Document {
+            source: source(s),
+            title: filename.as_deref(),
+            cache_control: *cache_control,
+        },
+        // Refused by the capability table before encoding.
+        Part::Audio { .. } | Part::Unknown { .. } => return None,
+    })
+}
+
+fn schema_or_object(raw: Option<&RawValue>) -> Cow<'_, RawValue> {
+    match raw {
+        Some(raw) => Cow::Borrowed(raw),
+        None => Cow::Owned(
+            RawValue::from_string(r#"{"type":"object"}"#.to_string())
+                .unwrap_or_else(|_| crate::shared::empty_object()),
+        ),
+    }
+}
+
+/// Encodes `req` as a Messages request for `model`.
+pub(crate) fn encode(req: &ChatRequest<'_>, model: &str) -> Result<Bytes, ProviderError> {
+    let mut system: Vec<&Part<'_>> = Vec::new();
+    let mut turns: Vec<(&'static str, Vec<OutBlock<'_>>)> = Vec::new();
+    for m in &req.messages {
+        let (role, blocks) = match m.role {
+            Role::System => {
+                system.extend(m.content.iter());
                 continue;
             }
-            "assistant" => ("assistant", assistant_blocks(message, content)),
-            "tool" => {
-                let id = message
-                    .get("tool_call_id")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                (
-                    "user",
-                    vec![
-                        json!({"type": "tool_result", "tool_use_id": id, "content": content_text(content)}),
-                    ],
-                )
+            Role::User => ("user", m.content.iter().filter_map(block).collect()),
+            Role::Tool => (
+                "user",
+                vec![OutBlock::ToolResult {
+                    tool_use_id: m.tool_call_id.as_deref().unwrap_or_default(),
+                    content: m.text(),
+                }],
+            ),
+            Role::Assistant => {
+                let mut blocks = Vec::new();
+                for t in &m.thinking {
+                    match (&t.signature, t.redacted) {
+                        (Some(data), true) => blocks.push(OutBlock::RedactedThinking { data }),
+                        (Some(signature), false) => blocks.push(OutBlock::Thinking {
+                            thinking: &t.text,
+                            signature,
+                        }),
+                        // Unsigned reasoning (another provider's) cannot go back.
+                        (None, _) => {}
+                    }
+                }
+                blocks.extend(m.content.iter().filter_map(block));
+                for c in &m.tool_calls {
+                    blocks.push(OutBlock::ToolUse {
+                        id: &c.id,
+                        name: &c.name,
+                        input: args_object(&c.arguments),
+                    });
+                }
+                ("assistant", blocks)
             }
-            _ => ("user", user_blocks(content)),
         };
-        if blocks.is_empty() {
-            continue;
-        }
-        // Consecutive messages of one role become one message (tool results that
-        // answer parallel calls must share one user message).
-        match out.last_mut() {
-            Some(last) if last["role"] == role => {
-                if let Some(list) = last["content"].as_array_mut() {
-                    list.extend(blocks);
-                }
-            }
-            _ => out.push(json!({"role": role, "content": blocks})),
+        // Consecutive messages of one role become one (tool results that answer
+        // parallel calls must share one user message).
+        push_merged(&mut turns, role, blocks);
+    }
+    let s = &req.sampling;
+    let budget = req.reasoning.and_then(Reasoning::budget);
+    let mut max_tokens = s.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
+    if let Some(b) = budget {
+        // Anthropic wants the thinking budget below `max_tokens`.
+        if max_tokens <= b {
+            max_tokens += b;
         }
     }
-
-    let mut body = Map::new();
-    body.insert("model".into(), model.into());
-    body.insert("messages".into(), Value::Array(out));
-    let max_tokens = req
-        .get("max_completion_tokens")
-        .or_else(|| req.get("max_tokens"))
-        .and_then(Value::as_u64)
-        .unwrap_or(DEFAULT_MAX_TOKENS);
-    let system: Vec<String> = system.into_iter().filter(|s| !s.is_empty()).collect();
-    if !system.is_empty() {
-        body.insert("system".into(), system.join("\n\n").into());
-    }
-    let renames = [
-        ("temperature", "temperature"),
-        ("top_p", "top_p"),
-        ("top_k", "top_k"),
-        ("stream", "stream"),
-    ];
-    copy_sampling(req, &mut body, &renames, "max_tokens", "stop_sequences");
-    // Required by Anthropic, and an integer: set after the copy, which takes it as is.
-    body.insert("max_tokens".into(), max_tokens.into());
-    if let Some(tools) = req.get("tools").and_then(Value::as_array) {
-        let tools: Vec<Value> = tools
+    let out = Out {
+        model,
+        messages: turns
+            .into_iter()
+            .map(|(role, content)| OutMessage { role, content })
+            .collect(),
+        max_tokens,
+        system: system_of(&system),
+        temperature: s.temperature,
+        top_p: s.top_p,
+        top_k: s.top_k,
+        stop_sequences: &s.stop,
+        stream: req.stream,
+        tools: req
+            .tools
             .iter()
-            .filter_map(|t| t.get("function"))
-            .map(|f| {
-                let mut tool = json!({
-                    "name": f.get("name").cloned().unwrap_or_default(),
-                    "input_schema": f.get("parameters").cloned().unwrap_or_else(|| json!({"type": "object"})),
-                });
-                if let Some(d) = f.get("description") {
-                    tool["description"] = d.clone();
-                }
-                tool
-            })
-            .collect();
-        body.insert("tools".into(), tools.into());
-    }
-    if let Some(choice) = req.get("tool_choice") {
-        let mapped = match choice {
-            Value::String(s) if s == "none" => Some(json!({"type": "none"})),
-            Value::String(s) if s == "auto" => Some(json!({"type": "auto"})),
-            Value::String(s) if s == "required" => Some(json!({"type": "any"})),
-            Value::Object(_) => choice
-                .pointer("/function/name")
-                .map(|name| json!({"type": "tool", "name": name})),
-            _ => None,
-        };
-        if let Some(mapped) = mapped {
-            body.insert("tool_choice".into(), mapped);
-        }
-    }
-    if let Some(user) = req.get("user").and_then(Value::as_str) {
-        body.insert("metadata".into(), json!({"user_id": user}));
-    }
-    Ok(Value::Object(body))
-}
-
-fn user_blocks(content: &Value) -> Vec<Value> {
-    match content {
-        Value::String(s) => vec![json!({"type": "text", "text": s})],
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|part| match part.get("type").and_then(Value::as_str) {
-                Some("text") => Some(
-                    json!({"type": "text", "text": part.get("text").cloned().unwrap_or_default()}),
-                ),
-                Some("image_url") => {
-                    let url = part.pointer("/image_url/url").and_then(Value::as_str)?;
-                    Some(json!({"type": "image", "source": image_source(url)}))
-                }
-                _ => None,
+            .map(|t| OutTool {
+                name: &t.name,
+                description: t.description.as_deref(),
+                input_schema: schema_or_object(t.parameters),
+                strict: t.strict,
+                cache_control: t.cache_control,
             })
             .collect(),
-        _ => Vec::new(),
+        tool_choice: tool_choice(req.tool_choice.as_ref(), req.parallel_tool_calls),
+        thinking: req.reasoning.map(|r| match r.budget() {
+            Some(b) => OutThinking {
+                kind: "enabled",
+                budget_tokens: Some(b),
+            },
+            None => OutThinking {
+                kind: "disabled",
+                budget_tokens: None,
+            },
+        }),
+        output_config: match &req.response_format {
+            Some(ResponseFormat::JsonSchema { schema, .. }) => Some(OutConfig {
+                format: OutFormat {
+                    kind: "json_schema",
+                    schema: schema_or_object(*schema),
+                },
+            }),
+            Some(ResponseFormat::Text | ResponseFormat::JsonObject) | None => None,
+        },
+        metadata: req.user.as_deref().map(|user_id| OutMetadata { user_id }),
+    };
+    crate::shared::body_with_extra(&out, &req.extra)
+}
+
+fn system_of<'r>(parts: &[&'r Part<'r>]) -> Option<OutSystem<'r>> {
+    let cached = parts.iter().any(|p| matches!(p, Part::Text { cache_control: Some(_), .. }));
+    if cached {
+        return Some(OutSystem::Blocks(parts.iter().filter_map(|p| block(p)).collect()));
+    }
+    let texts: Vec<&str> = parts
+        .iter()
+        .filter_map(|p| match p {
+            Part::Text { text, .. } if !text.is_empty() => Some(text.as_ref()),
+            _ => None,
+        })
+        .collect();
+    match texts.as_slice() {
+        [] => None,
+        [one] => Some(OutSystem::Text(Cow::Borrowed(one))),
+        many => Some(OutSystem::Text(Cow::Owned(many.join("\n\n")))),
     }
 }
 
-fn image_source(url: &str) -> Value {
-    // data:image/png;base64,AAAA
-    if let Some(rest) = url.strip_prefix("data:") {
-        if let Some((media, data)) = rest.split_once(";base64,") {
-            return json!({"type": "base64", "media_type": media, "data": data});
+fn tool_choice<'r>(choice: Option<&'r ToolChoice<'r>>, parallel: Option<bool>) -> Option<OutChoice<'r>> {
+    let disable = (parallel == Some(false)).then_some(true);
+    let (kind, name) = match choice {
+        None if disable.is_some() => ("auto", None),
+        None => return None,
+        Some(ToolChoice::Auto) => ("auto", None),
+        Some(ToolChoice::None) => ("none", None),
+        Some(ToolChoice::Required) => ("any", None),
+        Some(ToolChoice::Named(n)) => ("tool", Some(n.as_ref())),
+    };
+    Some(OutChoice {
+        kind,
+        name,
+        disable_parallel_tool_use: disable.filter(|_| kind != "none"),
+    })
+}
+
+// === Messages response → canonical ===
+
+#[derive(Deserialize)]
+struct InResponse<'a> {
+    #[serde(default, borrow)]
+    id: Cow<'a, str>,
+    #[serde(default, borrow)]
+    model: Cow<'a, str>,
+    #[serde(default, borrow)]
+    content: Vec<InBlock<'a>>,
+    #[serde(default, borrow)]
+    stop_reason: Option<Cow<'a, str>>,
+    #[serde(default)]
+    usage: Option<InUsage>,
+}
+
+#[derive(Deserialize)]
+struct InBlock<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    text: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    thinking: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    signature: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    data: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    input: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize, Default, Clone, Copy)]
+struct InUsage {
+    #[serde(default)]
+    input_tokens: Option<u64>,
+    #[serde(default)]
+    output_tokens: Option<u64>,
+    #[serde(default)]
+    cache_creation_input_tokens: Option<u64>,
+    #[serde(default)]
+    cache_read_input_tokens: Option<u64>,
+}
+
+impl InUsage {
+    fn usage(self) -> Usage {
+        let read = self.cache_read_input_tokens.unwrap_or(0);
+        let created = self.cache_creation_input_tokens.unwrap_or(0);
+        Usage {
+            input: self.input_tokens.unwrap_or(0) + read + created,
+            output: self.output_tokens.unwrap_or(0),
+            cached_input: read,
+            cache_creation: created,
+            reasoning: 0,
         }
     }
-    json!({"type": "url", "url": url})
 }
 
-/// An OpenAI assistant message as Anthropic content blocks: its text, then a
-/// `tool_use` block per tool call (arguments parsed; `{}` if they are not JSON).
-fn assistant_blocks(message: &Value, content: &Value) -> Vec<Value> {
-    let mut blocks = Vec::new();
-    let text = content_text(content);
-    if !text.is_empty() {
-        blocks.push(json!({"type": "text", "text": text}));
-    }
-    for call in message
-        .get("tool_calls")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let args = call
-            .pointer("/function/arguments")
-            .and_then(Value::as_str)
-            .unwrap_or("{}");
-        let input: Value = serde_json::from_str(args).unwrap_or_else(|_| json!({}));
-        blocks.push(json!({
-            "type": "tool_use",
-            "id": call.get("id").cloned().unwrap_or_default(),
-            "name": call.pointer("/function/name").cloned().unwrap_or_default(),
-            "input": input,
-        }));
-    }
-    blocks
-}
-
-// === Anthropic response → OpenAI response ===
-
-pub(crate) fn finish_to_openai(stop_reason: Option<&str>) -> &'static str {
-    match stop_reason {
-        Some("max_tokens") => "length",
-        Some("tool_use") => "tool_calls",
-        Some("refusal") => "content_filter",
-        _ => "stop",
+fn finish_in(reason: Option<&str>) -> FinishReason {
+    match reason {
+        Some("max_tokens" | "model_context_window_exceeded") => FinishReason::Length,
+        Some("tool_use") => FinishReason::ToolCalls,
+        Some("refusal") => FinishReason::ContentFilter,
+        _ => FinishReason::Stop,
     }
 }
 
-fn usage_of(u: Option<&Value>) -> (u64, u64) {
-    let get = |k: &str| {
-        u.and_then(|u| u.get(k))
-            .and_then(Value::as_u64)
-            .unwrap_or(0)
+/// Parses a Messages response.
+pub(crate) fn decode(body: &[u8]) -> Result<ChatResponse<'_>, ProviderError> {
+    let r: InResponse<'_> = serde_json::from_slice(body)
+        .map_err(|e| ProviderError::bad_gateway(format!("upstream sent an invalid answer: {e}")))?;
+    let mut choice = Choice {
+        finish: finish_in(r.stop_reason.as_deref()),
+        ..Choice::default()
     };
-    (
-        get("input_tokens") + get("cache_creation_input_tokens") + get("cache_read_input_tokens"),
-        get("output_tokens"),
-    )
-}
-
-/// Translates a Messages response into a `chat.completion`.
-pub(crate) fn response_to_openai(resp: &Value) -> Value {
-    let mut text = String::new();
-    let mut calls = Vec::new();
-    for block in resp
-        .get("content")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        match block.get("type").and_then(Value::as_str) {
-            Some("text") => text.push_str(block.get("text").and_then(Value::as_str).unwrap_or_default()),
-            Some("tool_use") => calls.push(json!({
-                "id": block.get("id").cloned().unwrap_or_default(),
-                "type": "function",
-                "function": {
-                    "name": block.get("name").cloned().unwrap_or_default(),
-                    "arguments": block.get("input").map_or_else(|| "{}".to_string(), Value::to_string),
-                },
-            })),
+    for b in r.content {
+        match b.kind.as_ref() {
+            "text" => choice.text.push_str(b.text.as_deref().unwrap_or_default()),
+            "thinking" => choice.thinking.push(Thinking {
+                text: b.thinking.unwrap_or_default(),
+                signature: b.signature,
+                redacted: false,
+            }),
+            "redacted_thinking" => choice.thinking.push(Thinking {
+                text: Cow::Borrowed(""),
+                signature: b.data,
+                redacted: true,
+            }),
+            "tool_use" => choice.tool_calls.push(ToolCall {
+                id: b.id.unwrap_or_default(),
+                name: b.name.unwrap_or_default(),
+                arguments: Cow::Borrowed(b.input.map_or("{}", |i| i.get())),
+            }),
             _ => {}
         }
     }
-    let (prompt, completion_tokens) = usage_of(resp.get("usage"));
-    completion(
-        resp.get("id").and_then(Value::as_str).unwrap_or("msg"),
-        resp.get("model")
-            .and_then(Value::as_str)
-            .unwrap_or_default(),
-        now(),
-        (!text.is_empty() || calls.is_empty()).then_some(text),
-        calls,
-        finish_to_openai(resp.get("stop_reason").and_then(Value::as_str)),
-        usage(prompt, completion_tokens),
-    )
+    Ok(ChatResponse {
+        id: r.id,
+        model: r.model,
+        choices: vec![choice],
+        usage: r.usage.map(InUsage::usage),
+    })
 }
 
-// === Anthropic stream → OpenAI chunks ===
+// === Messages stream → canonical deltas ===
 
-/// Decodes Anthropic stream events into OpenAI chunks.
+#[derive(Deserialize)]
+struct InEvent<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    message: Option<InStart<'a>>,
+    #[serde(default)]
+    index: u64,
+    #[serde(default, borrow)]
+    content_block: Option<InBlock<'a>>,
+    #[serde(default, borrow)]
+    delta: Option<InDelta<'a>>,
+    #[serde(default)]
+    usage: Option<InUsage>,
+    #[serde(default, borrow)]
+    error: Option<InError<'a>>,
+}
+
+#[derive(Deserialize)]
+struct InStart<'a> {
+    #[serde(default, borrow)]
+    id: Cow<'a, str>,
+    #[serde(default, borrow)]
+    model: Cow<'a, str>,
+    #[serde(default)]
+    usage: Option<InUsage>,
+}
+
+#[derive(Deserialize)]
+struct InDelta<'a> {
+    #[serde(rename = "type", default, borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    text: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    thinking: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    signature: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    partial_json: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    stop_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct InError<'a> {
+    #[serde(rename = "type", default, borrow)]
+    kind: Cow<'a, str>,
+}
+
+/// Decodes Anthropic stream events.
+#[derive(Debug, Default)]
 pub(crate) struct AnthropicDecoder {
-    id: String,
-    model: String,
-    created: u64,
-    input_tokens: u64,
-    /// Content block index → OpenAI tool call index.
-    tools: HashMap<u64, u64>,
-    include_usage: bool,
+    usage: Usage,
+    /// Content block index → tool call index, for the blocks that are tool calls.
+    tools: Vec<(u64, u32)>,
     done: bool,
-}
-
-impl AnthropicDecoder {
-    pub(crate) fn new(include_usage: bool) -> Self {
-        Self {
-            id: String::new(),
-            model: String::new(),
-            created: now(),
-            input_tokens: 0,
-            tools: HashMap::new(),
-            include_usage,
-            done: false,
-        }
-    }
-
-    fn chunk(&self, delta: Value, finish: Option<&str>) -> Value {
-        chunk(&self.id, &self.model, self.created, delta, finish)
-    }
 }
 
 impl Decoder for AnthropicDecoder {
@@ -279,88 +628,68 @@ impl Decoder for AnthropicDecoder {
         &mut self,
         _name: Option<&str>,
         data: &str,
-        out: &mut Vec<Value>,
+        out: &mut dyn Sink,
     ) -> Result<(), ProviderError> {
-        let event: Value = serde_json::from_str(data)
+        let e: InEvent<'_> = serde_json::from_str(data)
             .map_err(|_| ProviderError::bad_gateway("upstream sent an invalid stream event"))?;
-        match event.get("type").and_then(Value::as_str) {
-            Some("message_start") => {
-                let message = event.get("message").unwrap_or(&Value::Null);
-                self.id = message
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .unwrap_or("msg")
-                    .to_string();
-                self.model = message
-                    .get("model")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
-                self.input_tokens = usage_of(message.get("usage")).0;
-                out.push(self.chunk(json!({"role": "assistant", "content": ""}), None));
+        match e.kind.as_ref() {
+            "message_start" => {
+                let m = e.message.unwrap_or(InStart {
+                    id: Cow::Borrowed(""),
+                    model: Cow::Borrowed(""),
+                    usage: None,
+                });
+                if let Some(u) = m.usage {
+                    self.usage = u.usage();
+                }
+                out.delta(Delta::Start {
+                    id: &m.id,
+                    model: &m.model,
+                    input_tokens: Some(self.usage.input),
+                });
             }
-            Some("content_block_start") => {
-                let block = event.get("content_block").unwrap_or(&Value::Null);
-                if block.get("type").and_then(Value::as_str) == Some("tool_use") {
-                    let index = event.get("index").and_then(Value::as_u64).unwrap_or(0);
-                    let tool_index = self.tools.len() as u64;
-                    self.tools.insert(index, tool_index);
-                    out.push(self.chunk(
-                        json!({"tool_calls": [{
-                            "index": tool_index,
-                            "id": block.get("id").cloned().unwrap_or_default(),
-                            "type": "function",
-                            "function": {"name": block.get("name").cloned().unwrap_or_default(), "arguments": ""},
-                        }]}),
-                        None,
-                    ));
+            "content_block_start" => {
+                if let Some(b) = e.content_block.filter(|b| b.kind == "tool_use") {
+                    let index = self.tools.len() as u32;
+                    self.tools.push((e.index, index));
+                    out.delta(Delta::ToolCall {
+                        choice: 0,
+                        index,
+                        start: Some((
+                            b.id.unwrap_or_default(),
+                            b.name.as_deref().unwrap_or_default(),
+                        )),
+                        arguments: Cow::Borrowed(""),
+                    });
                 }
             }
-            Some("content_block_delta") => {
-                let delta = event.get("delta").unwrap_or(&Value::Null);
-                match delta.get("type").and_then(Value::as_str) {
-                    Some("text_delta") => {
-                        let text = delta.get("text").cloned().unwrap_or_default();
-                        out.push(self.chunk(json!({"content": text}), None));
+            "content_block_delta" => self.block_delta(e.index, e.delta, out),
+            "message_delta" => {
+                if let Some(u) = e.usage {
+                    // Output counts are cumulative; input counts come here too lately.
+                    let u2 = u.usage();
+                    self.usage.output = u2.output;
+                    if u.input_tokens.is_some() {
+                        self.usage.input = u2.input;
+                        self.usage.cached_input = u2.cached_input;
+                        self.usage.cache_creation = u2.cache_creation;
                     }
-                    Some("input_json_delta") => {
-                        let index = event.get("index").and_then(Value::as_u64).unwrap_or(0);
-                        let tool_index = self.tools.get(&index).copied().unwrap_or(0);
-                        let partial = delta.get("partial_json").cloned().unwrap_or_default();
-                        out.push(self.chunk(
-                            json!({"tool_calls": [{"index": tool_index, "function": {"arguments": partial}}]}),
-                            None,
-                        ));
-                    }
-                    _ => {}
                 }
+                let stop = e.delta.and_then(|d| d.stop_reason);
+                out.delta(Delta::Finish {
+                    choice: 0,
+                    reason: finish_in(stop.as_deref()),
+                });
+                out.delta(Delta::Usage(self.usage));
             }
-            Some("message_delta") => {
-                let stop = event.pointer("/delta/stop_reason").and_then(Value::as_str);
-                out.push(self.chunk(json!({}), Some(finish_to_openai(stop))));
-                if self.include_usage {
-                    let (_, output) = usage_of(event.get("usage"));
-                    out.push(usage_chunk(
-                        &self.id,
-                        &self.model,
-                        self.created,
-                        usage(self.input_tokens, output),
-                    ));
-                }
-            }
-            Some("message_stop") => self.done = true,
-            Some("error") => {
-                let status = match event.pointer("/error/type").and_then(Value::as_str) {
+            "message_stop" => self.done = true,
+            "error" => {
+                let status = match e.error.as_ref().map(|e| e.kind.as_ref()) {
                     Some("overloaded_error") => http::StatusCode::SERVICE_UNAVAILABLE,
                     Some("rate_limit_error") => http::StatusCode::TOO_MANY_REQUESTS,
                     _ => http::StatusCode::BAD_GATEWAY,
                 };
-                return Err(ProviderError::from_upstream(
-                    status,
-                    data.as_bytes(),
-                    None,
-                    None,
-                ));
+                return Err(ProviderError::from_upstream(status, data.as_bytes(), None, None));
             }
             _ => {}
         }
@@ -372,355 +701,38 @@ impl Decoder for AnthropicDecoder {
     }
 }
 
-// === Anthropic request → OpenAI request (for /v1/messages to other providers) ===
-
-/// Translates a Messages request into an OpenAI chat request.
-pub(crate) fn request_to_openai(req: &Value) -> Result<Value, ProviderError> {
-    let messages = req
-        .get("messages")
-        .and_then(Value::as_array)
-        .ok_or_else(|| ProviderError::bad_request("`messages` must be an array"))?;
-    let mut out = Vec::new();
-    match req.get("system") {
-        Some(Value::String(s)) => out.push(json!({"role": "system", "content": s})),
-        Some(Value::Array(blocks)) => out.push(
-            json!({"role": "system", "content": content_text(&Value::Array(blocks.clone()))}),
-        ),
-        _ => {}
-    }
-    for message in messages {
-        let role = message
-            .get("role")
-            .and_then(Value::as_str)
-            .unwrap_or("user");
-        let content = message.get("content").unwrap_or(&Value::Null);
-        let blocks = match content {
-            Value::String(s) => {
-                out.push(json!({"role": role, "content": s}));
-                continue;
+impl AnthropicDecoder {
+    fn block_delta(&self, block: u64, delta: Option<InDelta<'_>>, out: &mut dyn Sink) {
+        let Some(d) = delta else { return };
+        match d.kind.as_deref() {
+            Some("text_delta") => out.delta(Delta::Text {
+                choice: 0,
+                text: d.text.as_deref().unwrap_or_default(),
+            }),
+            Some("thinking_delta") => out.delta(Delta::Thinking {
+                choice: 0,
+                text: d.thinking.as_deref().unwrap_or_default(),
+                signature: None,
+            }),
+            Some("signature_delta") => out.delta(Delta::Thinking {
+                choice: 0,
+                text: "",
+                signature: d.signature.as_deref(),
+            }),
+            Some("input_json_delta") => {
+                let index = self
+                    .tools
+                    .iter()
+                    .find(|(b, _)| *b == block)
+                    .map_or(0, |(_, i)| *i);
+                out.delta(Delta::ToolCall {
+                    choice: 0,
+                    index,
+                    start: None,
+                    arguments: d.partial_json.unwrap_or_default(),
+                });
             }
-            Value::Array(blocks) => blocks,
-            _ => continue,
-        };
-        if role == "assistant" {
-            let text: String = blocks
-                .iter()
-                .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
-                .filter_map(|b| b.get("text").and_then(Value::as_str))
-                .collect();
-            let calls: Vec<Value> = blocks
-                .iter()
-                .filter(|b| b.get("type").and_then(Value::as_str) == Some("tool_use"))
-                .map(|b| json!({
-                    "id": b.get("id").cloned().unwrap_or_default(),
-                    "type": "function",
-                    "function": {
-                        "name": b.get("name").cloned().unwrap_or_default(),
-                        "arguments": b.get("input").map_or_else(|| "{}".to_string(), Value::to_string),
-                    },
-                }))
-                .collect();
-            let mut msg = json!({"role": "assistant", "content": if text.is_empty() { Value::Null } else { text.into() }});
-            if !calls.is_empty() {
-                msg["tool_calls"] = calls.into();
-            }
-            out.push(msg);
-            continue;
+            _ => {}
         }
-        let mut parts = Vec::new();
-        for block in blocks {
-            match block.get("type").and_then(Value::as_str) {
-                Some("tool_result") => out.push(json!({
-                    "role": "tool",
-                    "tool_call_id": block.get("tool_use_id").cloned().unwrap_or_default(),
-                    "content": content_text(block.get("content").unwrap_or(&Value::Null)),
-                })),
-                Some("text") => parts.push(
-                    json!({"type": "text", "text": block.get("text").cloned().unwrap_or_default()}),
-                ),
-                Some("image") => {
-                    let source = block.get("source").unwrap_or(&Value::Null);
-                    let url = match source.get("type").and_then(Value::as_str) {
-                        Some("base64") => format!(
-                            "data:{};base64,{}",
-                            source
-                                .get("media_type")
-                                .and_then(Value::as_str)
-                                .unwrap_or("image/png"),
-                            source
-                                .get("data")
-                                .and_then(Value::as_str)
-                                .unwrap_or_default()
-                        ),
-                        _ => source
-                            .get("url")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default()
-                            .to_string(),
-                    };
-                    parts.push(json!({"type": "image_url", "image_url": {"url": url}}));
-                }
-                _ => {}
-            }
-        }
-        if !parts.is_empty() {
-            out.push(json!({"role": role, "content": parts}));
-        }
-    }
-    let mut body = Map::new();
-    body.insert(
-        "model".into(),
-        req.get("model").cloned().unwrap_or_default(),
-    );
-    body.insert("messages".into(), out.into());
-    if let Some(v) = req.get("max_tokens") {
-        body.insert("max_tokens".into(), v.clone());
-    }
-    for key in ["temperature", "top_p", "stream"] {
-        if let Some(v) = req.get(key).filter(|v| !v.is_null()) {
-            body.insert(key.into(), v.clone());
-        }
-    }
-    if req.get("stream").and_then(Value::as_bool) == Some(true) {
-        body.insert("stream_options".into(), json!({"include_usage": true}));
-    }
-    if let Some(stop) = req.get("stop_sequences") {
-        body.insert("stop".into(), stop.clone());
-    }
-    if let Some(tools) = req.get("tools").and_then(Value::as_array) {
-        let tools: Vec<Value> = tools
-            .iter()
-            .map(|t| json!({"type": "function", "function": {
-                "name": t.get("name").cloned().unwrap_or_default(),
-                "description": t.get("description").cloned().unwrap_or_default(),
-                "parameters": t.get("input_schema").cloned().unwrap_or_else(|| json!({"type": "object"})),
-            }}))
-            .collect();
-        body.insert("tools".into(), tools.into());
-    }
-    if let Some(choice) = req.get("tool_choice") {
-        let mapped = match choice.get("type").and_then(Value::as_str) {
-            Some("auto") => Some(json!("auto")),
-            Some("any") => Some(json!("required")),
-            Some("none") => Some(json!("none")),
-            Some("tool") => Some(
-                json!({"type": "function", "function": {"name": choice.get("name").cloned().unwrap_or_default()}}),
-            ),
-            _ => None,
-        };
-        if let Some(mapped) = mapped {
-            body.insert("tool_choice".into(), mapped);
-        }
-    }
-    if let Some(user) = req.pointer("/metadata/user_id") {
-        body.insert("user".into(), user.clone());
-    }
-    Ok(Value::Object(body))
-}
-
-fn finish_to_anthropic(finish: Option<&str>) -> &'static str {
-    match finish {
-        Some("length") => "max_tokens",
-        Some("tool_calls") | Some("function_call") => "tool_use",
-        Some("content_filter") => "refusal",
-        _ => "end_turn",
-    }
-}
-
-/// Translates a `chat.completion` into a Messages response.
-pub(crate) fn response_from_openai(resp: &Value) -> Value {
-    let choice = resp.pointer("/choices/0").unwrap_or(&Value::Null);
-    let message = choice.get("message").unwrap_or(&Value::Null);
-    // The same blocks an assistant message in a request becomes.
-    let content = assistant_blocks(message, message.get("content").unwrap_or(&Value::Null));
-    let get = |k: &str| {
-        resp.pointer(&format!("/usage/{k}"))
-            .and_then(Value::as_u64)
-            .unwrap_or(0)
-    };
-    json!({
-        "id": message_id(resp.get("id").and_then(Value::as_str)),
-        "type": "message",
-        "role": "assistant",
-        "model": resp.get("model").cloned().unwrap_or_default(),
-        "content": content,
-        "stop_reason": finish_to_anthropic(choice.get("finish_reason").and_then(Value::as_str)),
-        "stop_sequence": null,
-        "usage": {"input_tokens": get("prompt_tokens"), "output_tokens": get("completion_tokens")},
-    })
-}
-
-fn message_id(id: Option<&str>) -> String {
-    match id {
-        Some(id) if id.starts_with("msg_") => id.to_string(),
-        Some(id) => format!("msg_{id}"),
-        None => "msg_gateway".to_string(),
-    }
-}
-
-// === OpenAI chunks → Anthropic stream ===
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Open {
-    Text,
-    Tool(u64),
-}
-
-/// Encodes OpenAI chunks as Anthropic stream events.
-pub(crate) struct AnthropicEncoder {
-    started: bool,
-    open: Option<(u64, Open)>,
-    next_index: u64,
-    stop_reason: Option<&'static str>,
-    input_tokens: u64,
-    output_tokens: u64,
-}
-
-impl AnthropicEncoder {
-    pub(crate) fn new() -> Self {
-        Self {
-            started: false,
-            open: None,
-            next_index: 0,
-            stop_reason: None,
-            input_tokens: 0,
-            output_tokens: 0,
-        }
-    }
-
-    fn event(out: &mut BytesMut, name: &str, data: &Value) {
-        out.put_slice(b"event: ");
-        out.put_slice(name.as_bytes());
-        out.put_slice(b"\ndata: ");
-        out.put_slice(data.to_string().as_bytes());
-        out.put_slice(b"\n\n");
-    }
-
-    fn start(&mut self, id: &str, model: &str, out: &mut BytesMut) {
-        if self.started {
-            return;
-        }
-        self.started = true;
-        Self::event(
-            out,
-            "message_start",
-            &json!({"type": "message_start", "message": {
-                "id": message_id(Some(id)), "type": "message", "role": "assistant", "model": model,
-                "content": [], "stop_reason": null, "stop_sequence": null,
-                "usage": {"input_tokens": self.input_tokens, "output_tokens": 0},
-            }}),
-        );
-    }
-
-    fn close(&mut self, out: &mut BytesMut) {
-        if let Some((index, _)) = self.open.take() {
-            Self::event(
-                out,
-                "content_block_stop",
-                &json!({"type": "content_block_stop", "index": index}),
-            );
-        }
-    }
-
-    fn open(&mut self, kind: Open, block: Value, out: &mut BytesMut) -> u64 {
-        if let Some((index, open)) = self.open {
-            if open == kind {
-                return index;
-            }
-        }
-        self.close(out);
-        let index = self.next_index;
-        self.next_index += 1;
-        self.open = Some((index, kind));
-        Self::event(
-            out,
-            "content_block_start",
-            &json!({"type": "content_block_start", "index": index, "content_block": block}),
-        );
-        index
-    }
-
-    /// Encodes one chunk.
-    pub(crate) fn chunk(&mut self, chunk: &Value, out: &mut BytesMut) {
-        if let Some(u) = chunk.get("usage").filter(|u| !u.is_null()) {
-            self.input_tokens = u
-                .get("prompt_tokens")
-                .and_then(Value::as_u64)
-                .unwrap_or(self.input_tokens);
-            self.output_tokens = u
-                .get("completion_tokens")
-                .and_then(Value::as_u64)
-                .unwrap_or(self.output_tokens);
-        }
-        let id = chunk.get("id").and_then(Value::as_str).unwrap_or("gateway");
-        let model = chunk
-            .get("model")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        self.start(id, model, out);
-        let Some(choice) = chunk.pointer("/choices/0") else {
-            return;
-        };
-        let delta = choice.get("delta").unwrap_or(&Value::Null);
-        if let Some(text) = delta
-            .get("content")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-        {
-            let index = self.open(Open::Text, json!({"type": "text", "text": ""}), out);
-            Self::event(
-                out,
-                "content_block_delta",
-                &json!({"type": "content_block_delta", "index": index,
-                "delta": {"type": "text_delta", "text": text}}),
-            );
-        }
-        for call in delta
-            .get("tool_calls")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let tool = call.get("index").and_then(Value::as_u64).unwrap_or(0);
-            let block = json!({"type": "tool_use", "id": call.get("id").cloned().unwrap_or_default(),
-                "name": call.pointer("/function/name").cloned().unwrap_or_default(), "input": {}});
-            let index = self.open(Open::Tool(tool), block, out);
-            if let Some(args) = call
-                .pointer("/function/arguments")
-                .and_then(Value::as_str)
-                .filter(|a| !a.is_empty())
-            {
-                Self::event(
-                    out,
-                    "content_block_delta",
-                    &json!({"type": "content_block_delta", "index": index,
-                    "delta": {"type": "input_json_delta", "partial_json": args}}),
-                );
-            }
-        }
-        if let Some(finish) = choice.get("finish_reason").and_then(Value::as_str) {
-            self.stop_reason = Some(finish_to_anthropic(Some(finish)));
-        }
-    }
-
-    /// Ends a complete stream.
-    pub(crate) fn finish(&mut self, out: &mut BytesMut) {
-        self.start("gateway", "", out);
-        self.close(out);
-        Self::event(
-            out,
-            "message_delta",
-            &json!({"type": "message_delta",
-            "delta": {"stop_reason": self.stop_reason.unwrap_or("end_turn"), "stop_sequence": null},
-            "usage": {"output_tokens": self.output_tokens}}),
-        );
-        Self::event(out, "message_stop", &json!({"type": "message_stop"}));
-    }
-
-    /// Ends a broken stream with an `error` event.
-    pub(crate) fn error(err: &ProviderError) -> Bytes {
-        let mut out = BytesMut::new();
-        Self::event(&mut out, "error", &err.to_anthropic_json());
-        out.freeze()
     }
 }
