@@ -255,6 +255,7 @@ const USED_PARAMS: &[&str] = &[
     "vertex_project",
     "vertex_location",
     "mock_response",
+    "drop_params",
 ];
 
 /// LiteLLM `litellm_params` keys accepted and ignored, with a warning.
@@ -265,7 +266,6 @@ const IGNORED_PARAMS: &[&str] = &[
     "output_cost_per_token",
     "organization",
     "custom_llm_provider",
-    "drop_params",
     "tags",
     "region_name",
     "weight",
@@ -443,11 +443,13 @@ impl Config {
                 )),
             }
         }
+        let mut drop_params = false;
         for (key, value) in raw.litellm_settings.unwrap_or_default() {
             match (key.as_str(), &value) {
                 ("num_retries", Value::Number(n)) => {
                     default_retries = n.as_u64().unwrap_or(2) as u32
                 }
+                ("drop_params", Value::Bool(b)) => drop_params = *b,
                 _ => warnings.push(format!(
                     "{file}: `litellm_settings.{key}` is not used by this gateway; ignored"
                 )),
@@ -466,10 +468,17 @@ impl Config {
                 return Err(err(&format!("{at}.model_name"), "must not be empty".into()));
             }
             let _ = model.model_info;
+            let mut params = model.litellm_params;
+            // A deployment's own `drop_params` wins over `litellm_settings`'.
+            if drop_params {
+                params
+                    .entry("drop_params".to_string())
+                    .or_insert(Value::Bool(true));
+            }
             deployments.push(deployment(
                 &at,
                 model.model_name,
-                model.litellm_params,
+                params,
                 default_retries,
                 file,
                 &mut warnings,
@@ -576,6 +585,11 @@ fn deployment(
         endpoint.stream_timeout = t;
     }
     endpoint.first_token_timeout = seconds("first_token_timeout")?;
+    endpoint.drop_params = match params.get("drop_params") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(err("drop_params", "must be true or false".into())),
+    };
     if !mock {
         endpoint.validate().map_err(|p| err("model", p))?;
     }
@@ -769,7 +783,26 @@ general_settings: {master_key: os.environ/GATEWAY_TEST_MASTER, database_url: pos
             (30, 10_500, 1)
         );
         assert_eq!(d.endpoint.api_version.as_deref(), Some("2024-10-21"));
-        assert_eq!(config.warnings.len(), 3, "{:?}", config.warnings);
+        // `litellm_settings.drop_params` is used, not warned about.
+        assert!(d.endpoint.drop_params);
+        assert_eq!(config.warnings.len(), 2, "{:?}", config.warnings);
+    }
+
+    #[test]
+    fn a_deployments_drop_params_wins_over_litellm_settings() {
+        let yaml = "litellm_settings: {drop_params: true}\nmodel_list:\n  \
+            - {model_name: a, litellm_params: {model: openai/a}}\n  \
+            - {model_name: b, litellm_params: {model: openai/b, drop_params: false}}\n";
+        let config = parse(yaml).unwrap_or_else(|e| panic!("{e}"));
+        let drops: Vec<bool> = config
+            .deployments
+            .iter()
+            .map(|d| d.endpoint.drop_params)
+            .collect();
+        assert_eq!(drops, [true, false]);
+        let none = parse("model_list:\n  - {model_name: a, litellm_params: {model: openai/a}}\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!none.deployments[0].endpoint.drop_params);
     }
 
     #[test]

@@ -219,10 +219,12 @@ pub(crate) fn used(req: &ChatRequest<'_>) -> Vec<Param> {
         }
     }
     parts[4] |= req.tools.iter().any(|t| t.cache_control.is_some());
-    let choice = |c: &ToolChoice<'_>| req.tool_choice.as_ref().is_some_and(|t| match (t, c) {
-        (ToolChoice::Named(_), ToolChoice::Named(_)) => true,
-        (a, b) => a == b,
-    });
+    let choice = |c: &ToolChoice<'_>| {
+        req.tool_choice.as_ref().is_some_and(|t| match (t, c) {
+            (ToolChoice::Named(_), ToolChoice::Named(_)) => true,
+            (a, b) => a == b,
+        })
+    };
     let set = |p: Param| -> bool {
         match p {
             Param::Tools => !req.tools.is_empty(),
@@ -231,10 +233,9 @@ pub(crate) fn used(req: &ChatRequest<'_>) -> Vec<Param> {
             Param::ToolChoiceNamed => choice(&ToolChoice::Named("".into())),
             Param::ParallelToolCalls => req.parallel_tool_calls == Some(false),
             Param::JsonObject => matches!(req.response_format, Some(ResponseFormat::JsonObject)),
-            Param::JsonSchema => matches!(
-                req.response_format,
-                Some(ResponseFormat::JsonSchema { .. })
-            ),
+            Param::JsonSchema => {
+                matches!(req.response_format, Some(ResponseFormat::JsonSchema { .. }))
+            }
             Param::ReasoningEffort => req.reasoning.is_some(),
             Param::Temperature => s.temperature.is_some(),
             Param::TopP => s.top_p.is_some(),
@@ -327,10 +328,20 @@ fn clear_parts(req: &mut ChatRequest<'_>, p: Param) {
                 *cache_control = None;
                 true
             }
-            (Param::ImageData, Part::Image { source: Source::Base64 { .. }, .. }) => false,
-            (Param::ImageUrl, Part::Image { source: Source::Url(_) | Source::FileId(_), .. }) => {
-                false
-            }
+            (
+                Param::ImageData,
+                Part::Image {
+                    source: Source::Base64 { .. },
+                    ..
+                },
+            ) => false,
+            (
+                Param::ImageUrl,
+                Part::Image {
+                    source: Source::Url(_) | Source::FileId(_),
+                    ..
+                },
+            ) => false,
             (Param::InputAudio, Part::Audio { .. })
             | (Param::File, Part::File { .. })
             | (Param::UnknownPart, Part::Unknown { .. }) => false,
@@ -368,7 +379,11 @@ pub(crate) fn enforce(
         )));
     }
     for p in &refused {
-        tracing::debug!(provider, param = p.name(), "dropped an unsupported parameter");
+        tracing::debug!(
+            provider,
+            param = p.name(),
+            "dropped an unsupported parameter"
+        );
         clear(req, *p);
     }
     Ok(refused)

@@ -336,7 +336,10 @@ impl ProviderClient {
                 let (parts, body) = res.into_parts();
                 let bytes = read_bounded(body, ep.max_response_bytes, deadline).await?;
                 let upstream = parse_object(&bytes, "response", true)?;
-                json_response(parts, Bytes::from(e.response(&upstream, &ep.model).to_string()))
+                json_response(
+                    parts,
+                    Bytes::from(e.response(&upstream, &ep.model).to_string()),
+                )
             }
         };
         if !dropped.is_empty() {

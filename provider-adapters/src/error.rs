@@ -44,8 +44,21 @@ pub struct ProviderError {
 impl PartialEq for ProviderError {
     /// Equal when everything a client sees is (the source is left out).
     fn eq(&self, other: &Self) -> bool {
-        (self.status, self.kind, &self.code, &self.message, &self.retry_after, self.reason)
-            == (other.status, other.kind, &other.code, &other.message, &other.retry_after, other.reason)
+        (
+            self.status,
+            self.kind,
+            &self.code,
+            &self.message,
+            &self.retry_after,
+            self.reason,
+        ) == (
+            other.status,
+            other.kind,
+            &other.code,
+            &other.message,
+            &other.retry_after,
+            other.reason,
+        )
     }
 }
 

@@ -49,7 +49,11 @@ pub(crate) fn plan(
         if peeked.model == ep.model && !peeked.client_fields {
             return Ok(body.clone());
         }
-        edit_top_level(body, &[("model", &json_string(&ep.model))], CLIENT_ONLY_FIELDS)
+        edit_top_level(
+            body,
+            &[("model", &json_string(&ep.model))],
+            CLIENT_ONLY_FIELDS,
+        )
     };
     let plain = |body: Bytes, reply: Reply| Plan {
         body,

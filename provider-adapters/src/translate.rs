@@ -90,33 +90,63 @@ fn bytes(v: &Value) -> Vec<u8> {
 
 /// OpenAI chat request → Anthropic Messages request for `model`.
 pub fn openai_to_anthropic_request(req: &Value, model: &str) -> Result<Value, ProviderError> {
-    value(request(Client::OpenAi, &bytes(req), Provider::Anthropic, model))
+    value(request(
+        Client::OpenAi,
+        &bytes(req),
+        Provider::Anthropic,
+        model,
+    ))
 }
 
 /// Anthropic Messages response → OpenAI `chat.completion`.
 pub fn anthropic_to_openai_response(resp: &Value) -> Result<Value, ProviderError> {
-    value(response(Provider::Anthropic, &bytes(resp), Client::OpenAi, ""))
+    value(response(
+        Provider::Anthropic,
+        &bytes(resp),
+        Client::OpenAi,
+        "",
+    ))
 }
 
 /// Anthropic Messages request → OpenAI chat request for `model`.
 pub fn anthropic_to_openai_request(req: &Value, model: &str) -> Result<Value, ProviderError> {
-    value(request(Client::Anthropic, &bytes(req), Provider::OpenAi, model))
+    value(request(
+        Client::Anthropic,
+        &bytes(req),
+        Provider::OpenAi,
+        model,
+    ))
 }
 
 /// OpenAI `chat.completion` → Anthropic Messages response.
 pub fn openai_to_anthropic_response(resp: &Value) -> Result<Value, ProviderError> {
-    value(response(Provider::OpenAi, &bytes(resp), Client::Anthropic, ""))
+    value(response(
+        Provider::OpenAi,
+        &bytes(resp),
+        Client::Anthropic,
+        "",
+    ))
 }
 
 /// OpenAI chat request → Gemini `generateContent` request for `model`.
 pub fn openai_to_gemini_request(req: &Value, model: &str) -> Result<Value, ProviderError> {
-    value(request(Client::OpenAi, &bytes(req), Provider::Gemini, model))
+    value(request(
+        Client::OpenAi,
+        &bytes(req),
+        Provider::Gemini,
+        model,
+    ))
 }
 
 /// Gemini `generateContent` response → OpenAI `chat.completion` (`model` is used if
 /// the response names none).
 pub fn gemini_to_openai_response(resp: &Value, model: &str) -> Result<Value, ProviderError> {
-    value(response(Provider::Gemini, &bytes(resp), Client::OpenAi, model))
+    value(response(
+        Provider::Gemini,
+        &bytes(resp),
+        Client::OpenAi,
+        model,
+    ))
 }
 
 /// OpenAI chat request → Ollama `/api/chat` request for `model`.
@@ -125,7 +155,12 @@ pub fn openai_to_ollama_request(
     model: &str,
     stream: bool,
 ) -> Result<Value, ProviderError> {
-    let mut v = value(request(Client::OpenAi, &bytes(req), Provider::Ollama, model))?;
+    let mut v = value(request(
+        Client::OpenAi,
+        &bytes(req),
+        Provider::Ollama,
+        model,
+    ))?;
     v["stream"] = stream.into();
     Ok(v)
 }

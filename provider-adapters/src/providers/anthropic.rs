@@ -116,7 +116,11 @@ impl Adapter for Anthropic {
         encode(req, &ep.model)
     }
 
-    fn decode<'b>(&self, body: &'b [u8], _ep: &Endpoint) -> Result<ChatResponse<'b>, ProviderError> {
+    fn decode<'b>(
+        &self,
+        body: &'b [u8],
+        _ep: &Endpoint,
+    ) -> Result<ChatResponse<'b>, ProviderError> {
         decode(body)
     }
 
@@ -419,9 +423,19 @@ pub(crate) fn encode(req: &ChatRequest<'_>, model: &str) -> Result<Bytes, Provid
 }
 
 fn system_of<'r>(parts: &[&'r Part<'r>]) -> Option<OutSystem<'r>> {
-    let cached = parts.iter().any(|p| matches!(p, Part::Text { cache_control: Some(_), .. }));
+    let cached = parts.iter().any(|p| {
+        matches!(
+            p,
+            Part::Text {
+                cache_control: Some(_),
+                ..
+            }
+        )
+    });
     if cached {
-        return Some(OutSystem::Blocks(parts.iter().filter_map(|p| block(p)).collect()));
+        return Some(OutSystem::Blocks(
+            parts.iter().filter_map(|p| block(p)).collect(),
+        ));
     }
     let texts: Vec<&str> = parts
         .iter()
@@ -437,7 +451,10 @@ fn system_of<'r>(parts: &[&'r Part<'r>]) -> Option<OutSystem<'r>> {
     }
 }
 
-fn tool_choice<'r>(choice: Option<&'r ToolChoice<'r>>, parallel: Option<bool>) -> Option<OutChoice<'r>> {
+fn tool_choice<'r>(
+    choice: Option<&'r ToolChoice<'r>>,
+    parallel: Option<bool>,
+) -> Option<OutChoice<'r>> {
     let disable = (parallel == Some(false)).then_some(true);
     let (kind, name) = match choice {
         None if disable.is_some() => ("auto", None),
@@ -689,7 +706,12 @@ impl Decoder for AnthropicDecoder {
                     Some("rate_limit_error") => http::StatusCode::TOO_MANY_REQUESTS,
                     _ => http::StatusCode::BAD_GATEWAY,
                 };
-                return Err(ProviderError::from_upstream(status, data.as_bytes(), None, None));
+                return Err(ProviderError::from_upstream(
+                    status,
+                    data.as_bytes(),
+                    None,
+                    None,
+                ));
             }
             _ => {}
         }

@@ -58,7 +58,11 @@ impl Adapter for Azure {
         encode::encode(req, &ep.model)
     }
 
-    fn decode<'b>(&self, body: &'b [u8], _ep: &Endpoint) -> Result<ChatResponse<'b>, ProviderError> {
+    fn decode<'b>(
+        &self,
+        body: &'b [u8],
+        _ep: &Endpoint,
+    ) -> Result<ChatResponse<'b>, ProviderError> {
         response::decode(body)
     }
 

@@ -109,7 +109,10 @@ impl Adapter for Gemini {
     fn auth(&self, ep: &Endpoint, headers: &mut http::HeaderMap) -> Result<(), ProviderError> {
         if let Some(key) = &ep.api_key {
             if self.vertex {
-                headers.insert(AUTHORIZATION, sensitive(&format!("Bearer {}", key.expose()))?);
+                headers.insert(
+                    AUTHORIZATION,
+                    sensitive(&format!("Bearer {}", key.expose()))?,
+                );
             } else {
                 headers.insert(
                     HeaderName::from_static("x-goog-api-key"),
@@ -737,8 +740,16 @@ impl Decoder for GeminiDecoder {
         let usage = r.usage_metadata.map(InUsage::usage);
         if !self.started {
             self.started = true;
-            let model = if r.model_version.is_empty() { self.model.as_str() } else { &r.model_version };
-            let id = if r.response_id.is_empty() { "gemini" } else { &r.response_id };
+            let model = if r.model_version.is_empty() {
+                self.model.as_str()
+            } else {
+                &r.model_version
+            };
+            let id = if r.response_id.is_empty() {
+                "gemini"
+            } else {
+                &r.response_id
+            };
             out.delta(Delta::Start {
                 id,
                 model,

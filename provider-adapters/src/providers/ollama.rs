@@ -82,7 +82,10 @@ impl Adapter for Ollama {
 
     fn auth(&self, ep: &Endpoint, headers: &mut http::HeaderMap) -> Result<(), ProviderError> {
         if let Some(key) = &ep.api_key {
-            headers.insert(AUTHORIZATION, sensitive(&format!("Bearer {}", key.expose()))?);
+            headers.insert(
+                AUTHORIZATION,
+                sensitive(&format!("Bearer {}", key.expose()))?,
+            );
         }
         Ok(())
     }
@@ -95,7 +98,11 @@ impl Adapter for Ollama {
         encode(req, &ep.model)
     }
 
-    fn decode<'b>(&self, body: &'b [u8], _ep: &Endpoint) -> Result<ChatResponse<'b>, ProviderError> {
+    fn decode<'b>(
+        &self,
+        body: &'b [u8],
+        _ep: &Endpoint,
+    ) -> Result<ChatResponse<'b>, ProviderError> {
         let r: InLine<'_> = serde_json::from_slice(body).map_err(|e| {
             ProviderError::bad_gateway(format!("upstream sent an invalid answer: {e}"))
         })?;
@@ -273,15 +280,17 @@ pub(crate) fn encode(req: &ChatRequest<'_>, model: &str) -> Result<Bytes, Provid
                 None => Cow::Owned(raw(r#""json""#)),
             }),
         },
-        think: req.reasoning.map(|r| match (r.effort(), model.contains("gpt-oss")) {
-            (Effort::None, _) => Think::On(false),
-            (e, true) => Think::Level(match e {
-                Effort::None | Effort::Minimal | Effort::Low => "low",
-                Effort::Medium => "medium",
-                Effort::High => "high",
+        think: req
+            .reasoning
+            .map(|r| match (r.effort(), model.contains("gpt-oss")) {
+                (Effort::None, _) => Think::On(false),
+                (e, true) => Think::Level(match e {
+                    Effort::None | Effort::Minimal | Effort::Low => "low",
+                    Effort::Medium => "medium",
+                    Effort::High => "high",
+                }),
+                (_, false) => Think::On(true),
             }),
-            (_, false) => Think::On(true),
-        }),
     };
     crate::shared::body_with_extra(&out, &req.extra)
 }
@@ -290,7 +299,11 @@ fn raw(s: &str) -> Box<RawValue> {
     RawValue::from_string(s.to_string()).unwrap_or_else(|_| crate::shared::empty_object())
 }
 
-fn message<'r>(req: &'r ChatRequest<'r>, at: usize, m: &'r crate::model::Message<'r>) -> OutMessage<'r> {
+fn message<'r>(
+    req: &'r ChatRequest<'r>,
+    at: usize,
+    m: &'r crate::model::Message<'r>,
+) -> OutMessage<'r> {
     let role = match m.role {
         Role::System => "system",
         Role::User => "user",

@@ -82,7 +82,10 @@ impl Adapter for OpenAi {
 
     fn auth(&self, ep: &Endpoint, headers: &mut http::HeaderMap) -> Result<(), ProviderError> {
         if let Some(key) = &ep.api_key {
-            headers.insert(AUTHORIZATION, sensitive(&format!("Bearer {}", key.expose()))?);
+            headers.insert(
+                AUTHORIZATION,
+                sensitive(&format!("Bearer {}", key.expose()))?,
+            );
         }
         Ok(())
     }
@@ -99,7 +102,11 @@ impl Adapter for OpenAi {
         encode::encode(req, &ep.model)
     }
 
-    fn decode<'b>(&self, body: &'b [u8], _ep: &Endpoint) -> Result<ChatResponse<'b>, ProviderError> {
+    fn decode<'b>(
+        &self,
+        body: &'b [u8],
+        _ep: &Endpoint,
+    ) -> Result<ChatResponse<'b>, ProviderError> {
         response::decode(body)
     }
 

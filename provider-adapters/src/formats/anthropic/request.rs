@@ -170,7 +170,10 @@ pub(crate) fn decode(body: &[u8]) -> Result<ChatRequest<'_>, ProviderError> {
     let mut other_params = Vec::new();
     for (set, p) in [
         (r.service_tier.is_some(), Param::ServiceTier),
-        (r.container.is_some() || r.mcp_servers.is_some(), Param::WebSearch),
+        (
+            r.container.is_some() || r.mcp_servers.is_some(),
+            Param::WebSearch,
+        ),
     ] {
         if set {
             other_params.push(p);
@@ -228,7 +231,10 @@ pub(crate) fn decode(body: &[u8]) -> Result<ChatRequest<'_>, ProviderError> {
             schema: f.schema,
             strict: Some(true),
         }),
-        reasoning: r.thinking.map(|t| t.reasoning()).filter(|r| *r != Reasoning::Off),
+        reasoning: r
+            .thinking
+            .map(|t| t.reasoning())
+            .filter(|r| *r != Reasoning::Off),
         stream: r.stream.unwrap_or(false),
         include_usage: true,
         user: r.metadata.and_then(|m| m.user_id),
@@ -271,7 +277,9 @@ fn part(b: InBlock<'_>) -> Part<'_> {
 fn source(s: InSource<'_>) -> Source<'_> {
     match (s.kind.as_ref(), s.data, s.url, s.file_id) {
         ("base64", Some(data), ..) => Source::Base64 {
-            media_type: s.media_type.unwrap_or(Cow::Borrowed("application/octet-stream")),
+            media_type: s
+                .media_type
+                .unwrap_or(Cow::Borrowed("application/octet-stream")),
             data,
         },
         (_, _, Some(url), _) => Source::Url(url),

@@ -23,10 +23,21 @@ struct Out<'r> {
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub(crate) enum Block<'r> {
-    Thinking { thinking: &'r str, signature: &'r str },
-    RedactedThinking { data: &'r str },
-    Text { text: &'r str },
-    ToolUse { id: &'r str, name: &'r str, input: std::borrow::Cow<'r, RawValue> },
+    Thinking {
+        thinking: &'r str,
+        signature: &'r str,
+    },
+    RedactedThinking {
+        data: &'r str,
+    },
+    Text {
+        text: &'r str,
+    },
+    ToolUse {
+        id: &'r str,
+        name: &'r str,
+        input: std::borrow::Cow<'r, RawValue>,
+    },
 }
 
 /// Anthropic `usage`: `input_tokens` leaves out cached tokens, counted apart.
@@ -63,7 +74,11 @@ pub(crate) fn message_id(id: &str) -> String {
 
 /// The blocks of a choice: thinking (signed blocks only can go back upstream, but
 /// all are shown), text, tool calls.
-pub(crate) fn blocks<'r>(thinking: &'r [Thinking<'r>], text: &'r str, calls: &'r [ToolCall<'r>]) -> Vec<Block<'r>> {
+pub(crate) fn blocks<'r>(
+    thinking: &'r [Thinking<'r>],
+    text: &'r str,
+    calls: &'r [ToolCall<'r>],
+) -> Vec<Block<'r>> {
     let mut out = Vec::with_capacity(thinking.len() + 1 + calls.len());
     for t in thinking {
         out.push(match (&t.signature, t.redacted) {
@@ -95,7 +110,11 @@ pub(crate) fn encode(r: &ChatResponse<'_>, fallback_model: &str) -> Bytes {
         id: message_id(&r.id),
         kind: "message",
         role: "assistant",
-        model: if r.model.is_empty() { fallback_model } else { &r.model },
+        model: if r.model.is_empty() {
+            fallback_model
+        } else {
+            &r.model
+        },
         content: blocks(&c.thinking, &c.text, &c.tool_calls),
         stop_reason: c.finish.anthropic(),
         stop_sequence: None,

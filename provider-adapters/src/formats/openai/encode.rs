@@ -245,10 +245,7 @@ fn message<'r>(m: &'r Message<'r>) -> OutMessage<'r> {
         Role::Assistant => "assistant",
         Role::Tool => "tool",
     };
-    let simple = m
-        .content
-        .iter()
-        .all(|p| matches!(p, Part::Text { .. }));
+    let simple = m.content.iter().all(|p| matches!(p, Part::Text { .. }));
     let content = if m.content.is_empty() {
         OutContent::Null(())
     } else if simple && m.content.len() == 1 {
@@ -284,7 +281,9 @@ fn part<'r>(p: &'r Part<'r>) -> Option<OutPart<'r>> {
     Some(match p {
         Part::Text { text, .. } => OutPart::Text { text },
         Part::Image { source, .. } => OutPart::ImageUrl {
-            image_url: OutUrl { url: url_of(source) },
+            image_url: OutUrl {
+                url: url_of(source),
+            },
         },
         Part::Audio { data, format } => OutPart::InputAudio {
             input_audio: OutAudio { data, format },
@@ -313,6 +312,8 @@ fn part<'r>(p: &'r Part<'r>) -> Option<OutPart<'r>> {
 pub(crate) fn url_of<'r>(source: &'r Source<'r>) -> Cow<'r, str> {
     match source {
         Source::Url(u) | Source::FileId(u) => Cow::Borrowed(u),
-        Source::Base64 { media_type, data } => Cow::Owned(format!("data:{media_type};base64,{data}")),
+        Source::Base64 { media_type, data } => {
+            Cow::Owned(format!("data:{media_type};base64,{data}"))
+        }
     }
 }

@@ -211,7 +211,8 @@ impl WireThinkingParam<'_> {
 /// `body` where they have no escapes.
 pub(crate) fn decode(body: &[u8]) -> Result<ChatRequest<'_>, ProviderError> {
     let wire: Top<'_> = serde_json::from_slice(body).map_err(|e| {
-        ProviderError::bad_request(format!("invalid chat request: {e}")).with_code("invalid_request")
+        ProviderError::bad_request(format!("invalid chat request: {e}"))
+            .with_code("invalid_request")
     })?;
     Ok(wire.0)
 }
@@ -298,7 +299,11 @@ fn field<'de, M: MapAccess<'de>>(
         "n" => s.n = map.next_value::<Option<u32>>()?.filter(|n| *n != 1),
         "logprobs" => s.logprobs = map.next_value::<Option<bool>>()?.unwrap_or(false),
         "top_logprobs" => s.top_logprobs = map.next_value()?,
-        "user" => req.user = map.next_value::<Option<BorrowedOrOwned<'de>>>()?.map(|u| u.0),
+        "user" => {
+            req.user = map
+                .next_value::<Option<BorrowedOrOwned<'de>>>()?
+                .map(|u| u.0)
+        }
         "response_format" => {
             req.response_format = match map.next_value::<Option<WireFormat<'de>>>()? {
                 None => None,

@@ -241,8 +241,16 @@ pub(crate) fn thinking_out<'r>(blocks: &'r [Thinking<'r>]) -> Vec<WireThinking<'
 
 /// Encodes a canonical answer as an OpenAI `chat.completion`.
 pub(crate) fn encode(r: &ChatResponse<'_>, fallback_model: &str) -> Bytes {
-    let id = if r.id.is_empty() { "chatcmpl-gateway" } else { &r.id };
-    let model = if r.model.is_empty() { fallback_model } else { &r.model };
+    let id = if r.id.is_empty() {
+        "chatcmpl-gateway"
+    } else {
+        &r.id
+    };
+    let model = if r.model.is_empty() {
+        fallback_model
+    } else {
+        &r.model
+    };
     let out = OutResponse {
         id,
         object: "chat.completion",

@@ -246,7 +246,13 @@ impl OpenAiEncoder {
         w.into_inner().put_slice(b"\n\n");
     }
 
-    fn chunk(&self, out: &mut BytesMut, choice: u32, delta: OutDelta<'_>, finish: Option<FinishReason>) {
+    fn chunk(
+        &self,
+        out: &mut BytesMut,
+        choice: u32,
+        delta: OutDelta<'_>,
+        finish: Option<FinishReason>,
+    ) {
         Self::write(
             out,
             &OutChunk {
