@@ -371,10 +371,10 @@ pub(crate) fn enforce(
         return Ok(refused);
     }
     if !drop {
-        let names: Vec<&str> = refused.iter().map(|p| p.name()).collect();
+        let names: Vec<String> = refused.iter().map(|p| format!("`{p}`")).collect();
         return Err(ProviderError::unsupported_params(format!(
-            "{provider} does not support the parameter(s): {}. Remove them, or set \
-             `drop_params: true` to drop them",
+            "{provider} does not support {}; remove it, or set `drop_params: true` to drop \
+             what the provider cannot honour",
             names.join(", ")
         )));
     }
