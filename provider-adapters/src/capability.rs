@@ -389,6 +389,15 @@ pub(crate) fn enforce(
     Ok(refused)
 }
 
+/// The text above the table in `CAPABILITIES.md`.
+#[cfg(test)]
+const TABLE_HEADER: &str = "# Parameters × providers\n\n\
+Generated from each provider's capability table (`Adapter::support`) and checked by a \
+test. A cell names the provider field a parameter becomes; `refused` means a 400 \
+`unsupported_params` naming it, or with `drop_params: true` it is dropped (logged, \
+counted in `/metrics`). OpenAI-format requests to `openai`/`azure` (and Anthropic-format \
+ones to `anthropic`) pass through untouched, so these apply to translated requests.\n\n";
+
 /// The feature × provider table (Markdown) the crate docs show, from the providers'
 /// own capability functions.
 pub fn table() -> String {
@@ -423,6 +432,20 @@ pub fn table() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The table in the crate docs is generated from the capability functions; if this
+    /// fails, run with `UPDATE_CAPABILITIES=1` to rewrite `CAPABILITIES.md`.
+    #[test]
+    fn the_docs_table_is_the_capability_tables() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/CAPABILITIES.md");
+        let doc = std::fs::read_to_string(path).unwrap_or_default();
+        let want = format!("{TABLE_HEADER}{}", table());
+        if std::env::var_os("UPDATE_CAPABILITIES").is_some() {
+            std::fs::write(path, &want).unwrap_or_default();
+            return;
+        }
+        assert_eq!(doc, want, "CAPABILITIES.md is stale");
+    }
 
     #[test]
     fn every_param_is_listed_once() {

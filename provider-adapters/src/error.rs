@@ -33,7 +33,6 @@ pub enum ErrorKind {
 #[derive(Clone)]
 pub struct ProviderError {
     status: StatusCode,
-    kind: &'static str,
     code: Option<String>,
     message: String,
     retry_after: Option<HeaderValue>,
@@ -46,14 +45,12 @@ impl PartialEq for ProviderError {
     fn eq(&self, other: &Self) -> bool {
         (
             self.status,
-            self.kind,
             &self.code,
             &self.message,
             &self.retry_after,
             self.reason,
         ) == (
             other.status,
-            other.kind,
             &other.code,
             &other.message,
             &other.retry_after,
@@ -69,7 +66,6 @@ impl ProviderError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
-            kind: kind_of(status),
             code: None,
             message: message.into(),
             retry_after: None,
@@ -186,7 +182,6 @@ impl ProviderError {
         };
         Self {
             status,
-            kind: kind_of(status),
             code,
             message: format!("upstream error: {message}"),
             retry_after,
@@ -213,7 +208,7 @@ impl ProviderError {
 
     /// The OpenAI error `type`.
     pub fn kind(&self) -> &'static str {
-        self.kind
+        kind_of(self.status)
     }
 
     /// The upstream's `Retry-After`, if any.
@@ -229,7 +224,7 @@ impl ProviderError {
 
     /// `{"error":{"message","type","code"}}`.
     pub fn to_json(&self) -> Value {
-        json!({"error": {"message": self.message, "type": self.kind, "code": self.code}})
+        json!({"error": {"message": self.message, "type": self.kind(), "code": self.code}})
     }
 
     /// The error as Anthropic shapes it (`/v1/messages` answers, stream `error` events).
@@ -264,7 +259,7 @@ impl fmt::Debug for ProviderError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProviderError")
             .field("status", &self.status.as_u16())
-            .field("type", &self.kind)
+            .field("type", &self.kind())
             .field("code", &self.code)
             .field("message", &self.message)
             .finish()
@@ -277,7 +272,7 @@ impl fmt::Display for ProviderError {
             f,
             "{} ({}): {}",
             self.status.as_u16(),
-            self.kind,
+            self.kind(),
             self.message
         )
     }

@@ -11,6 +11,16 @@
 //! | `vertex_ai/` | the same Gemini format on Vertex AI URLs with a bearer token |
 //! | `ollama/` | `/api/chat` (NDJSON streams), `/api/embed` |
 //!
+//! Every translation goes through one typed canonical model ([`model`]): the client's
+//! format (OpenAI chat, Anthropic Messages) is decoded into it, checked against the
+//! provider's capability table ([`capability`]) and encoded by the provider's own
+//! file (`src/providers/*.rs`: URL, auth, encode, decode, stream decoder, embeddings,
+//! capabilities). A parameter the provider cannot honour is a 400
+//! `unsupported_params` naming it, or, with `drop_params` (an [`Endpoint`] setting,
+//! or `"drop_params": true` in the body), dropped, logged at debug and reported as a
+//! [`DroppedParams`] response extension: never silently ignored. Requests already in
+//! the provider's format pass through with only `model` changed, never parsed.
+//!
 //! Streams are parsed incrementally ([`sse`]) and forwarded as they arrive. A stream
 //! that stalls (`stream_timeout`), misses its first token, outlives the request
 //! timeout, breaks, or ends without its end marker ends with an error event in the
@@ -49,6 +59,8 @@
 //! assert_eq!(json["usage"]["total_tokens"], 5);
 //! # Ok(()) }
 //! ```
+//!
+#![doc = include_str!("../CAPABILITIES.md")]
 
 pub mod body;
 pub mod capability;

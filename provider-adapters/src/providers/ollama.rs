@@ -33,7 +33,7 @@ impl Adapter for Ollama {
             Param::Tools => Mapped("tools"),
             Param::ToolChoiceNone => Mapped("tools left out"),
             Param::JsonObject => Mapped("format=json"),
-            Param::JsonSchema => Mapped("format=<schema>"),
+            Param::JsonSchema => Mapped("format (the schema)"),
             Param::ReasoningEffort => Mapped("think"),
             Param::Temperature => Mapped("options.temperature"),
             Param::TopP => Mapped("options.top_p"),
