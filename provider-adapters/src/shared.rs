@@ -77,8 +77,12 @@ pub(crate) fn push_merged<R: PartialEq, T>(out: &mut Vec<(R, Vec<T>)>, role: R, 
 pub(crate) fn body_with_extra<T: Serialize>(
     body: &T,
     extra: &[(Cow<'_, str>, &RawValue)],
+    size_hint: usize,
 ) -> Result<Bytes, ProviderError> {
-    let bytes = serde_json::to_vec(body)
+    // Sized for the request it came from: a large body is one allocation, not a
+    // series of doublings.
+    let mut bytes = Vec::with_capacity(size_hint.saturating_add(512).min(MAX_PRESIZE));
+    serde_json::to_writer(&mut bytes, body)
         .map_err(|e| ProviderError::bad_request(format!("could not encode the request: {e}")))?;
     let bytes = Bytes::from(bytes);
     if extra.is_empty() {
@@ -87,6 +91,9 @@ pub(crate) fn body_with_extra<T: Serialize>(
     let set: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (k.as_ref(), v.get())).collect();
     crate::request::edit_top_level(&bytes, &set, &[])
 }
+
+/// The largest output buffer sized up front (larger bodies grow as they need).
+const MAX_PRESIZE: usize = 64 * 1024 * 1024;
 
 /// Which JSON-schema dialect a provider accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -38,6 +38,9 @@ pub struct ChatRequest<'a> {
     pub other_params: Vec<Param>,
     /// A per-request `drop_params` (LiteLLM accepts it in bodies).
     pub drop_params: Option<bool>,
+    /// The size of the JSON the request was read from: encoders size their output by
+    /// it, so a large body is written into one allocation.
+    pub size_hint: usize,
 }
 
 /// Who speaks.
@@ -83,8 +86,8 @@ impl<'a> Message<'a> {
         }
     }
 
-    /// The text parts, joined.
-    pub fn text(&self) -> Cow<'a, str> {
+    /// The text parts, joined (borrowed when there is one).
+    pub fn text(&self) -> Cow<'_, str> {
         let mut texts = self.content.iter().filter_map(|p| match p {
             Part::Text { text, .. } => Some(text),
             Part::Image { .. } | Part::Audio { .. } | Part::File { .. } | Part::Unknown { .. } => {
@@ -93,7 +96,7 @@ impl<'a> Message<'a> {
         });
         match (texts.next(), texts.next()) {
             (None, _) => Cow::Borrowed(""),
-            (Some(one), None) => one.clone(),
+            (Some(one), None) => Cow::Borrowed(one.as_ref()),
             (Some(a), Some(b)) => {
                 let mut s = String::from(a.as_ref());
                 s.push_str(b);

@@ -292,7 +292,7 @@ pub(crate) fn encode(req: &ChatRequest<'_>, model: &str) -> Result<Bytes, Provid
                 (_, false) => Think::On(true),
             }),
     };
-    crate::shared::body_with_extra(&out, &req.extra)
+    crate::shared::body_with_extra(&out, &req.extra, req.size_hint)
 }
 
 fn raw(s: &str) -> Box<RawValue> {

@@ -241,6 +241,7 @@ pub(crate) fn decode(body: &[u8]) -> Result<ChatRequest<'_>, ProviderError> {
         extra: Vec::new(),
         other_params,
         drop_params: None,
+        size_hint: body.len(),
     })
 }
 

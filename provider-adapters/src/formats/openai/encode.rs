@@ -235,7 +235,7 @@ pub(crate) fn encode(req: &ChatRequest<'_>, model: &str) -> Result<Bytes, Provid
             include_usage: true,
         }),
     };
-    crate::shared::body_with_extra(&out, &req.extra)
+    crate::shared::body_with_extra(&out, &req.extra, req.size_hint)
 }
 
 fn message<'r>(m: &'r Message<'r>) -> OutMessage<'r> {

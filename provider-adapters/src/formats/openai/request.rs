@@ -214,7 +214,9 @@ pub(crate) fn decode(body: &[u8]) -> Result<ChatRequest<'_>, ProviderError> {
         ProviderError::bad_request(format!("invalid chat request: {e}"))
             .with_code("invalid_request")
     })?;
-    Ok(wire.0)
+    let mut req = wire.0;
+    req.size_hint = body.len();
+    Ok(req)
 }
 
 /// The whole request, read field by field so unknown fields are kept (raw) instead of

@@ -298,7 +298,7 @@ pub(crate) fn encode(req: &ChatRequest<'_>, model: &str) -> Result<Bytes, Provid
         },
         metadata: req.user.as_deref().map(|user_id| OutMetadata { user_id }),
     };
-    crate::shared::body_with_extra(&out, &req.extra)
+    crate::shared::body_with_extra(&out, &req.extra, req.size_hint)
 }
 
 fn system_of<'r>(parts: &[&'r Part<'r>]) -> Option<OutSystem<'r>> {

@@ -267,7 +267,7 @@ pub(crate) fn encode(req: &ChatRequest<'_>, model: &str) -> Result<Bytes, Provid
             },
         }),
     };
-    crate::shared::body_with_extra(&out, &req.extra)
+    crate::shared::body_with_extra(&out, &req.extra, req.size_hint)
 }
 
 fn assistant_parts<'r>(m: &'r crate::model::Message<'r>) -> Vec<OutPart<'r>> {
