@@ -277,7 +277,7 @@ impl ProviderClient {
         .min(deadline);
         let res = match tokio::time::timeout_at(head_deadline, self.http.request(req)).await {
             Ok(Ok(res)) => res,
-            Ok(Err(err)) => return Err(transport_error(&err, ep)),
+            Ok(Err(err)) => return Err(transport_error(err, ep)),
             Err(_) => {
                 return Err(ProviderError::timeout(format!(
                     "upstream {} did not answer within {:?}",
@@ -396,19 +396,20 @@ async fn read_bounded(
 
 /// A 502 (504 for connect timeouts) describing a transport failure without the URL's
 /// secrets: the host label and the error chain.
-fn transport_error(err: &pool_layer::ClientError, ep: &Endpoint) -> ProviderError {
+fn transport_error(err: pool_layer::ClientError, ep: &Endpoint) -> ProviderError {
     let mut chain = Vec::new();
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
     while let Some(e) = source {
         chain.push(e.to_string());
         source = e.source();
     }
     let text = chain.join(": ");
     let label = ep.client_key().label();
+    // pool-layer's own timeouts say so by type; a connector's (the OS's) only by text.
     if err.is_timeout() || text.contains("timed out") || text.contains("deadline has elapsed") {
-        ProviderError::timeout(format!("could not connect to {label}: {text}"))
+        ProviderError::timeout(format!("could not connect to {label}: {text}")).with_source(err)
     } else {
-        ProviderError::bad_gateway(format!("could not reach {label}: {text}"))
+        ProviderError::unreachable(format!("could not reach {label}: {text}"), err)
     }
 }
 

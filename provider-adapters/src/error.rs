@@ -260,6 +260,7 @@ impl fmt::Debug for ProviderError {
         f.debug_struct("ProviderError")
             .field("status", &self.status.as_u16())
             .field("type", &self.kind())
+            .field("kind", &self.reason)
             .field("code", &self.code)
             .field("message", &self.message)
             .finish()

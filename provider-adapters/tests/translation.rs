@@ -493,6 +493,9 @@ async fn transport_failures_are_502_and_slow_upstreams_504() {
     .unwrap_err();
     assert_eq!(err.status(), 502, "{err}");
     assert!(err.message().contains(&format!("http://{closed}")), "{err}");
+    // Decided by kind, not by text; the transport error is its source.
+    assert_eq!(err.error_kind(), provider_adapters::ErrorKind::Unreachable);
+    assert!(std::error::Error::source(&err).is_some());
 
     let upstream = Upstream::start(vec![support::sse(&[], support::End::Hang)]).await;
     let mut endpoint = Endpoint::new("openai/gpt")
