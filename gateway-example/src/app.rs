@@ -463,8 +463,9 @@ async fn proxy(
     let limit = state.config.server.max_body_bytes;
     // `/v1/messages` clients get Anthropic-shaped errors.
     let error_response = |err: &ProviderError| error_response_for(api, err);
-    let (parts, body) = req.into_parts();
-    let body = match provider_adapters::body::read_limited(body, limit).await {
+    // Only the provider headers worth passing on are kept (usually none).
+    let forwarded = provider_adapters::forwarded_headers(req.headers());
+    let body = match provider_adapters::body::read_limited(req.into_body(), limit).await {
         Ok(body) => body,
         Err(ReadError::TooLarge { .. }) => {
             return answer(error_response(&ProviderError::new(
@@ -511,7 +512,7 @@ async fn proxy(
             .new_service(deployment.target.for_worker(worker));
         let started = Instant::now();
         let result = client
-            .send_with_headers(api, body.clone(), &peek, Some(&parts.headers))
+            .send_with_headers(api, body.clone(), &peek, Some(&forwarded))
             .await;
         upstream += started.elapsed();
         match result {

@@ -256,7 +256,9 @@ impl ProviderClient {
         for (name, value) in self.prepared.headers.as_ref().map_err(Clone::clone)? {
             headers.insert(name, value.clone());
         }
-        if let Some(client_headers) = client_headers {
+        // Usually none: the caller keeps only the documented ones (see
+        // [`forwarded_headers`]), so this costs one check on the hot path.
+        if let Some(client_headers) = client_headers.filter(|h| !h.is_empty()) {
             for name in crate::providers::adapter(ep.provider).forwarded_headers() {
                 for value in client_headers.get_all(*name) {
                     headers.append(*name, value.clone());
@@ -347,6 +349,20 @@ impl ProviderClient {
         }
         Ok(out)
     }
+}
+
+/// The client headers some provider documents and gets passed on as they came
+/// (`anthropic-beta`, `OpenAI-Organization`, `OpenAI-Project`): a caller keeps these,
+/// usually none, for [`ProviderClient::send_with_headers`] instead of all its headers.
+pub fn forwarded_headers(from: &http::HeaderMap) -> http::HeaderMap {
+    let mut out = http::HeaderMap::new();
+    for (name, value) in from {
+        // One pass over the client's few headers, comparing names: no hashing.
+        if crate::providers::FORWARDED_HEADERS.contains(&name.as_str()) {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out
 }
 
 /// The headers that authenticate (and version) every request to `ep`.

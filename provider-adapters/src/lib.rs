@@ -78,7 +78,7 @@ mod stream;
 pub mod translate;
 
 pub use self::capability::{DroppedParams, Param, Support};
-pub use self::client::{Api, HttpClient, ProviderClient, ResponseBody};
+pub use self::client::{forwarded_headers, Api, HttpClient, ProviderClient, ResponseBody};
 pub use self::endpoint::{
     Endpoint, Provider, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_STREAM_TIMEOUT, DEFAULT_TIMEOUT,
 };

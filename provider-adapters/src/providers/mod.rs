@@ -71,6 +71,10 @@ pub(crate) const ALL: &[Provider] = &[
     Provider::Ollama,
 ];
 
+/// Every provider's [`Adapter::forwarded_headers`], together (checked by a test).
+pub(crate) const FORWARDED_HEADERS: &[&str] =
+    &["anthropic-beta", "openai-organization", "openai-project"];
+
 /// The registry: the adapter of each provider.
 pub(crate) fn adapter(p: Provider) -> &'static dyn Adapter {
     match p {
@@ -140,4 +144,29 @@ pub(crate) fn embeddings_list(vectors: Vec<Value>, model: &str, prompt_tokens: u
         .collect();
     json!({"object": "list", "data": data, "model": model,
            "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_forwarded_header_list_is_every_providers() {
+        let mut all: Vec<&str> = ALL
+            .iter()
+            .flat_map(|p| adapter(*p).forwarded_headers().iter().copied())
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        let mut listed = FORWARDED_HEADERS.to_vec();
+        listed.sort_unstable();
+        assert_eq!(all, listed);
+    }
+
+    #[test]
+    fn each_adapter_is_registered_under_its_own_provider() {
+        for p in ALL {
+            assert_eq!(adapter(*p).provider(), *p);
+        }
+    }
 }
