@@ -729,3 +729,30 @@ async fn dropped_params_are_counted_in_metrics() {
     );
     assert!(text.contains(r#"gateway_dropped_params_total{provider="ollama",param="user"} 2"#));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_anthropic_beta_header_reaches_anthropic_and_nothing_else_does() {
+    let upstream = Upstream::start(vec![]).await;
+    upstream.always(reply_json(200, r#"{"id":"msg_1","type":"message","role":"assistant","model":"claude","content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":1,"output_tokens":1}}"#));
+    let yaml = format!(
+        "model_list:\n{}",
+        model("claude", "anthropic/claude-sonnet-4-5", &upstream, "")
+    );
+    let h = start(&yaml).await;
+    let body = r#"{"model":"claude","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#;
+    let headers = [
+        ("content-type", "application/json"),
+        ("anthropic-beta", "interleaved-thinking-2025-05-14"),
+        ("x-client-secret", "not-for-upstream"),
+    ];
+    assert_eq!(
+        h.send("POST", "/v1/messages", &headers, body).await.status,
+        200
+    );
+    let seen = upstream.seen(0);
+    assert_eq!(
+        seen.headers["anthropic-beta"],
+        "interleaved-thinking-2025-05-14"
+    );
+    assert!(seen.headers.get("x-client-secret").is_none());
+}

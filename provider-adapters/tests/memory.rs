@@ -74,8 +74,12 @@ fn one_case() {
 fn a_10_mib_translated_body_peaks_at_a_small_multiple_of_its_size() {
     let exe = std::env::current_exe().unwrap();
     let mut report = Vec::new();
-    for name in ["image", "text"] {
-        for provider in ["anthropic", "gemini", "ollama"] {
+    let cases = ["image", "text"]
+        .iter()
+        .flat_map(|n| ["anthropic", "gemini", "ollama"].map(|p| (*n, p)))
+        .chain([("answer", "gemini")]);
+    {
+        for (name, provider) in cases {
             let out = std::process::Command::new(&exe)
                 .args(["--exact", "one_case", "--nocapture", "--test-threads=1"])
                 .env("MEMORY_CASE", format!("{name}:{provider}"))
