@@ -34,18 +34,9 @@ pub enum Client {
     Anthropic,
 }
 
-fn endpoint(provider: Provider, model: &str) -> Endpoint {
-    let mut ep = Endpoint::new(&format!("openai/{model}"))
-        .unwrap_or_else(|_| Endpoint::new("openai/m").unwrap_or_else(|_| unreachable_endpoint()));
-    ep.provider = provider;
-    ep.model = model.to_string();
-    ep
-}
-
-#[cold]
-fn unreachable_endpoint() -> Endpoint {
-    // `openai/m` always parses.
-    panic!("`openai/m` is a valid model name")
+fn endpoint(provider: Provider, model: &str) -> Result<Endpoint, ProviderError> {
+    let name = if model.is_empty() { "model" } else { model };
+    Endpoint::new(&format!("{}/{name}", provider.as_str())).map_err(ProviderError::bad_request)
 }
 
 /// A client request (`body`, in `client`'s format) as `provider`'s request body for
@@ -60,7 +51,7 @@ pub fn request(
         Client::OpenAi => formats::openai::request::decode(body)?,
         Client::Anthropic => formats::anthropic::request::decode(body)?,
     };
-    providers::adapter(provider).encode(&req, &endpoint(provider, model))
+    providers::adapter(provider).encode(&req, &endpoint(provider, model)?)
 }
 
 /// `provider`'s whole answer as the client's (`model` named if the answer names none).
@@ -70,7 +61,7 @@ pub fn response(
     client: Client,
     model: &str,
 ) -> Result<Bytes, ProviderError> {
-    let ep = endpoint(provider, model);
+    let ep = endpoint(provider, model)?;
     let answer = providers::adapter(provider).decode(body, &ep)?;
     Ok(match client {
         Client::OpenAi => formats::openai::response::encode(&answer, model),
