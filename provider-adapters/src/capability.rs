@@ -83,11 +83,13 @@ pub enum Param {
     Functions,
     /// A content part of a type the gateway does not know.
     UnknownPart,
+    /// A tool result holding images or documents, not only text.
+    ToolResultMedia,
 }
 
 impl Param {
     /// Every parameter, in table order.
-    pub const ALL: [Param; 36] = [
+    pub const ALL: [Param; 37] = [
         Param::Tools,
         Param::ToolChoiceNone,
         Param::ToolChoiceRequired,
@@ -124,6 +126,7 @@ impl Param {
         Param::PromptCacheKey,
         Param::Functions,
         Param::UnknownPart,
+        Param::ToolResultMedia,
     ];
 
     /// The parameter as the OpenAI format spells it.
@@ -165,6 +168,7 @@ impl Param {
             Param::PromptCacheKey => "prompt_cache_key",
             Param::Functions => "functions",
             Param::UnknownPart => "content part type",
+            Param::ToolResultMedia => "tool result with media",
         }
     }
 }
@@ -265,6 +269,10 @@ pub(crate) fn used(req: &ChatRequest<'_>) -> Vec<Param> {
             | Param::PromptCacheKey
             | Param::Functions => req.other_params.contains(&p),
             Param::UnknownPart => parts[5],
+            Param::ToolResultMedia => req.messages.iter().any(|m| {
+                m.role == crate::model::Role::Tool
+                    && m.content.iter().any(|p| !matches!(p, Part::Text { .. }))
+            }),
         }
     };
     Param::ALL.into_iter().filter(|p| set(*p)).collect()
@@ -305,6 +313,13 @@ pub(crate) fn clear(req: &mut ChatRequest<'_>, p: Param) {
         | Param::File
         | Param::CacheControl
         | Param::UnknownPart => clear_parts(req, p),
+        Param::ToolResultMedia => {
+            for m in &mut req.messages {
+                if m.role == crate::model::Role::Tool {
+                    m.content.retain(|p| matches!(p, Part::Text { .. }));
+                }
+            }
+        }
         Param::ExtraBody => req.extra.clear(),
         Param::LogitBias
         | Param::AudioOutput

@@ -484,3 +484,24 @@ async fn ollama_refuses_an_image_by_url_instead_of_dropping_it() {
         err.message()
     );
 }
+
+#[tokio::test]
+async fn an_image_in_a_tool_result_is_refused_where_tool_results_are_text() {
+    let upstream = Upstream::start(vec![]).await;
+    let client = client(endpoint("openai/gpt-4o", &upstream));
+    let body = json!({"model": "m", "max_tokens": 10, "messages": [
+        {"role": "user", "content": "Screenshot?"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "shot", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": [
+            {"type": "text", "text": "here"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}]}]}]});
+    let err = call(&client, Api::Messages, &body.to_string())
+        .await
+        .unwrap_err();
+    assert!(
+        err.message().contains("`tool result with media`"),
+        "{}",
+        err.message()
+    );
+    assert_eq!(upstream.count(), 0);
+}

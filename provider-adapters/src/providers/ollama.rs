@@ -65,7 +65,8 @@ impl Adapter for Ollama {
             | Param::Verbosity
             | Param::PromptCacheKey
             | Param::Functions
-            | Param::UnknownPart => Refused,
+            | Param::UnknownPart
+            | Param::ToolResultMedia => Refused,
         }
     }
 

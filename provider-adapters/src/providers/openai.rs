@@ -56,7 +56,8 @@ pub(crate) fn support(p: Param) -> Support {
         | Param::PromptCacheKey
         | Param::Functions
         | Param::TopK
-        | Param::UnknownPart => Refused,
+        | Param::UnknownPart
+        | Param::ToolResultMedia => Refused,
     }
 }
 

@@ -49,6 +49,7 @@ impl Adapter for Anthropic {
             Param::ImageData => Mapped("image source base64"),
             Param::File => Mapped("document"),
             Param::CacheControl => Mapped("cache_control"),
+            Param::ToolResultMedia => Mapped("tool_result content blocks"),
             Param::ExtraBody => Mapped("merged into the body"),
             Param::JsonObject
             | Param::Seed

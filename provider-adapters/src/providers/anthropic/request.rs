@@ -90,8 +90,16 @@ enum OutBlock<'r> {
     },
     ToolResult {
         tool_use_id: &'r str,
-        content: Cow<'r, str>,
+        content: ToolContent<'r>,
     },
+}
+
+/// A tool result's content: text, or blocks when it holds images or documents.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ToolContent<'r> {
+    Text(Cow<'r, str>),
+    Blocks(Vec<OutBlock<'r>>),
 }
 
 #[derive(Serialize)]
@@ -212,7 +220,11 @@ pub(crate) fn encode(req: &ChatRequest<'_>, model: &str) -> Result<Bytes, Provid
                 "user",
                 vec![OutBlock::ToolResult {
                     tool_use_id: m.tool_call_id.as_deref().unwrap_or_default(),
-                    content: m.text(),
+                    content: if m.content.iter().all(|p| matches!(p, Part::Text { .. })) {
+                        ToolContent::Text(m.text())
+                    } else {
+                        ToolContent::Blocks(m.content.iter().filter_map(block).collect())
+                    },
                 }],
             ),
             Role::Assistant => {

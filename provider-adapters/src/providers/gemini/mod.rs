@@ -73,7 +73,8 @@ impl Adapter for Gemini {
             | Param::Verbosity
             | Param::PromptCacheKey
             | Param::Functions
-            | Param::UnknownPart => Refused,
+            | Param::UnknownPart
+            | Param::ToolResultMedia => Refused,
         }
     }
 
