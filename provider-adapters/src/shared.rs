@@ -260,3 +260,35 @@ impl<'de: 'a, 'a, T: serde::Deserialize<'de>> serde::Deserialize<'de> for TextOr
         d.deserialize_any(V(std::marker::PhantomData))
     }
 }
+
+/// One generated token with its log probability and the likeliest alternatives, as
+/// OpenAI's `logprobs.content` entries.
+#[derive(Debug, Serialize)]
+pub(crate) struct TokenLogprob<'a> {
+    pub(crate) token: &'a str,
+    pub(crate) logprob: f64,
+    pub(crate) bytes: &'a [u8],
+    pub(crate) top_logprobs: Vec<TopLogprob<'a>>,
+}
+
+/// An alternative token.
+#[derive(Debug, Serialize)]
+pub(crate) struct TopLogprob<'a> {
+    pub(crate) token: &'a str,
+    pub(crate) logprob: f64,
+    pub(crate) bytes: &'a [u8],
+}
+
+/// OpenAI's `logprobs` object (`{"content": [...], "refusal": null}`) as raw JSON.
+pub(crate) fn openai_logprobs(tokens: &[TokenLogprob<'_>]) -> Option<Box<RawValue>> {
+    #[derive(Serialize)]
+    struct Logprobs<'r, 'a> {
+        content: &'r [TokenLogprob<'a>],
+        refusal: Option<()>,
+    }
+    serde_json::value::to_raw_value(&Logprobs {
+        content: tokens,
+        refusal: None,
+    })
+    .ok()
+}

@@ -111,9 +111,10 @@ async fn a_per_request_drop_params_is_honoured() {
     let upstream =
         Upstream::start(vec![reply_json(200, &fixture("ollama_chat_response.json"))]).await;
     let client = client(endpoint("ollama/llama3.2", &upstream));
-    let body = r#"{"model":"m","drop_params":true,"logprobs":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let body =
+        r#"{"model":"m","drop_params":true,"n":2,"messages":[{"role":"user","content":"hi"}]}"#;
     let (_, dropped) = call(&client, Api::ChatCompletions, body).await.unwrap();
-    assert_eq!(dropped, [Param::Logprobs]);
+    assert_eq!(dropped, [Param::N]);
     assert!(upstream.seen(0).json().get("drop_params").is_none());
 }
 
@@ -504,4 +505,54 @@ async fn an_image_in_a_tool_result_is_refused_where_tool_results_are_text() {
         err.message()
     );
     assert_eq!(upstream.count(), 0);
+}
+
+#[tokio::test]
+async fn gemini_log_probabilities_come_back_in_openais_shape() {
+    let upstream = Upstream::start(vec![reply_json(
+        200,
+        &fixture("gemini_logprobs_response.json"),
+    )])
+    .await;
+    let client = client(endpoint("gemini/gemini-2.5-flash", &upstream));
+    let body = r#"{"model":"m","logprobs":true,"top_logprobs":2,"messages":[{"role":"user","content":"Yes or no?"}]}"#;
+    let (answer, _) = call(&client, Api::ChatCompletions, body).await.unwrap();
+    let config = &upstream.seen(0).json()["generationConfig"];
+    assert_eq!(
+        (
+            config["responseLogprobs"].clone(),
+            config["logprobs"].clone()
+        ),
+        (json!(true), json!(2))
+    );
+    let first = &answer["choices"][0]["logprobs"]["content"][0];
+    assert_eq!(first["token"], "Yes");
+    assert_eq!(first["logprob"], -0.01);
+    assert_eq!(
+        first["top_logprobs"][1],
+        json!({"token": "No", "logprob": -4.6, "bytes": [78, 111]})
+    );
+}
+
+#[tokio::test]
+async fn ollama_streams_log_probabilities_in_openai_chunks() {
+    let upstream = Upstream::start(vec![support::ndjson(
+        &[&fixture("ollama_logprobs_stream.ndjson")],
+        End::Close,
+    )])
+    .await;
+    let client = client(endpoint("ollama/gemma3", &upstream));
+    let body = r#"{"model":"m","stream":true,"logprobs":true,"top_logprobs":2,"messages":[{"role":"user","content":"hi"}]}"#;
+    let got = events(&client, Api::ChatCompletions, body).await;
+    let sent = upstream.seen(0).json();
+    assert_eq!(
+        (sent["logprobs"].clone(), sent["top_logprobs"].clone()),
+        (json!(true), json!(2))
+    );
+    let lp = got
+        .iter()
+        .find_map(|e| data(e)["choices"][0].get("logprobs").cloned())
+        .unwrap();
+    assert_eq!(lp["content"][0]["token"], "Hi");
+    assert_eq!(lp["content"][0]["top_logprobs"][1]["token"], "Hello");
 }

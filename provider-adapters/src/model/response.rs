@@ -142,6 +142,13 @@ pub enum Delta<'a> {
         /// Why.
         reason: FinishReason,
     },
+    /// Log probabilities of a choice's latest tokens (OpenAI's `logprobs` object).
+    Logprobs {
+        /// The choice.
+        choice: u32,
+        /// `{"content": [...]}`.
+        logprobs: Box<RawValue>,
+    },
     /// Token counts so far (the last one wins).
     Usage(Usage),
 }

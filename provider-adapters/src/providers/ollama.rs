@@ -14,7 +14,7 @@ use crate::model::{
     ChatRequest, ChatResponse, Choice, Delta, Effort, FinishReason, Part, ResponseFormat, Role,
     Source, Thinking, ToolCall, ToolChoice, Usage,
 };
-use crate::shared::{args_object, call_id};
+use crate::shared::{args_object, call_id, openai_logprobs, TokenLogprob, TopLogprob};
 use crate::stream::{Decoder, Framing, Sink};
 use crate::{Api, Endpoint, Provider, ProviderError};
 
@@ -44,14 +44,14 @@ impl Adapter for Ollama {
             Param::FrequencyPenalty => Mapped("options.frequency_penalty"),
             Param::PresencePenalty => Mapped("options.presence_penalty"),
             Param::ImageData => Mapped("images"),
+            Param::Logprobs => Mapped("logprobs"),
+            Param::TopLogprobs => Mapped("top_logprobs"),
             Param::CacheControl => Mapped("prompt prefix cache"),
             Param::ExtraBody => Mapped("merged into the body"),
             Param::ToolChoiceRequired
             | Param::ToolChoiceNamed
             | Param::ParallelToolCalls
             | Param::N
-            | Param::Logprobs
-            | Param::TopLogprobs
             | Param::User
             | Param::ImageUrl
             | Param::InputAudio
@@ -111,6 +111,7 @@ impl Adapter for Ollama {
         let message = r.message.unwrap_or_default();
         let mut choice = Choice {
             text: message.content.into_owned(),
+            logprobs: r.logprobs.as_deref().and_then(logprobs_of),
             ..Choice::default()
         };
         if let Some(t) = message.thinking.filter(|t| !t.is_empty()) {
@@ -154,6 +155,10 @@ struct Out<'r> {
     format: Option<Cow<'r, RawValue>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     think: Option<Think>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    logprobs: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_logprobs: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -292,6 +297,8 @@ pub(crate) fn encode(req: &ChatRequest<'_>, model: &str) -> Result<Bytes, Provid
                 }),
                 (_, false) => Think::On(true),
             }),
+        logprobs: s.logprobs,
+        top_logprobs: s.top_logprobs.filter(|_| s.logprobs),
     };
     crate::shared::body_with_extra(&out, &req.extra, req.size_hint)
 }
@@ -372,6 +379,41 @@ struct InLine<'a> {
     eval_count: u64,
     #[serde(default, borrow)]
     error: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    logprobs: Option<Vec<InLogprob<'a>>>,
+}
+
+/// One token's log probability (Ollama 0.12.11+), with its alternatives.
+#[derive(Deserialize)]
+struct InLogprob<'a> {
+    #[serde(default, borrow)]
+    token: Cow<'a, str>,
+    #[serde(default)]
+    logprob: f64,
+    #[serde(default, borrow)]
+    top_logprobs: Vec<InLogprob<'a>>,
+}
+
+/// Ollama's `logprobs` as OpenAI's.
+fn logprobs_of(list: &[InLogprob<'_>]) -> Option<Box<RawValue>> {
+    let tokens: Vec<TokenLogprob<'_>> = list
+        .iter()
+        .map(|t| TokenLogprob {
+            token: &t.token,
+            logprob: t.logprob,
+            bytes: t.token.as_bytes(),
+            top_logprobs: t
+                .top_logprobs
+                .iter()
+                .map(|a| TopLogprob {
+                    token: &a.token,
+                    logprob: a.logprob,
+                    bytes: a.token.as_bytes(),
+                })
+                .collect(),
+        })
+        .collect();
+    openai_logprobs(&tokens)
 }
 
 impl InLine<'_> {
@@ -468,6 +510,17 @@ impl Decoder for OllamaDecoder {
             });
         }
         let usage = line.usage();
+        if let Some(logprobs) = line
+            .logprobs
+            .as_deref()
+            .filter(|l| !l.is_empty())
+            .and_then(logprobs_of)
+        {
+            out.delta(Delta::Logprobs {
+                choice: 0,
+                logprobs,
+            });
+        }
         if let Some(m) = line.message {
             if let Some(t) = m.thinking.as_deref().filter(|t| !t.is_empty()) {
                 out.delta(Delta::Thinking {

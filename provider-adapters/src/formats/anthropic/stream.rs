@@ -122,7 +122,8 @@ impl AnthropicEncoder {
         }
         self.start("", "", out);
         match d {
-            Delta::Start { .. } | Delta::Usage(_) => {}
+            // Messages has no log probabilities (and its clients cannot ask for them).
+            Delta::Start { .. } | Delta::Usage(_) | Delta::Logprobs { .. } => {}
             Delta::Text { choice: 0, text } if !text.is_empty() => {
                 let index = self.open(Open::Text, json!({"type": "text", "text": ""}), out);
                 Self::block_delta(out, index, json!({"type": "text_delta", "text": text}));

@@ -172,6 +172,8 @@ struct OutChoice<'r> {
     index: u32,
     delta: OutDelta<'r>,
     finish_reason: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logprobs: Option<&'r serde_json::value::RawValue>,
 }
 
 #[derive(Serialize, Default)]
@@ -253,6 +255,17 @@ impl OpenAiEncoder {
         delta: OutDelta<'_>,
         finish: Option<FinishReason>,
     ) {
+        self.chunk_with(out, choice, delta, finish, None);
+    }
+
+    fn chunk_with(
+        &self,
+        out: &mut BytesMut,
+        choice: u32,
+        delta: OutDelta<'_>,
+        finish: Option<FinishReason>,
+        logprobs: Option<&serde_json::value::RawValue>,
+    ) {
         Self::write(
             out,
             &OutChunk {
@@ -264,6 +277,7 @@ impl OpenAiEncoder {
                     index: choice,
                     delta,
                     finish_reason: finish.map(FinishReason::openai),
+                    logprobs,
                 }],
             },
         );
@@ -337,6 +351,9 @@ impl OpenAiEncoder {
             }
             Delta::Finish { choice, reason } => {
                 self.chunk(out, choice, OutDelta::default(), Some(reason));
+            }
+            Delta::Logprobs { choice, logprobs } => {
+                self.chunk_with(out, choice, OutDelta::default(), None, Some(&logprobs));
             }
             Delta::Usage(u) => self.usage = Some(u),
         }

@@ -54,6 +54,8 @@ impl Adapter for Gemini {
             Param::FrequencyPenalty => Mapped("frequencyPenalty"),
             Param::PresencePenalty => Mapped("presencePenalty"),
             Param::N => Mapped("candidateCount"),
+            Param::Logprobs => Mapped("responseLogprobs"),
+            Param::TopLogprobs => Mapped("logprobs"),
             Param::ImageUrl => Mapped("fileData"),
             Param::ImageData => Mapped("inlineData"),
             Param::InputAudio => Mapped("inlineData"),
@@ -61,8 +63,6 @@ impl Adapter for Gemini {
             Param::CacheControl => Mapped("implicit caching"),
             Param::ExtraBody => Mapped("merged into the body"),
             Param::ParallelToolCalls
-            | Param::Logprobs
-            | Param::TopLogprobs
             | Param::User
             | Param::LogitBias
             | Param::AudioOutput

@@ -116,6 +116,10 @@ struct Config<'r> {
     response_json_schema: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     thinking_config: Option<ThinkingConfig>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_logprobs: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logprobs: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -362,6 +366,8 @@ fn config<'r>(req: &'r ChatRequest<'r>, model: &str) -> Result<Option<Config<'r>
         }
     }
     c.thinking_config = req.reasoning.map(|r| thinking(r, model));
+    c.response_logprobs = s.logprobs.then_some(true);
+    c.logprobs = s.top_logprobs.filter(|_| s.logprobs);
     let empty = c.temperature.is_none()
         && c.top_p.is_none()
         && c.top_k.is_none()
@@ -372,7 +378,8 @@ fn config<'r>(req: &'r ChatRequest<'r>, model: &str) -> Result<Option<Config<'r>
         && c.presence_penalty.is_none()
         && c.frequency_penalty.is_none()
         && c.response_mime_type.is_none()
-        && c.thinking_config.is_none();
+        && c.thinking_config.is_none()
+        && c.response_logprobs.is_none();
     Ok((!empty).then_some(c))
 }
 

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::model::{ChatResponse, Choice, Delta, FinishReason, Thinking, ToolCall, Usage};
-use crate::shared::call_id;
+use crate::shared::{call_id, openai_logprobs, TokenLogprob, TopLogprob};
 use crate::stream::{Decoder, Sink};
 use crate::ProviderError;
 
@@ -47,6 +47,64 @@ struct InCandidate<'a> {
     content: Option<InContent<'a>>,
     #[serde(default, borrow)]
     finish_reason: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    logprobs_result: Option<InLogprobs<'a>>,
+}
+
+/// `logprobsResult`: the chosen token at each step, and the likeliest ones.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InLogprobs<'a> {
+    #[serde(default, borrow)]
+    top_candidates: Vec<InTop<'a>>,
+    #[serde(default, borrow)]
+    chosen_candidates: Vec<InToken<'a>>,
+}
+
+#[derive(Deserialize)]
+struct InTop<'a> {
+    #[serde(default, borrow)]
+    candidates: Vec<InToken<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InToken<'a> {
+    #[serde(default, borrow)]
+    token: Cow<'a, str>,
+    #[serde(default)]
+    log_probability: f64,
+}
+
+impl InLogprobs<'_> {
+    /// As OpenAI's `logprobs`.
+    fn openai(&self) -> Option<Box<RawValue>> {
+        let tokens: Vec<TokenLogprob<'_>> = self
+            .chosen_candidates
+            .iter()
+            .enumerate()
+            .map(|(i, t)| TokenLogprob {
+                token: &t.token,
+                logprob: t.log_probability,
+                bytes: t.token.as_bytes(),
+                top_logprobs: self
+                    .top_candidates
+                    .get(i)
+                    .map(|top| {
+                        top.candidates
+                            .iter()
+                            .map(|c| TopLogprob {
+                                token: &c.token,
+                                logprob: c.log_probability,
+                                bytes: c.token.as_bytes(),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            })
+            .collect();
+        openai_logprobs(&tokens)
+    }
 }
 
 #[derive(Deserialize)]
@@ -128,7 +186,10 @@ fn call_of<'a>(call: InCall<'a>, signature: Option<&str>) -> ToolCall<'a> {
 }
 
 fn choice_of(c: InCandidate<'_>) -> Choice<'_> {
-    let mut choice = Choice::default();
+    let mut choice = Choice {
+        logprobs: c.logprobs_result.as_ref().and_then(InLogprobs::openai),
+        ..Choice::default()
+    };
     for p in c.content.map(|c| c.parts).unwrap_or_default() {
         match (p.function_call, p.thought == Some(true), p.text) {
             (Some(call), ..) => choice
@@ -240,6 +301,9 @@ impl Decoder for GeminiDecoder {
         for (i, c) in r.candidates.into_iter().enumerate() {
             let choice = c.index.unwrap_or(i as u32);
             let reason = c.finish_reason.clone();
+            if let Some(logprobs) = c.logprobs_result.as_ref().and_then(InLogprobs::openai) {
+                out.delta(Delta::Logprobs { choice, logprobs });
+            }
             self.parts(choice, c, out);
             if let Some(reason) = reason {
                 let calls = self.calls.get(choice as usize).copied().unwrap_or(0);
