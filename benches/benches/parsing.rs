@@ -121,8 +121,7 @@ fn translations_bytes(c: &mut Criterion) {
     group.bench_function("openai_to_anthropic_response", |b| {
         b.iter(|| {
             black_box(
-                translate::response(Provider::OpenAi, &openai_resp, Client::Anthropic, "")
-                    .unwrap(),
+                translate::response(Provider::OpenAi, &openai_resp, Client::Anthropic, "").unwrap(),
             )
         })
     });
