@@ -59,16 +59,16 @@ fn translations(c: &mut Criterion) {
         b.iter(|| black_box(translate::openai_to_anthropic_request(&openai_req, "claude").unwrap()))
     });
     group.bench_function("anthropic_to_openai_response", |b| {
-        b.iter(|| black_box(translate::anthropic_to_openai_response(&anthropic_resp)))
+        b.iter(|| black_box(translate::anthropic_to_openai_response(&anthropic_resp).unwrap()))
     });
     group.bench_function("openai_to_gemini_request", |b| {
-        b.iter(|| black_box(translate::openai_to_gemini_request(&openai_req).unwrap()))
+        b.iter(|| black_box(translate::openai_to_gemini_request(&openai_req, "gemini").unwrap()))
     });
     group.bench_function("gemini_to_openai_response", |b| {
-        b.iter(|| black_box(translate::gemini_to_openai_response(&gemini_resp, "gemini")))
+        b.iter(|| black_box(translate::gemini_to_openai_response(&gemini_resp, "gemini").unwrap()))
     });
     group.bench_function("openai_to_anthropic_response", |b| {
-        b.iter(|| black_box(translate::openai_to_anthropic_response(&openai_resp)))
+        b.iter(|| black_box(translate::openai_to_anthropic_response(&openai_resp).unwrap()))
     });
     let body = fixture("openai_tool_request.json");
     group.bench_function("model_extraction", |b| {
@@ -77,5 +77,56 @@ fn translations(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, parsers, translations);
+/// Bytes in, bytes out, as a request really is translated: through the typed model.
+fn translations_bytes(c: &mut Criterion) {
+    use provider_adapters::translate::Client;
+    use provider_adapters::Provider;
+    let mut group = c.benchmark_group("translate_bytes");
+    let openai_req = fixture("openai_tool_request.json");
+    let anthropic_resp = fixture("anthropic_tool_response.json");
+    let gemini_resp = fixture("gemini_response.json");
+    let openai_resp = fixture("openai_chat_response.json");
+    group.bench_function("openai_to_anthropic_request", |b| {
+        b.iter(|| {
+            black_box(
+                translate::request(Client::OpenAi, &openai_req, Provider::Anthropic, "claude")
+                    .unwrap(),
+            )
+        })
+    });
+    group.bench_function("anthropic_to_openai_response", |b| {
+        b.iter(|| {
+            black_box(
+                translate::response(Provider::Anthropic, &anthropic_resp, Client::OpenAi, "")
+                    .unwrap(),
+            )
+        })
+    });
+    group.bench_function("openai_to_gemini_request", |b| {
+        b.iter(|| {
+            black_box(
+                translate::request(Client::OpenAi, &openai_req, Provider::Gemini, "gemini")
+                    .unwrap(),
+            )
+        })
+    });
+    group.bench_function("gemini_to_openai_response", |b| {
+        b.iter(|| {
+            black_box(
+                translate::response(Provider::Gemini, &gemini_resp, Client::OpenAi, "gemini")
+                    .unwrap(),
+            )
+        })
+    });
+    group.bench_function("openai_to_anthropic_response", |b| {
+        b.iter(|| {
+            black_box(
+                translate::response(Provider::OpenAi, &openai_resp, Client::Anthropic, "").unwrap(),
+            )
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, parsers, translations, translations_bytes);
 criterion_main!(benches);

@@ -455,6 +455,15 @@ pub(crate) fn error_response(err: &ProviderError) -> Response {
     Response::from_parts(parts, Body::from(body))
 }
 
+/// [`error_response`], Anthropic-shaped for `/v1/messages`.
+fn error_response_for(api: Api, err: &ProviderError) -> Response {
+    if api != Api::Messages {
+        return error_response(err);
+    }
+    let (parts, body) = err.to_anthropic_response().into_parts();
+    Response::from_parts(parts, Body::from(body))
+}
+
 /// The body of [`proxy`]'s responses: an upstream's (kept counted as busy), or the
 /// gateway's own answer. Not boxed: the layers around box the body once.
 type ProxyBody = http_body_util::Either<BusyBody<provider_adapters::ResponseBody>, Body>;
@@ -471,6 +480,10 @@ async fn proxy(
     req: Request,
 ) -> http::Response<ProxyBody> {
     let limit = state.config.server.max_body_bytes;
+    // `/v1/messages` clients get Anthropic-shaped errors.
+    let error_response = |err: &ProviderError| error_response_for(api, err);
+    // Only the provider headers worth passing on are kept (usually none).
+    let forwarded = provider_adapters::forwarded_headers(req.headers());
     let body = match provider_adapters::body::read_limited(req.into_body(), limit).await {
         Ok(body) => body,
         Err(ReadError::TooLarge { .. }) => {
@@ -510,11 +523,20 @@ async fn proxy(
             .clients
             .new_service(deployment.target.for_worker(worker));
         let started = Instant::now();
-        let result = client.send_peeked(api, body.clone(), &peek).await;
+        let result = client
+            .send_with_headers(api, body.clone(), &peek, Some(&forwarded))
+            .await;
         upstream += started.elapsed();
         match result {
             Ok(res) => {
                 let (mut parts, body) = res.into_parts();
+                if let Some(dropped) = parts
+                    .extensions
+                    .remove::<provider_adapters::DroppedParams>()
+                {
+                    let provider = client.endpoint().provider.as_str();
+                    state.metrics.dropped_params(provider, &dropped.0);
+                }
                 parts.extensions.insert(ModelName(model));
                 parts.extensions.insert(UpstreamTime(upstream));
                 let endpoint = &deployment.target.endpoint;

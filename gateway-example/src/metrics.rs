@@ -49,6 +49,7 @@ pub struct Metrics {
     latency: Family<Labels, Histogram>,
     bytes: Family<Labels, Counter>,
     tokens: Family<Labels, Counter>,
+    dropped: Family<Labels, Counter>,
     /// Keyed by a hash of the label set (so the map does not hash again); label sets
     /// whose hashes collide share a bucket and are told apart by their labels.
     handles: Arc<Mutex<HandleMap>>,
@@ -95,6 +96,12 @@ impl Metrics {
         });
         let bytes = Family::<Labels, Counter>::default();
         let tokens = Family::<Labels, Counter>::default();
+        let dropped = Family::<Labels, Counter>::default();
+        registry.register(
+            "gateway_dropped_params",
+            "Request parameters dropped under drop_params, by provider and parameter",
+            dropped.clone(),
+        );
         registry.register(
             "gateway_requests",
             "Requests by route, model and status",
@@ -121,7 +128,20 @@ impl Metrics {
             latency,
             bytes,
             tokens,
+            dropped,
             handles: Arc::default(),
+        }
+    }
+
+    /// Counts parameters dropped from a request to `provider` under `drop_params`.
+    pub fn dropped_params(&self, provider: &'static str, params: &[provider_adapters::Param]) {
+        for p in params {
+            self.dropped
+                .get_or_create(&vec![
+                    ("provider", provider.to_string()),
+                    ("param", p.name().to_string()),
+                ])
+                .inc();
         }
     }
 

@@ -151,13 +151,13 @@ async fn check_config_lists_ignored_settings_and_a_summary() {
     for line in [
         "ignored (accepted, not used by this gateway):",
         "  (top level): guardrails",
-        "  litellm_settings: drop_params, success_callback",
+        "  litellm_settings: success_callback",
         "  model_list[].litellm_params: rpm",
     ] {
         assert!(stdout.contains(line), "`{line}` missing:\n{stdout}");
     }
     assert!(
-        stdout.contains("ok: 1 deployments of 1 models, 1 wildcard routes (serving a, openai/*); 4 LiteLLM keys ignored"),
+        stdout.contains("ok: 1 deployments of 1 models, 1 wildcard routes (serving a, openai/*); 3 LiteLLM keys ignored"),
         "{stdout}"
     );
 }
@@ -167,7 +167,7 @@ async fn the_ignored_settings_are_listed_once_at_start() {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
     let path = write_config(
         "start.yaml",
-        "model_list:\n  - model_name: a\n    litellm_params: {model: mock/a, rpm: 5}\n  - model_name: b\n    litellm_params: {model: mock/b, rpm: 6}\nlitellm_settings: {drop_params: true}\nmcp_servers: {}\n",
+        "model_list:\n  - model_name: a\n    litellm_params: {model: mock/a, rpm: 5}\n  - model_name: b\n    litellm_params: {model: mock/b, rpm: 6}\nlitellm_settings: {drop_params: true, set_verbose: false}\nmcp_servers: {}\n",
     );
     let mut child = Command::new(GATEWAY)
         .arg("--config")
@@ -196,7 +196,7 @@ async fn the_ignored_settings_are_listed_once_at_start() {
         .unwrap();
     for line in [
         "(top level): mcp_servers",
-        "litellm_settings: drop_params",
+        "litellm_settings: set_verbose",
         "model_list[].litellm_params: rpm (×2)",
     ] {
         assert_eq!(stderr.matches(line).count(), 1, "`{line}` once:\n{stderr}");

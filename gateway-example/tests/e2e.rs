@@ -664,3 +664,95 @@ async fn the_overhead_header_leaves_out_the_upstreams_time() {
         "overhead {overhead} ms should not count the upstream's 300 ms"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_errors_are_anthropic_shaped() {
+    let upstream = Upstream::start(vec![]).await;
+    let yaml = format!(
+        "model_list:\n{}",
+        model(
+            "gem",
+            "gemini/gemini-2.5-flash",
+            &upstream,
+            ", max_retries: 0"
+        )
+    );
+    let h = start(&yaml).await;
+    // Unknown model, and a parameter Gemini cannot honour (`metadata.user_id` is `user`).
+    let unknown = h
+        .post(
+            "/v1/messages",
+            r#"{"model":"nope","max_tokens":5,"messages":[]}"#,
+        )
+        .await;
+    assert_eq!(unknown.status, 404);
+    assert_eq!(unknown.json()["type"], "error");
+    assert_eq!(unknown.json()["error"]["type"], "not_found_error");
+    let refused = h
+        .post(
+            "/v1/messages",
+            r#"{"model":"gem","max_tokens":5,"metadata":{"user_id":"u1"},"messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .await;
+    assert_eq!(refused.status, 400);
+    let e = refused.json();
+    assert_eq!(e["error"]["type"], "invalid_request_error", "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("`user`"),
+        "{e}"
+    );
+    assert_eq!(upstream.count(), 0);
+    // The OpenAI route keeps OpenAI's shape.
+    let openai = h
+        .post("/v1/chat/completions", r#"{"model":"nope","messages":[]}"#)
+        .await;
+    assert!(openai.json()["error"]["code"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_params_are_counted_in_metrics() {
+    let upstream = Upstream::start(vec![]).await;
+    upstream.always(reply_json(200, r#"{"model":"llama3.2","message":{"role":"assistant","content":"hi"},"done":true,"done_reason":"stop","prompt_eval_count":1,"eval_count":1}"#));
+    let yaml = format!(
+        "litellm_settings: {{drop_params: true}}\nmodel_list:\n{}",
+        model("local", "ollama/llama3.2", &upstream, "")
+    );
+    let h = start(&yaml).await;
+    let body = r#"{"model":"local","n":3,"user":"u","messages":[{"role":"user","content":"hi"}]}"#;
+    assert_eq!(h.post("/v1/chat/completions", body).await.status, 200);
+    assert_eq!(h.post("/v1/chat/completions", body).await.status, 200);
+    let metrics = h.send("GET", "/metrics", &[], "").await;
+    let text = String::from_utf8_lossy(&metrics.body);
+    assert!(
+        text.contains(r#"gateway_dropped_params_total{provider="ollama",param="n"} 2"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"gateway_dropped_params_total{provider="ollama",param="user"} 2"#));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_anthropic_beta_header_reaches_anthropic_and_nothing_else_does() {
+    let upstream = Upstream::start(vec![]).await;
+    upstream.always(reply_json(200, r#"{"id":"msg_1","type":"message","role":"assistant","model":"claude","content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":1,"output_tokens":1}}"#));
+    let yaml = format!(
+        "model_list:\n{}",
+        model("claude", "anthropic/claude-sonnet-4-5", &upstream, "")
+    );
+    let h = start(&yaml).await;
+    let body = r#"{"model":"claude","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#;
+    let headers = [
+        ("content-type", "application/json"),
+        ("anthropic-beta", "interleaved-thinking-2025-05-14"),
+        ("x-client-secret", "not-for-upstream"),
+    ];
+    assert_eq!(
+        h.send("POST", "/v1/messages", &headers, body).await.status,
+        200
+    );
+    let seen = upstream.seen(0);
+    assert_eq!(
+        seen.headers["anthropic-beta"],
+        "interleaved-thinking-2025-05-14"
+    );
+    assert!(seen.headers.get("x-client-secret").is_none());
+}

@@ -74,7 +74,7 @@ fn the_quickstart_config_serves_its_models_and_lists_what_it_ignores() {
         config.ignored_lines(),
         [
             "general_settings: alerting",
-            "litellm_settings: drop_params, success_callback",
+            "litellm_settings: success_callback",
             "model_list[].litellm_params: rpm (×3)",
             "model_list[].model_info: version",
         ]
@@ -308,11 +308,11 @@ fn unknown_litellm_sections_are_listed_and_the_used_settings_applied() {
         [
             "(top level): files_settings, finetune_settings, guardrails, mcp_servers, search_tools, vector_store_registry",
             "general_settings: database_url, store_model_in_db",
-            "litellm_settings: cache, cache_params, drop_params, set_verbose",
+            "litellm_settings: cache, cache_params, set_verbose",
             "router_settings: redis_host, redis_port",
         ]
     );
-    assert_eq!(config.ignored.len(), 14);
+    assert_eq!(config.ignored.len(), 13);
 }
 
 #[test]

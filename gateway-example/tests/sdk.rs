@@ -87,3 +87,66 @@ async fn the_official_python_sdks_work_against_the_gateway() {
     assert!(stdout.contains("sdk: 38 passed, 0 failed"), "{stdout}");
     gateway.shutdown().await;
 }
+
+#[path = "../../provider-adapters/tests/support/mod.rs"]
+mod support;
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/../provider-adapters/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_sdks_reassemble_tool_calls_streamed_from_other_providers() {
+    use support::{ndjson, sse, End, Upstream};
+    let python = tokio::task::spawn_blocking(python).await.unwrap();
+    // Each fake provider streams tool calls in its own wire format, to every request.
+    let anthropic = Upstream::start(vec![]).await;
+    anthropic.always(sse(&[&fixture("anthropic_tool_stream.sse")], End::Close));
+    let gemini = Upstream::start(vec![]).await;
+    gemini.always(sse(&[&fixture("gemini_tool_stream.sse")], End::Close));
+    let ollama = Upstream::start(vec![]).await;
+    ollama.always(ndjson(&[&fixture("ollama_tool_stream.ndjson")], End::Close));
+    let yaml = format!(
+        "model_list:\n  \
+         - {{model_name: claude-tools, litellm_params: {{model: anthropic/claude-sonnet-4-5, api_base: \"{}\", api_key: k}}}}\n  \
+         - {{model_name: gemini-tools, litellm_params: {{model: gemini/gemini-2.5-flash, api_base: \"{}\", api_key: k}}}}\n  \
+         - {{model_name: ollama-tools, litellm_params: {{model: ollama/llama3.2, api_base: \"{}\"}}}}\n",
+        anthropic.base(),
+        gemini.base(),
+        ollama.base()
+    );
+    let mut config = Config::parse(&yaml, "tools.yaml").unwrap();
+    config.server.master_key = Some(provider_adapters::Secret::new("sk-gateway-sdk-test"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gateway = Gateway::start(config, listener).await.unwrap();
+
+    let run = tokio::process::Command::new(&python)
+        .arg(sdk_dir().join("sdk_tools_test.py"))
+        .env("GATEWAY_URL", format!("http://{}", gateway.addr()))
+        .env("GATEWAY_KEY", "sk-gateway-sdk-test")
+        .env(
+            "GATEWAY_TOOL_MODELS",
+            "claude-tools=San Francisco, CA;gemini-tools=Paris, FR|Tokyo, JP;ollama-tools=Paris, FR",
+        )
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .expect("the SDK script finishes")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "SDK checks failed:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("sdk tools: 15 passed, 0 failed"),
+        "{stdout}"
+    );
+    gateway.shutdown().await;
+}

@@ -7,24 +7,18 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{
-    HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER,
-};
+use http::header::{HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use http::{Request, Response};
 use http_body_util::Full;
-use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::body::ReadError;
-use crate::endpoint::Operation;
-use crate::providers::anthropic::{self, AnthropicDecoder, AnthropicEncoder};
-use crate::providers::gemini::{self, GeminiDecoder};
-use crate::providers::ollama::{self, OllamaDecoder};
-use crate::providers::openai::OpenAiDecoder;
-use crate::providers::{parse_object, Decoder};
-use crate::request::{edit_top_level, json_string, peek, Peek, CLIENT_ONLY_FIELDS};
-use crate::stream::{ChatStream, ClientFormat, Framing, Mode, Timeouts};
-use crate::{BoxError, Endpoint, Provider, ProviderError};
+use crate::capability::DroppedParams;
+use crate::plan::{self, Plan, Reply};
+use crate::providers::{parse_object, Operation};
+use crate::request::{peek, Peek};
+use crate::stream::{ChatStream, ClientFormat, Timeouts};
+use crate::{BoxError, Endpoint, ProviderError};
 
 /// The body of every response a [`ProviderClient`] returns: a whole JSON answer, held
 /// as one chunk, or a stream of events in the client's format.
@@ -177,19 +171,6 @@ fn host_header(uri: &http::Uri) -> Option<HeaderValue> {
     value.ok()
 }
 
-/// Turns an upstream response JSON into the client's.
-type MapJson = Box<dyn FnOnce(&Value) -> Value + Send>;
-
-/// How the upstream answer is turned back.
-enum Reply {
-    /// Upstream speaks the client's format: body passed on untouched.
-    Raw,
-    /// Upstream response JSON → client response JSON.
-    Json(MapJson),
-    /// A stream.
-    Stream { framing: Framing, mode: Mode },
-}
-
 impl ProviderClient {
     /// An adapter for `endpoint` over the shared `http` client.
     pub fn new(endpoint: Endpoint, http: HttpClient) -> Self {
@@ -237,6 +218,20 @@ impl ProviderClient {
         body: Bytes,
         peeked: &Peek,
     ) -> Result<Response<ResponseBody>, ProviderError> {
+        self.send_with_headers(api, body, peeked, None).await
+    }
+
+    /// [`send_peeked`](Self::send_peeked) with the client's request headers, of which
+    /// the ones the provider documents (`anthropic-beta`, `OpenAI-Organization`…) are
+    /// passed on. A response whose request had parameters dropped (`drop_params`)
+    /// carries them as a [`DroppedParams`] extension.
+    pub async fn send_with_headers(
+        &self,
+        api: Api,
+        body: Bytes,
+        peeked: &Peek,
+        client_headers: Option<&http::HeaderMap>,
+    ) -> Result<Response<ResponseBody>, ProviderError> {
         let started = Instant::now();
         let ep = &*self.endpoint;
         let deadline = started + ep.timeout;
@@ -246,7 +241,12 @@ impl ProviderClient {
         } else {
             ClientFormat::OpenAi
         };
-        let (url, upstream_body, reply) = self.build(api, &body, stream, peeked)?;
+        let url = self.prepared.uri(plan::operation(api, stream))?;
+        let Plan {
+            body: upstream_body,
+            reply,
+            dropped,
+        } = plan::plan(ep, api, &body, stream, peeked)?;
 
         let mut req = Request::new(Full::new(upstream_body));
         *req.method_mut() = http::Method::POST;
@@ -255,6 +255,15 @@ impl ProviderClient {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         for (name, value) in self.prepared.headers.as_ref().map_err(Clone::clone)? {
             headers.insert(name, value.clone());
+        }
+        // Usually none: the caller keeps only the documented ones (see
+        // [`forwarded_headers`]), so this costs one check on the hot path.
+        if let Some(client_headers) = client_headers.filter(|h| !h.is_empty()) {
+            for name in crate::providers::adapter(ep.provider).forwarded_headers() {
+                for value in client_headers.get_all(*name) {
+                    headers.append(*name, value.clone());
+                }
+            }
         }
         if stream {
             req.headers_mut()
@@ -270,7 +279,7 @@ impl ProviderClient {
         .min(deadline);
         let res = match tokio::time::timeout_at(head_deadline, self.http.request(req)).await {
             Ok(Ok(res)) => res,
-            Ok(Err(err)) => return Err(transport_error(&err, ep)),
+            Ok(Err(err)) => return Err(transport_error(err, ep)),
             Err(_) => {
                 return Err(ProviderError::timeout(format!(
                     "upstream {} did not answer within {:?}",
@@ -294,7 +303,7 @@ impl ProviderClient {
             ));
         }
 
-        match reply {
+        let mut out = match reply {
             Reply::Stream { framing, mode } => {
                 let timeouts = Timeouts {
                     first_token: first_token(ep).saturating_sub(started.elapsed()),
@@ -306,7 +315,7 @@ impl ProviderClient {
                 let headers = out.headers_mut();
                 headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
                 headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-                Ok(out)
+                out
             }
             Reply::Raw => {
                 let (parts, body) = res.into_parts();
@@ -318,245 +327,53 @@ impl ProviderClient {
                         "upstream sent a response that is not valid JSON",
                     ));
                 }
-                Ok(json_response(parts, bytes))
+                json_response(parts, bytes)
             }
-            Reply::Json(map) => {
+            Reply::Translate => {
+                let (parts, body) = res.into_parts();
+                let bytes = read_bounded(body, ep.max_response_bytes, deadline).await?;
+                json_response(parts, plan::translate_answer(ep, api, &bytes)?)
+            }
+            Reply::Embeddings(e) => {
                 let (parts, body) = res.into_parts();
                 let bytes = read_bounded(body, ep.max_response_bytes, deadline).await?;
                 let upstream = parse_object(&bytes, "response", true)?;
-                Ok(json_response(
+                json_response(
                     parts,
-                    Bytes::from(map(&upstream).to_string()),
-                ))
+                    Bytes::from(e.response(&upstream, &ep.model).to_string()),
+                )
             }
+        };
+        if !dropped.is_empty() {
+            out.extensions_mut().insert(DroppedParams(dropped));
         }
-    }
-
-    /// The upstream URL, body, and how to turn the answer back.
-    fn build(
-        &self,
-        api: Api,
-        body: &Bytes,
-        stream: bool,
-        peeked: &Peek,
-    ) -> Result<(http::Uri, Bytes, Reply), ProviderError> {
-        let ep = &*self.endpoint;
-        let model = ep.model.as_str();
-        let op = if api == Api::Embeddings {
-            Operation::Embeddings
-        } else {
-            Operation::Chat { stream }
-        };
-        let url = self.prepared.uri(op)?;
-        // Gateway-only fields a client may send (LiteLLM accepts them in bodies) never
-        // travel upstream: the upstream and its key come from the config alone.
-        let set_model = |body: &Bytes| {
-            if peeked.model == ep.model && !peeked.client_fields {
-                return Ok(body.clone());
-            }
-            edit_top_level(
-                body,
-                &[("model", &json_string(&ep.model))],
-                CLIENT_ONLY_FIELDS,
-            )
-        };
-        let sse = || Framing::Sse(crate::sse::SseParser::default());
-        let translate = |decoder: Box<dyn Decoder>, anthropic_out: bool| Mode::Translate {
-            decoder,
-            anthropic: anthropic_out.then(AnthropicEncoder::new),
-        };
-
-        Ok(match (api, ep.provider) {
-            (Api::Embeddings, Provider::OpenAi | Provider::Azure) => {
-                (url, set_model(body)?, Reply::Raw)
-            }
-            (Api::Embeddings, Provider::Gemini) => {
-                let req = parse_object(body, "request body", false)?;
-                let out = gemini::embeddings_request(&req, model)?;
-                (
-                    url,
-                    to_bytes(&out),
-                    Reply::Json(Box::new({
-                        let model = model.to_owned();
-                        move |r| gemini::embeddings_response(r, &model)
-                    })),
-                )
-            }
-            (Api::Embeddings, Provider::VertexAi) => {
-                let req = parse_object(body, "request body", false)?;
-                let out = gemini::vertex_embeddings_request(&req)?;
-                (
-                    url,
-                    to_bytes(&out),
-                    Reply::Json(Box::new({
-                        let model = model.to_owned();
-                        move |r| gemini::embeddings_response(r, &model)
-                    })),
-                )
-            }
-            (Api::Embeddings, Provider::Ollama) => {
-                let req = parse_object(body, "request body", false)?;
-                let out = ollama::embeddings_request(&req, model)?;
-                (
-                    url,
-                    to_bytes(&out),
-                    Reply::Json(Box::new({
-                        let model = model.to_owned();
-                        move |r| ollama::embeddings_response(r, &model)
-                    })),
-                )
-            }
-            (Api::Embeddings, Provider::Anthropic) => unreachable_embeddings()?,
-
-            // The client's own format: sent on with only the model changed.
-            (Api::ChatCompletions, Provider::OpenAi | Provider::Azure)
-            | (Api::Messages, Provider::Anthropic) => {
-                let reply = if stream {
-                    Reply::Stream {
-                        framing: sse(),
-                        mode: Mode::Passthrough {
-                            finished: false,
-                            saw_finish_reason: false,
-                        },
-                    }
-                } else {
-                    Reply::Raw
-                };
-                (url, set_model(body)?, reply)
-            }
-
-            (Api::ChatCompletions | Api::Messages, provider) => {
-                let client_req = parse_object(body, "request body", false)?;
-                let anthropic_out = api == Api::Messages;
-                // Anthropic-format requests are first made OpenAI-format.
-                let openai_req = if anthropic_out {
-                    anthropic::request_to_openai(&client_req)?
-                } else {
-                    client_req
-                };
-                let include_usage = anthropic_out
-                    || openai_req
-                        .pointer("/stream_options/include_usage")
-                        .and_then(Value::as_bool)
-                        == Some(true);
-                let (upstream, decoder, framing, to_openai): (
-                    Value,
-                    Box<dyn Decoder>,
-                    Framing,
-                    MapJson,
-                ) = match provider {
-                    Provider::Anthropic => (
-                        anthropic::request_from_openai(&openai_req, model)?,
-                        Box::new(AnthropicDecoder::new(include_usage)),
-                        sse(),
-                        Box::new(anthropic::response_to_openai),
-                    ),
-                    Provider::Gemini | Provider::VertexAi => {
-                        let m = model.to_owned();
-                        (
-                            gemini::request_from_openai(&openai_req)?,
-                            Box::new(GeminiDecoder::new(model, include_usage)),
-                            sse(),
-                            Box::new(move |r| gemini::response_to_openai(r, &m)),
-                        )
-                    }
-                    Provider::Ollama => (
-                        ollama::request_from_openai(&openai_req, model, stream)?,
-                        Box::new(OllamaDecoder::new(include_usage)),
-                        Framing::Ndjson(crate::sse::NdjsonParser::default()),
-                        Box::new(ollama::response_to_openai),
-                    ),
-                    Provider::OpenAi | Provider::Azure => {
-                        let mut req = openai_req;
-                        req["model"] = model.into();
-                        (
-                            req,
-                            Box::new(OpenAiDecoder::default()),
-                            sse(),
-                            Box::new(|r: &Value| r.clone()),
-                        )
-                    }
-                };
-                let reply = if stream {
-                    Reply::Stream {
-                        framing,
-                        mode: translate(decoder, anthropic_out),
-                    }
-                } else if anthropic_out {
-                    Reply::Json(Box::new(move |r| {
-                        anthropic::response_from_openai(&to_openai(r))
-                    }))
-                } else {
-                    Reply::Json(to_openai)
-                };
-                (url, to_bytes(&upstream), reply)
-            }
-        })
+        Ok(out)
     }
 }
 
-/// The headers that authenticate (and version) every request to `ep`; values marked
-/// sensitive so `Debug` of a request never shows them.
+/// The client headers some provider documents and gets passed on as they came
+/// (`anthropic-beta`, `OpenAI-Organization`, `OpenAI-Project`): a caller keeps these,
+/// usually none, for [`ProviderClient::send_with_headers`] instead of all its headers.
+pub fn forwarded_headers(from: &http::HeaderMap) -> http::HeaderMap {
+    let mut out = http::HeaderMap::new();
+    for (name, value) in from {
+        // One pass over the client's few headers, comparing names: no hashing.
+        if crate::providers::FORWARDED_HEADERS.contains(&name.as_str()) {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
+/// The headers that authenticate (and version) every request to `ep`.
 pub(crate) fn auth_headers(ep: &Endpoint) -> Result<http::HeaderMap, ProviderError> {
     let mut map = http::HeaderMap::new();
-    let headers = &mut map;
-    let key = ep.api_key.as_ref().map(|k| k.expose());
-    let sensitive = |value: String| -> Result<HeaderValue, ProviderError> {
-        let mut value = HeaderValue::try_from(value).map_err(|_| {
-            ProviderError::bad_gateway("the configured API key is not a valid header value")
-        })?;
-        value.set_sensitive(true);
-        Ok(value)
-    };
-    let bearer = |key: &str| sensitive(format!("Bearer {key}"));
-    match (ep.provider, key) {
-        (Provider::OpenAi | Provider::VertexAi | Provider::Ollama, Some(key)) => {
-            headers.insert(AUTHORIZATION, bearer(key)?);
-        }
-        (Provider::Azure, Some(key)) => {
-            headers.insert(
-                HeaderName::from_static("api-key"),
-                sensitive(key.to_string())?,
-            );
-        }
-        (Provider::Gemini, Some(key)) => {
-            headers.insert(
-                HeaderName::from_static("x-goog-api-key"),
-                sensitive(key.to_string())?,
-            );
-        }
-        (Provider::Anthropic, key) => {
-            if let Some(key) = key {
-                headers.insert(
-                    HeaderName::from_static("x-api-key"),
-                    sensitive(key.to_string())?,
-                );
-            }
-            let version = ep
-                .api_version
-                .as_deref()
-                .unwrap_or(anthropic::DEFAULT_VERSION);
-            let version = HeaderValue::try_from(version)
-                .map_err(|_| ProviderError::bad_gateway("invalid anthropic api_version"))?;
-            headers.insert(HeaderName::from_static("anthropic-version"), version);
-        }
-        (_, None) => {}
-    }
+    crate::providers::adapter(ep.provider).auth(ep, &mut map)?;
     Ok(map)
-}
-
-fn unreachable_embeddings() -> Result<(http::Uri, Bytes, Reply), ProviderError> {
-    Err(ProviderError::bad_request(
-        "anthropic has no embeddings API; route embeddings to another model",
-    ))
 }
 
 fn first_token(ep: &Endpoint) -> Duration {
     ep.first_token_timeout.unwrap_or(ep.timeout)
-}
-
-fn to_bytes(value: &Value) -> Bytes {
-    Bytes::from(value.to_string())
 }
 
 /// A 200 JSON response of `bytes`, built in the upstream response's parts (its header
@@ -596,24 +413,25 @@ async fn read_bounded(
 /// A 429 / 503 for the gateway queue's rejections; else a 502 (504 for connect
 /// timeouts) describing a transport failure without the URL's secrets: the host label
 /// and the error chain.
-fn transport_error(err: &pool_layer::ClientError, ep: &Endpoint) -> ProviderError {
+fn transport_error(err: pool_layer::ClientError, ep: &Endpoint) -> ProviderError {
     // No connection slot: the queue is full, or the wait was too long (the pool's
     // errors carry the shared queue's rejections as their source).
-    if let Some(rejection) = limits_layer::http::rejection(err) {
+    if let Some(rejection) = limits_layer::http::rejection(&err) {
         return ProviderError::queue_rejection(rejection);
     }
     let mut chain = Vec::new();
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
     while let Some(e) = source {
         chain.push(e.to_string());
         source = e.source();
     }
     let text = chain.join(": ");
     let label = ep.client_key().label();
+    // pool-layer's own timeouts say so by type; a connector's (the OS's) only by text.
     if err.is_timeout() || text.contains("timed out") || text.contains("deadline has elapsed") {
-        ProviderError::timeout(format!("could not connect to {label}: {text}"))
+        ProviderError::timeout(format!("could not connect to {label}: {text}")).with_source(err)
     } else {
-        ProviderError::bad_gateway(format!("could not reach {label}: {text}"))
+        ProviderError::unreachable(format!("could not reach {label}: {text}"), err)
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use cache_layer::client::{ClientKey, Secret};
 
+use crate::providers::Operation;
 use crate::ProviderError;
 
 /// Default total time for one request (for a stream: until its end).
@@ -118,6 +119,9 @@ pub struct Endpoint {
     pub stream_timeout: Duration,
     /// Largest non-streaming upstream body. Default [`DEFAULT_MAX_RESPONSE_BYTES`].
     pub max_response_bytes: usize,
+    /// Drop parameters the provider cannot honour (logged, counted) instead of
+    /// answering 400 `unsupported_params`. Default `false`, as in LiteLLM.
+    pub drop_params: bool,
 }
 
 impl Endpoint {
@@ -136,6 +140,7 @@ impl Endpoint {
             first_token_timeout: None,
             stream_timeout: DEFAULT_STREAM_TIMEOUT,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            drop_params: false,
         })
     }
 
@@ -186,87 +191,32 @@ impl Endpoint {
         if let Some(t) = self.first_token_timeout {
             key = key.with_setting("first_token_timeout_ms", t.as_millis().to_string());
         }
+        if self.drop_params {
+            key = key.with_setting("drop_params", "true");
+        }
         key
     }
 
     /// The base URL without a trailing slash.
     pub(crate) fn base(&self) -> String {
-        let base = match (&self.api_base, self.provider) {
-            (Some(base), _) => base.clone(),
-            (None, Provider::OpenAi) => "https://api.openai.com/v1".into(),
-            (None, Provider::Azure) => String::new(),
-            (None, Provider::Anthropic) => "https://api.anthropic.com".into(),
-            (None, Provider::Gemini) => "https://generativelanguage.googleapis.com".into(),
-            (None, Provider::VertexAi) => {
-                format!("https://{}-aiplatform.googleapis.com", self.location())
-            }
-            (None, Provider::Ollama) => "http://localhost:11434".into(),
+        let base = match &self.api_base {
+            Some(base) => base.clone(),
+            None => crate::providers::adapter(self.provider).default_base(self),
         };
         base.trim_end_matches('/').to_string()
     }
 
-    fn location(&self) -> &str {
-        self.vertex_location.as_deref().unwrap_or("us-central1")
-    }
-
     /// The URL of an operation.
     pub(crate) fn url(&self, op: Operation) -> Result<String, ProviderError> {
-        let base = self.base();
-        let model = &self.model;
-        Ok(match (self.provider, op) {
-            (Provider::OpenAi, Operation::Chat { .. }) => format!("{base}/chat/completions"),
-            (Provider::OpenAi, Operation::Embeddings) => format!("{base}/embeddings"),
-            (Provider::Azure, op) => {
-                let path = match op {
-                    Operation::Chat { .. } => "chat/completions",
-                    Operation::Embeddings => "embeddings",
-                };
-                let version = self.api_version.as_deref().unwrap_or("2024-10-21");
-                format!("{base}/openai/deployments/{model}/{path}?api-version={version}")
-            }
-            (Provider::Anthropic, Operation::Chat { .. }) => {
-                let root = base.strip_suffix("/v1").unwrap_or(&base);
-                format!("{root}/v1/messages")
-            }
-            (Provider::Gemini, op) => {
-                let root = base.strip_suffix("/v1beta").unwrap_or(&base);
-                format!("{root}/v1beta/models/{model}:{}", gemini_method(op))
-            }
-            (Provider::VertexAi, op) => {
-                let method = match op {
-                    Operation::Embeddings => "predict",
-                    chat => gemini_method(chat),
-                };
-                let project = self.vertex_project.as_deref().unwrap_or_default();
-                format!(
-                    "{base}/v1/projects/{project}/locations/{}/publishers/google/models/{model}:{method}",
-                    self.location(),
-                )
-            }
-            (Provider::Ollama, Operation::Chat { .. }) => format!("{base}/api/chat"),
-            (Provider::Ollama, Operation::Embeddings) => format!("{base}/api/embed"),
-            (Provider::Anthropic, Operation::Embeddings) => {
-                return Err(ProviderError::bad_request(
-                    "anthropic has no embeddings API; route embeddings to another model",
-                ))
-            }
-        })
+        crate::providers::adapter(self.provider).url(self, &self.base(), op)
     }
-}
 
-fn gemini_method(op: Operation) -> &'static str {
-    match op {
-        Operation::Chat { stream: false } => "generateContent",
-        Operation::Chat { stream: true } => "streamGenerateContent?alt=sse",
-        Operation::Embeddings => "batchEmbedContents",
+    /// With `drop_params` (LiteLLM's rule: drop what the provider cannot honour
+    /// instead of refusing the request).
+    pub fn with_drop_params(mut self, drop: bool) -> Self {
+        self.drop_params = drop;
+        self
     }
-}
-
-/// What is being asked of the upstream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Operation {
-    Chat { stream: bool },
-    Embeddings,
 }
 
 impl fmt::Debug for Endpoint {
@@ -278,6 +228,7 @@ impl fmt::Debug for Endpoint {
             .field("api_key", &self.api_key)
             .field("timeout", &self.timeout)
             .field("stream_timeout", &self.stream_timeout)
+            .field("drop_params", &self.drop_params)
             .finish_non_exhaustive()
     }
 }

@@ -1,36 +1,83 @@
 //! Errors as clients see them: OpenAI-shaped JSON with the right status.
 
 use std::fmt;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use serde_json::{json, Value};
 
+/// What went wrong, for callers that decide by it (never by the message text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The client's request cannot be served as sent.
+    InvalidRequest,
+    /// A parameter the provider cannot honour (LiteLLM's `unsupported_params`).
+    UnsupportedParams,
+    /// The upstream answered with an error status.
+    Upstream,
+    /// The upstream could not be reached.
+    Unreachable,
+    /// The upstream sent something unusable (not JSON, too large, a broken stream).
+    InvalidUpstream,
+    /// The upstream did not answer (or stream) in time.
+    Timeout,
+    /// The gateway's own queue refused the request (full, or waited too long): another
+    /// deployment behind the same queue would not do better, so it is not retried.
+    Queue,
+    /// Any other error (an edge's own).
+    Other,
+}
+
 /// An error to answer a client with: status, OpenAI error `type` and `code`, the
 /// message (the provider's own, when it sent one), and `Retry-After` if the upstream
-/// gave one.
-#[derive(Clone, PartialEq, Eq)]
+/// gave one; with its [`ErrorKind`] and, for transport failures, its source.
+#[derive(Clone)]
 pub struct ProviderError {
     status: StatusCode,
-    kind: &'static str,
     code: Option<String>,
     message: String,
     retry_after: Option<HeaderValue>,
-    /// The gateway's own queue refused the request: another deployment behind the same
-    /// queue would not do better, so it is not retried.
-    queued_out: bool,
+    reason: ErrorKind,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
+
+impl PartialEq for ProviderError {
+    /// Equal when everything a client sees is (the source is left out).
+    fn eq(&self, other: &Self) -> bool {
+        (
+            self.status,
+            &self.code,
+            &self.message,
+            &self.retry_after,
+            self.reason,
+        ) == (
+            other.status,
+            &other.code,
+            &other.message,
+            &other.retry_after,
+            other.reason,
+        )
+    }
+}
+
+impl Eq for ProviderError {}
 
 impl ProviderError {
     /// An error with this status and message; `type` follows the status.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
-            kind: kind_of(status),
             code: None,
             message: message.into(),
             retry_after: None,
-            queued_out: false,
+            reason: if status.is_client_error() {
+                ErrorKind::InvalidRequest
+            } else {
+                ErrorKind::Other
+            },
+            source: None,
         }
     }
 
@@ -39,14 +86,69 @@ impl ProviderError {
         Self::new(StatusCode::BAD_REQUEST, message)
     }
 
-    /// 502: the upstream could not be reached or sent something unusable.
+    /// 400 `unsupported_params`: the provider cannot honour a parameter.
+    pub fn unsupported_params(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+            .with_code("unsupported_params")
+            .with_kind(ErrorKind::UnsupportedParams)
+    }
+
+    /// 502: the upstream sent something unusable.
     pub fn bad_gateway(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_GATEWAY, message).with_code("upstream_error")
+        Self::new(StatusCode::BAD_GATEWAY, message)
+            .with_code("upstream_error")
+            .with_kind(ErrorKind::InvalidUpstream)
+    }
+
+    /// 502: the upstream could not be reached; `source` is why.
+    pub fn unreachable(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        let mut err = Self::new(StatusCode::BAD_GATEWAY, message)
+            .with_code("upstream_error")
+            .with_kind(ErrorKind::Unreachable);
+        err.source = Some(Arc::new(source));
+        err
     }
 
     /// 504: the upstream did not answer in time.
     pub fn timeout(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::GATEWAY_TIMEOUT, message).with_code("upstream_timeout")
+        Self::new(StatusCode::GATEWAY_TIMEOUT, message)
+            .with_code("upstream_timeout")
+            .with_kind(ErrorKind::Timeout)
+    }
+
+    /// With this kind.
+    pub fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.reason = kind;
+        self
+    }
+
+    /// With this source.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    /// What went wrong.
+    pub fn error_kind(&self) -> ErrorKind {
+        self.reason
+    }
+
+    /// Whether the upstream did not answer in time.
+    pub fn is_timeout(&self) -> bool {
+        self.reason == ErrorKind::Timeout
+    }
+
+    /// Whether a parameter was refused (`unsupported_params`).
+    pub fn is_unsupported_params(&self) -> bool {
+        self.reason == ErrorKind::UnsupportedParams
+    }
+
+    /// Whether the upstream itself answered with this error.
+    pub fn is_upstream(&self) -> bool {
+        self.reason == ErrorKind::Upstream
     }
 
     /// An upstream error response: the status is kept, the provider's message is
@@ -84,11 +186,11 @@ impl ProviderError {
         let code = code.map(mask);
         Self {
             status,
-            kind: kind_of(status),
             code,
             message: format!("upstream error: {message}"),
             retry_after,
-            queued_out: false,
+            reason: ErrorKind::Upstream,
+            source: None,
         }
     }
 
@@ -102,9 +204,8 @@ impl ProviderError {
             _ => "the request waited too long in the gateway's queue; retry later",
         };
         let mut err = Self::new(rejection.status, message).with_code(rejection.code());
-        err.kind = "rate_limit_error";
         err.retry_after = Some(rejection.retry_after());
-        err.queued_out = true;
+        err.reason = ErrorKind::Queue;
         err
     }
 
@@ -126,7 +227,10 @@ impl ProviderError {
 
     /// The OpenAI error `type`.
     pub fn kind(&self) -> &'static str {
-        self.kind
+        match self.reason {
+            ErrorKind::Queue => "rate_limit_error",
+            _ => kind_of(self.status),
+        }
     }
 
     /// The upstream's `Retry-After`, if any.
@@ -137,18 +241,25 @@ impl ProviderError {
     /// Whether trying again (another deployment, or later) may succeed: rate limits,
     /// server errors, unreachable upstreams and timeouts.
     pub fn is_retryable(&self) -> bool {
-        !self.queued_out
+        self.reason != ErrorKind::Queue
             && (self.status == StatusCode::TOO_MANY_REQUESTS || self.status.is_server_error())
     }
 
     /// `{"error":{"message","type","code"}}`.
     pub fn to_json(&self) -> Value {
-        json!({"error": {"message": self.message, "type": self.kind, "code": self.code}})
+        json!({"error": {"message": self.message, "type": self.kind(), "code": self.code}})
     }
 
-    /// The error as an Anthropic streaming `error` event payload.
+    /// The error as Anthropic shapes it (`/v1/messages` answers, stream `error` events).
     pub fn to_anthropic_json(&self) -> Value {
         json!({"type": "error", "error": {"type": anthropic_kind(self.status), "message": self.message}})
+    }
+
+    /// A complete Anthropic-shaped JSON response, `Retry-After` included.
+    pub fn to_anthropic_response(&self) -> Response<Bytes> {
+        let mut res = self.to_response();
+        *res.body_mut() = Bytes::from(self.to_anthropic_json().to_string());
+        res
     }
 
     /// A complete JSON response, `Retry-After` included.
@@ -171,7 +282,8 @@ impl fmt::Debug for ProviderError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProviderError")
             .field("status", &self.status.as_u16())
-            .field("type", &self.kind)
+            .field("type", &self.kind())
+            .field("kind", &self.reason)
             .field("code", &self.code)
             .field("message", &self.message)
             .finish()
@@ -184,13 +296,19 @@ impl fmt::Display for ProviderError {
             f,
             "{} ({}): {}",
             self.status.as_u16(),
-            self.kind,
+            self.kind(),
             self.message
         )
     }
 }
 
-impl std::error::Error for ProviderError {}
+impl std::error::Error for ProviderError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 /// The message and code of any provider's error JSON: OpenAI and Gemini
 /// `{"error":{"message",...}}`, Anthropic `{"type":"error","error":{"type","message"}}`,

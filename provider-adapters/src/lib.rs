@@ -11,6 +11,16 @@
 //! | `vertex_ai/` | the same Gemini format on Vertex AI URLs with a bearer token |
 //! | `ollama/` | `/api/chat` (NDJSON streams), `/api/embed` |
 //!
+//! Every translation goes through one typed canonical model ([`model`]): the client's
+//! format (OpenAI chat, Anthropic Messages) is decoded into it, checked against the
+//! provider's capability table ([`capability`]) and encoded by the provider's own
+//! file (`src/providers/*.rs`: URL, auth, encode, decode, stream decoder, embeddings,
+//! capabilities). A parameter the provider cannot honour is a 400
+//! `unsupported_params` naming it, or, with `drop_params` (an [`Endpoint`] setting,
+//! or `"drop_params": true` in the body), dropped, logged at debug and reported as a
+//! [`DroppedParams`] response extension: never silently ignored. Requests already in
+//! the provider's format pass through with only `model` changed, never parsed.
+//!
 //! Streams are parsed incrementally ([`sse`]) and forwarded as they arrive. A stream
 //! that stalls (`stream_timeout`), misses its first token, outlives the request
 //! timeout, breaks, or ends without its end marker ends with an error event in the
@@ -49,23 +59,34 @@
 //! assert_eq!(json["usage"]["total_tokens"], 5);
 //! # Ok(()) }
 //! ```
+//!
+#![doc = include_str!("../CAPABILITIES.md")]
 
 pub mod body;
+pub mod capability;
 mod client;
 mod endpoint;
 mod error;
+mod formats;
+pub mod model;
+mod plan;
 mod providers;
 pub mod request;
 pub mod responses;
+mod shared;
 pub mod sse;
 mod stream;
 pub mod translate;
 
-pub use self::client::{Api, HttpClient, ProviderClient, ResponseBody};
+pub use self::capability::{DroppedParams, Param, Support};
+pub use self::client::{forwarded_headers, Api, HttpClient, ProviderClient, ResponseBody};
 pub use self::endpoint::{
     Endpoint, Provider, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_STREAM_TIMEOUT, DEFAULT_TIMEOUT,
 };
-pub use self::error::ProviderError;
+pub use self::error::{ErrorKind, ProviderError};
+pub use self::providers::anthropic::DEFAULT_MAX_TOKENS;
+pub use self::providers::azure::DEFAULT_API_VERSION;
+pub use self::providers::gemini::THOUGHT_SEPARATOR;
 pub use self::stream::ChatStream;
 
 /// Re-exported: credentials are [`Secret`]s.

@@ -77,7 +77,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Fields<'a> {
 }
 
 /// A string that borrows from the input when it has no escapes.
-struct BorrowedOrOwned<'a>(Cow<'a, str>);
+pub(crate) struct BorrowedOrOwned<'a>(pub(crate) Cow<'a, str>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for BorrowedOrOwned<'a> {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -13,13 +13,58 @@ use std::time::Duration;
 use bytes::{BufMut, Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
-use serde_json::Value;
 use tokio::time::{Instant, Sleep};
 
-use crate::providers::anthropic::AnthropicEncoder;
-use crate::providers::Decoder;
+use crate::formats::anthropic::stream::AnthropicEncoder;
+use crate::formats::openai::stream::OpenAiEncoder;
+use crate::model::Delta;
 use crate::sse::{NdjsonParser, SseEvent, SseParser};
 use crate::{BoxError, ProviderError};
+
+/// Turns a provider's stream events into canonical deltas.
+pub(crate) trait Decoder: Send + fmt::Debug {
+    /// Handles one upstream event (an SSE `data` payload with its `event` name, or one
+    /// NDJSON line), emitting zero or more deltas. An upstream error event is an `Err`.
+    fn event(
+        &mut self,
+        event: Option<&str>,
+        data: &str,
+        out: &mut dyn Sink,
+    ) -> Result<(), ProviderError>;
+
+    /// True once the upstream said the answer is complete.
+    fn complete(&self) -> bool;
+}
+
+/// Where decoded deltas go.
+pub(crate) trait Sink {
+    /// Takes one delta.
+    fn delta(&mut self, d: Delta<'_>);
+}
+
+/// The client format a translated stream is written in.
+#[derive(Debug)]
+pub(crate) enum Encoder {
+    /// OpenAI chunks.
+    OpenAi(OpenAiEncoder),
+    /// Anthropic events.
+    Anthropic(AnthropicEncoder),
+}
+
+/// An [`Encoder`] writing into a buffer.
+struct Writer<'a> {
+    encoder: &'a mut Encoder,
+    out: &'a mut BytesMut,
+}
+
+impl Sink for Writer<'_> {
+    fn delta(&mut self, d: Delta<'_>) {
+        match self.encoder {
+            Encoder::OpenAi(e) => e.delta(d, self.out),
+            Encoder::Anthropic(e) => e.delta(d, self.out),
+        }
+    }
+}
 
 /// The client's stream format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +80,18 @@ pub(crate) enum Framing {
     Ndjson(NdjsonParser),
 }
 
+impl Framing {
+    /// Server-sent events.
+    pub(crate) fn sse() -> Self {
+        Framing::Sse(SseParser::default())
+    }
+
+    /// Newline-delimited JSON.
+    pub(crate) fn ndjson() -> Self {
+        Framing::Ndjson(NdjsonParser::default())
+    }
+}
+
 pub(crate) enum Mode {
     /// The upstream already speaks the client's format: events are re-framed as they
     /// are, and only watched for the end marker.
@@ -42,10 +99,10 @@ pub(crate) enum Mode {
         finished: bool,
         saw_finish_reason: bool,
     },
-    /// Upstream events become OpenAI chunks, then the client's format.
+    /// Upstream events become canonical deltas, then the client's format.
     Translate {
         decoder: Box<dyn Decoder>,
-        anthropic: Option<AnthropicEncoder>,
+        encoder: Encoder,
     },
 }
 
@@ -78,7 +135,6 @@ pin_project! {
         done: bool,
         events: Vec<SseEvent>,
         lines: Vec<Vec<u8>>,
-        chunks: Vec<Value>,
     }
 }
 
@@ -105,7 +161,6 @@ impl<B> ChatStream<B> {
             done: false,
             events: Vec::new(),
             lines: Vec::new(),
-            chunks: Vec::new(),
         }
     }
 }
@@ -204,7 +259,6 @@ impl Mode {
         client: ClientFormat,
         name: Option<&str>,
         data: &str,
-        chunks: &mut Vec<Value>,
         out: &mut BytesMut,
     ) -> Result<(), ProviderError> {
         match self {
@@ -225,16 +279,8 @@ impl Mode {
                 }
                 Ok(())
             }
-            Mode::Translate { decoder, anthropic } => {
-                chunks.clear();
-                let result = decoder.event(name, data, chunks);
-                for chunk in chunks.iter() {
-                    match anthropic {
-                        Some(encoder) => encoder.chunk(chunk, out),
-                        None => frame_event(out, None, &chunk.to_string()),
-                    }
-                }
-                result
+            Mode::Translate { decoder, encoder } => {
+                decoder.event(name, data, &mut Writer { encoder, out })
             }
         }
     }
@@ -256,13 +302,13 @@ impl Mode {
                 Ok(())
             }
             Mode::Passthrough { .. } => Err(truncated()),
-            Mode::Translate { decoder, anthropic } => {
+            Mode::Translate { decoder, encoder } => {
                 if !decoder.complete() {
                     return Err(truncated());
                 }
-                match anthropic {
-                    Some(encoder) => encoder.finish(out),
-                    None => frame_event(out, None, "[DONE]"),
+                match encoder {
+                    Encoder::OpenAi(e) => e.finish(out),
+                    Encoder::Anthropic(e) => e.finish(out),
                 }
                 Ok(())
             }
@@ -321,7 +367,6 @@ where
                         &data,
                         this.events,
                         this.lines,
-                        this.chunks,
                         this.out,
                     )
                 }
@@ -337,7 +382,6 @@ where
                         *this.client,
                         this.events,
                         this.lines,
-                        this.chunks,
                         this.out,
                     )
                 }
@@ -394,7 +438,6 @@ fn feed(
     data: &[u8],
     events: &mut Vec<SseEvent>,
     lines: &mut Vec<Vec<u8>>,
-    chunks: &mut Vec<Value>,
     out: &mut BytesMut,
 ) -> Result<(), ProviderError> {
     let broken = |e: crate::sse::SseError| {
@@ -405,14 +448,14 @@ fn feed(
             events.clear();
             parser.feed(data, events).map_err(broken)?;
             for event in events.drain(..) {
-                mode.event(client, event.event.as_deref(), &event.data, chunks, out)?;
+                mode.event(client, event.event.as_deref(), &event.data, out)?;
             }
         }
         Framing::Ndjson(parser) => {
             lines.clear();
             parser.feed(data, lines).map_err(broken)?;
             for line in lines.drain(..) {
-                mode.event(client, None, &crate::sse::utf8(&line), chunks, out)?;
+                mode.event(client, None, &crate::sse::utf8(&line), out)?;
             }
         }
     }
@@ -425,7 +468,6 @@ fn finish(
     client: ClientFormat,
     events: &mut Vec<SseEvent>,
     lines: &mut Vec<Vec<u8>>,
-    chunks: &mut Vec<Value>,
     out: &mut BytesMut,
 ) -> Result<(), ProviderError> {
     match framing {
@@ -433,14 +475,14 @@ fn finish(
             events.clear();
             parser.finish(events);
             for event in events.drain(..) {
-                mode.event(client, event.event.as_deref(), &event.data, chunks, out)?;
+                mode.event(client, event.event.as_deref(), &event.data, out)?;
             }
         }
         Framing::Ndjson(parser) => {
             lines.clear();
             parser.finish(lines);
             for line in lines.drain(..) {
-                mode.event(client, None, &crate::sse::utf8(&line), chunks, out)?;
+                mode.event(client, None, &crate::sse::utf8(&line), out)?;
             }
         }
     }

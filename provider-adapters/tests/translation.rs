@@ -253,7 +253,14 @@ async fn openai_format_becomes_gemini_generate_content_and_back() {
         reply_json(200, &fixture("gemini_function_call_response.json")),
     ])
     .await;
-    let client = client("gemini/gemini-2.0-flash", &upstream, "AIza-test");
+    // The fixture sends `user`, which Gemini has no field for: dropped, as asked.
+    let client = ProviderClient::new(
+        client("gemini/gemini-2.0-flash", &upstream, "AIza-test")
+            .endpoint()
+            .clone()
+            .with_drop_params(true),
+        pool_layer::Client::builder().build(),
+    );
 
     let (_, answer) = call(
         &client,
@@ -290,10 +297,11 @@ async fn openai_format_becomes_gemini_generate_content_and_back() {
     .unwrap();
     let answer = parse(&answer);
     assert_eq!(answer["choices"][0]["finish_reason"], "tool_calls");
-    assert_eq!(
-        answer["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
-        r#"{"location":"Boston, MA"}"#
-    );
+    // The arguments are Gemini's `args` object as JSON text.
+    let args = answer["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]
+        .as_str()
+        .unwrap();
+    assert_eq!(parse(args.as_bytes()), json!({"location": "Boston, MA"}));
 }
 
 #[tokio::test]
@@ -485,6 +493,9 @@ async fn transport_failures_are_502_and_slow_upstreams_504() {
     .unwrap_err();
     assert_eq!(err.status(), 502, "{err}");
     assert!(err.message().contains(&format!("http://{closed}")), "{err}");
+    // Decided by kind, not by text; the transport error is its source.
+    assert_eq!(err.error_kind(), provider_adapters::ErrorKind::Unreachable);
+    assert!(std::error::Error::source(&err).is_some());
 
     let upstream = Upstream::start(vec![support::sse(&[], support::End::Hang)]).await;
     let mut endpoint = Endpoint::new("openai/gpt")

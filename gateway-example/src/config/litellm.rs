@@ -233,6 +233,8 @@ pub struct Params {
     pub stream_timeout: Option<Duration>,
     /// `first_token_timeout`.
     pub first_token_timeout: Option<Duration>,
+    /// `drop_params` (the deployment's, else `litellm_settings`').
+    pub drop_params: bool,
 }
 
 /// `provider/model`, with the provider inferred (LiteLLM's way) when not given.
@@ -313,6 +315,7 @@ pub fn endpoint(model: &str, params: &Params, env: &EnvDefaults) -> Result<Endpo
             .clone()
             .or_else(|| env.first(&[VERTEXAI_LOCATION]).map(|(_, v)| v));
     }
+    endpoint.drop_params = params.drop_params;
     if let Some(t) = params.timeout {
         endpoint.timeout = t;
     }

@@ -201,6 +201,7 @@ impl Config {
         let inherited = models::Inherited {
             max_retries: litellm.max_retries,
             timeout: litellm.timeout,
+            drop_params: litellm.drop_params,
             env: EnvDefaults::read(&|name| ctx.var(name)),
         };
         let (deployments, wildcards) =
@@ -259,7 +260,7 @@ impl Config {
     }
 
     /// One line per section of [`ignored`](Self::ignored):
-    /// `litellm_settings: drop_params, success_callback`.
+    /// `litellm_settings: set_verbose, success_callback`.
     pub fn ignored_lines(&self) -> Vec<String> {
         self.ignored
             .0

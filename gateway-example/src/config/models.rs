@@ -14,6 +14,8 @@ use super::{Deployment, ModelInfo, WildcardRoute, MAX_RETRIES};
 pub(crate) struct Inherited {
     pub(crate) max_retries: u32,
     pub(crate) timeout: Option<Duration>,
+    /// `litellm_settings.drop_params`.
+    pub(crate) drop_params: bool,
     pub(crate) env: EnvDefaults,
 }
 
@@ -36,6 +38,7 @@ const USED_PARAMS: &[(&str, &str)] = &[
     ("vertex_ai_location", "vertex_location"),
     ("custom_llm_provider", "custom_llm_provider"),
     ("mock_response", "mock_response"),
+    ("drop_params", "drop_params"),
 ];
 
 /// LiteLLM `litellm_params` keys accepted and listed as ignored.
@@ -47,7 +50,6 @@ const IGNORED_PARAMS: &[&str] = &[
     "input_cost_per_second",
     "output_cost_per_second",
     "organization",
-    "drop_params",
     "additional_drop_params",
     "tags",
     "region_name",
@@ -199,6 +201,7 @@ fn read_params(ctx: &mut Ctx<'_>, at: &str, value: &Value, inherited: &Inherited
     let mut provider = None;
     let mut params = Params {
         timeout: inherited.timeout,
+        drop_params: inherited.drop_params,
         ..Params::default()
     };
     let mut max_retries = inherited.max_retries;
@@ -247,6 +250,12 @@ fn read_params(ctx: &mut Ctx<'_>, at: &str, value: &Value, inherited: &Inherited
                 }
             }
             "mock_response" => mock_response = ctx.string(&path, v),
+            // A deployment's own `drop_params` wins over `litellm_settings`'.
+            "drop_params" => {
+                if let Some(drop) = ctx.boolean(&path, v) {
+                    params.drop_params = drop;
+                }
+            }
             _ => {}
         }
     }
@@ -314,6 +323,7 @@ fn build(
                     endpoint.stream_timeout = t;
                 }
                 endpoint.first_token_timeout = read.params.first_token_timeout;
+                endpoint.drop_params = read.params.drop_params;
                 endpoint
             })
         }

@@ -269,6 +269,9 @@ pub(crate) struct LiteLlm {
     pub(crate) max_retries: u32,
     pub(crate) timeout: Option<Duration>,
     pub(crate) master_key: Option<Secret>,
+    /// `litellm_settings.drop_params`: parameters a provider cannot honour are dropped
+    /// instead of refused.
+    pub(crate) drop_params: bool,
 }
 
 /// `litellm_settings`, `router_settings`, `general_settings` (read after
@@ -280,6 +283,7 @@ pub(crate) fn litellm(ctx: &mut Ctx<'_>, raw: &super::raw::RawFile) -> LiteLlm {
         max_retries: DEFAULT_MAX_RETRIES,
         timeout: None,
         master_key: None,
+        drop_params: false,
     };
     for (key, value) in entries(ctx, "litellm_settings", raw.litellm_settings.as_ref()) {
         let path = format!("litellm_settings.{key}");
@@ -290,6 +294,9 @@ pub(crate) fn litellm(ctx: &mut Ctx<'_>, raw: &super::raw::RawFile) -> LiteLlm {
                 }
             }
             "request_timeout" => out.timeout = ctx.seconds(&path, Some(&value)).or(out.timeout),
+            "drop_params" => {
+                out.drop_params = ctx.boolean(&path, Some(&value)).unwrap_or(false);
+            }
             _ => ctx.ignored.add("litellm_settings", &key),
         }
     }

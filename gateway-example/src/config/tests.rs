@@ -319,3 +319,33 @@ fn a_file_of_mistakes_reports_the_first_hundred_and_counts_the_rest() {
         .unwrap_or_default();
     assert_eq!(last, "200 more problems not shown; fix these first");
 }
+
+#[test]
+fn a_deployments_drop_params_wins_over_litellm_settings() {
+    let yaml = "litellm_settings: {drop_params: true}\nmodel_list:\n  \
+        - {model_name: a, litellm_params: {model: openai/a, api_key: k}}\n  \
+        - {model_name: b, litellm_params: {model: openai/b, api_key: k, drop_params: false}}\n";
+    let config = parse(yaml).unwrap_or_else(|e| panic!("{e}"));
+    let drops: Vec<bool> = config
+        .deployments
+        .iter()
+        .map(|d| d.endpoint.drop_params)
+        .collect();
+    assert_eq!(drops, [true, false]);
+    assert!(
+        config.ignored_lines().is_empty(),
+        "{:?}",
+        config.ignored_lines()
+    );
+    let none =
+        parse("model_list:\n  - {model_name: a, litellm_params: {model: openai/a, api_key: k}}\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!none.deployments[0].endpoint.drop_params);
+}
+
+#[test]
+fn drop_params_must_be_true_or_false() {
+    let yaml = "model_list:\n  - {model_name: a, litellm_params: {model: openai/a, api_key: k, drop_params: 3}}\n";
+    let err = error_at(yaml, "model_list[0].litellm_params.drop_params");
+    assert!(err.problem.contains("true or false"), "{}", err.problem);
+}

@@ -1,28 +1,99 @@
-//! Per-provider translation between the OpenAI chat format (the canonical form here)
-//! and each provider's native format, for requests, responses and streams.
+//! One file per provider, each holding everything about it (URL, auth, encode,
+//! decode, stream decoder and framing, embeddings, capability table), behind one
+//! trait. Adding a provider is one file, one [`Provider`] variant and one line in
+//! [`adapter`].
 
 pub(crate) mod anthropic;
+pub(crate) mod azure;
 pub(crate) mod gemini;
 pub(crate) mod ollama;
 pub(crate) mod openai;
 
-use serde_json::Value;
+use bytes::Bytes;
+use http::HeaderValue;
+use serde_json::{json, Value};
 
-use crate::ProviderError;
+use crate::capability::{Param, Support};
+use crate::model::{ChatRequest, ChatResponse};
+use crate::stream::{Decoder, Framing};
+use crate::{Api, Endpoint, Provider, ProviderError};
 
-/// Turns a provider's stream events into OpenAI `chat.completion.chunk` objects.
-pub(crate) trait Decoder: Send {
-    /// Handles one upstream event (an SSE `data` payload with its `event` name, or one
-    /// NDJSON line), pushing zero or more chunks. An upstream error event is an `Err`.
-    fn event(
-        &mut self,
-        event: Option<&str>,
-        data: &str,
-        out: &mut Vec<Value>,
-    ) -> Result<(), ProviderError>;
+/// What is being asked of the upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Operation {
+    Chat { stream: bool },
+    Embeddings,
+}
 
-    /// True once the upstream said the answer is complete.
-    fn complete(&self) -> bool;
+/// Everything about one provider API.
+pub(crate) trait Adapter: Sync + std::fmt::Debug {
+    /// Which provider this is.
+    fn provider(&self) -> Provider;
+    /// How the provider treats `p` (an exhaustive `match` in each file).
+    fn support(&self, p: Param) -> Support;
+    /// The public base URL (no trailing slash).
+    fn default_base(&self, ep: &Endpoint) -> String;
+    /// The URL of an operation under `base`.
+    fn url(&self, ep: &Endpoint, base: &str, op: Operation) -> Result<String, ProviderError>;
+    /// Authentication (and version) headers, values marked sensitive.
+    fn auth(&self, ep: &Endpoint, headers: &mut http::HeaderMap) -> Result<(), ProviderError>;
+    /// Client headers the provider documents and that are passed on as they came.
+    fn forwarded_headers(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// The client API this provider speaks natively (passed through untranslated).
+    fn native(&self) -> Option<Api>;
+    /// The canonical request as the provider's body.
+    fn encode(&self, req: &ChatRequest<'_>, ep: &Endpoint) -> Result<Bytes, ProviderError>;
+    /// The provider's whole answer as the canonical one.
+    fn decode<'b>(&self, body: &'b [u8], ep: &Endpoint) -> Result<ChatResponse<'b>, ProviderError>;
+    /// The framing and decoder of the provider's streams.
+    fn stream(&self, ep: &Endpoint) -> (Framing, Box<dyn Decoder>);
+    /// The embeddings translation, if the provider's embeddings are not OpenAI's.
+    fn embeddings(&self) -> Option<&dyn Embeddings>;
+}
+
+/// An embeddings API that is not OpenAI's.
+pub(crate) trait Embeddings: Sync {
+    /// An OpenAI embeddings request as the provider's.
+    fn request(&self, req: &Value, ep: &Endpoint) -> Result<Value, ProviderError>;
+    /// The provider's answer as an OpenAI embeddings list.
+    fn response(&self, resp: &Value, model: &str) -> Value;
+}
+
+/// Every provider, in table order.
+pub(crate) const ALL: &[Provider] = &[
+    Provider::OpenAi,
+    Provider::Azure,
+    Provider::Anthropic,
+    Provider::Gemini,
+    Provider::VertexAi,
+    Provider::Ollama,
+];
+
+/// Every provider's [`Adapter::forwarded_headers`], together (checked by a test).
+pub(crate) const FORWARDED_HEADERS: &[&str] =
+    &["anthropic-beta", "openai-organization", "openai-project"];
+
+/// The registry: the adapter of each provider.
+pub(crate) fn adapter(p: Provider) -> &'static dyn Adapter {
+    match p {
+        Provider::OpenAi => &openai::OpenAi,
+        Provider::Azure => &azure::Azure,
+        Provider::Anthropic => &anthropic::Anthropic,
+        Provider::Gemini => &gemini::Gemini { vertex: false },
+        Provider::VertexAi => &gemini::Gemini { vertex: true },
+        Provider::Ollama => &ollama::Ollama,
+    }
+}
+
+/// A header value marked sensitive (never shown by `Debug`).
+pub(crate) fn sensitive(value: &str) -> Result<HeaderValue, ProviderError> {
+    let mut value = HeaderValue::try_from(value).map_err(|_| {
+        ProviderError::bad_gateway("the configured API key is not a valid header value")
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 /// A JSON body that must be an object, or a 400/502 saying so.
@@ -46,59 +117,56 @@ pub(crate) fn parse_object(
     }
 }
 
-/// Copies an OpenAI request's sampling settings into `out` under a provider's names:
-/// each `(openai, provider)` pair of `renames` (nulls skipped), `max_completion_tokens`
-/// or else `max_tokens` as `max_key`, and `stop` (a string or a list) as a list under
-/// `stop_key`.
-pub(crate) fn copy_sampling(
-    req: &Value,
-    out: &mut serde_json::Map<String, Value>,
-    renames: &[(&str, &str)],
-    max_key: &str,
-    stop_key: &str,
-) {
-    for (from, to) in renames {
-        if let Some(v) = req.get(*from).filter(|v| !v.is_null()) {
-            out.insert((*to).into(), v.clone());
-        }
-    }
-    if let Some(max) = req
-        .get("max_completion_tokens")
-        .or_else(|| req.get("max_tokens"))
-        .filter(|v| !v.is_null())
-    {
-        out.insert(max_key.into(), max.clone());
-    }
-    match req.get("stop") {
-        Some(Value::String(s)) => {
-            out.insert(
-                stop_key.into(),
-                Value::Array(vec![Value::String(s.clone())]),
-            );
-        }
-        Some(v @ Value::Array(_)) => {
-            out.insert(stop_key.into(), v.clone());
-        }
-        _ => {}
-    }
-}
-
-/// Seconds since the Unix epoch, for `created`.
-pub(crate) fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// The text of an OpenAI message `content`: a string, or the text parts of an array.
-pub(crate) fn content_text(content: &Value) -> String {
-    match content {
-        Value::String(s) => s.clone(),
-        Value::Array(parts) => parts
+/// The texts of an OpenAI embeddings `input`.
+pub(crate) fn embedding_inputs(req: &Value) -> Result<Vec<String>, ProviderError> {
+    match req.get("input") {
+        Some(Value::String(s)) => Ok(vec![s.clone()]),
+        Some(Value::Array(items)) => items
             .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join(""),
-        _ => String::new(),
+            .map(|i| {
+                i.as_str().map(str::to_string).ok_or_else(|| {
+                    ProviderError::bad_request("this provider takes `input` as strings, not tokens")
+                })
+            })
+            .collect(),
+        _ => Err(ProviderError::bad_request(
+            "`input` must be a string or an array of strings",
+        )),
+    }
+}
+
+/// An OpenAI embeddings list from vectors.
+pub(crate) fn embeddings_list(vectors: Vec<Value>, model: &str, prompt_tokens: u64) -> Value {
+    let data: Vec<Value> = vectors
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| json!({"object": "embedding", "index": i, "embedding": v}))
+        .collect();
+    json!({"object": "list", "data": data, "model": model,
+           "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_forwarded_header_list_is_every_providers() {
+        let mut all: Vec<&str> = ALL
+            .iter()
+            .flat_map(|p| adapter(*p).forwarded_headers().iter().copied())
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        let mut listed = FORWARDED_HEADERS.to_vec();
+        listed.sort_unstable();
+        assert_eq!(all, listed);
+    }
+
+    #[test]
+    fn each_adapter_is_registered_under_its_own_provider() {
+        for p in ALL {
+            assert_eq!(adapter(*p).provider(), *p);
+        }
     }
 }

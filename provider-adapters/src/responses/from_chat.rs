@@ -55,7 +55,7 @@ impl Echo {
         Response {
             id,
             object: "response",
-            created_at: crate::providers::now(),
+            created_at: crate::shared::now(),
             status,
             model: self.model.clone(),
             output: Vec::new(),
@@ -87,7 +87,7 @@ pub(crate) fn new_id(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
-    format!("{prefix}_{:08x}{nanos:08x}{n:06x}", crate::providers::now())
+    format!("{prefix}_{:08x}{nanos:08x}{n:06x}", crate::shared::now())
 }
 
 /// The status and `incomplete_details` for a chat `finish_reason`.
