@@ -299,6 +299,29 @@ pub(crate) fn render(state: &AppState) -> String {
     );
     one(
         &mut out,
+        "gateway_pool_slot_waiting",
+        "Requests waiting for an upstream connection slot (counted in limits.max_queued)",
+        "gauge",
+        pool.waiting as f64,
+    );
+    gauge(
+        &mut out,
+        "gateway_pool_slot_rejected_total",
+        "Requests refused while waiting for an upstream connection slot",
+        "counter",
+        &[
+            (
+                "{reason=\"queue_full\"}".to_string(),
+                pool.rejected_full as f64,
+            ),
+            (
+                "{reason=\"queue_timeout\"}".to_string(),
+                pool.rejected_timeout as f64,
+            ),
+        ],
+    );
+    one(
+        &mut out,
         "gateway_dns_hits_total",
         "DNS cache hits",
         "counter",

@@ -354,6 +354,19 @@ async fn requests_beyond_the_running_and_the_queued_get_429_at_once_and_none_a_5
     assert!(elapsed < Duration::from_secs(10), "answered in {elapsed:?}");
     assert!(upstream.max_active() <= 2);
     assert_eq!(gateway.state().http().metrics().rejected_full, 88);
+    // And `/metrics` says so, with nobody left waiting.
+    let req = http::Request::get(format!("http://{}/metrics", gateway.addr()))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let res = wide_client().request(req).await.unwrap();
+    let text = res.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&text);
+    for line in [
+        "gateway_pool_slot_rejected_total{reason=\"queue_full\"} 88",
+        "gateway_pool_slot_waiting 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "`{line}` not in:\n{text}");
+    }
     gateway.shutdown().await;
 }
 
