@@ -22,7 +22,7 @@ use provider_adapters::ProviderError;
 use tokio::time::Sleep;
 use tower_service::Service;
 
-use crate::app::error_response;
+use crate::shape::ErrorShape;
 
 /// Most JSON objects and arrays in one request body. Translating a body between
 /// formats builds `serde_json::Value` trees that cost about 2 KiB per object
@@ -42,6 +42,8 @@ pub struct Bounds {
     pub max_body_bytes: usize,
     /// Longest time to receive the body once the headers are in.
     pub body_read_timeout: Duration,
+    /// The shape of the intake's errors (the route's).
+    pub shape: ErrorShape,
 }
 
 /// `inner` behind the intake (see the module docs): it gets the request with its body
@@ -77,7 +79,7 @@ where
         // A `Content-Length` over the limit: answered at once, unread.
         let state = if body.size_hint().lower() > max as u64 {
             State::Answered {
-                res: Some(error_response(&too_large(max))),
+                res: Some(self.bounds.shape.response(&too_large(max))),
             }
         } else {
             State::Reading {
@@ -144,7 +146,9 @@ where
             let next = match this.state.as_mut().project() {
                 StateProj::Running { fut } => return fut.poll(cx),
                 StateProj::Answered { res } => {
-                    return Poll::Ready(Ok(res.take().unwrap_or_else(polled_again)))
+                    return Poll::Ready(Ok(res
+                        .take()
+                        .unwrap_or_else(|| polled_again(this.bounds.shape))))
                 }
                 StateProj::Calling { inner, req } => {
                     let Ok(()) = ready!(inner.poll_ready(cx));
@@ -169,12 +173,12 @@ where
                         if let Some(timer) = this.timer.as_mut().as_pin_mut() {
                             ready!(timer.poll(cx));
                         }
-                        answer(&timed_out(this.bounds.body_read_timeout))
+                        answer(this.bounds.shape, &timed_out(this.bounds.body_read_timeout))
                     }
-                    Poll::Ready(Err(err)) => answer(&err),
+                    Poll::Ready(Err(err)) => answer(this.bounds.shape, &err),
                     Poll::Ready(Ok(bytes)) => {
                         match (check_shape(&bytes), parts.take(), inner.take()) {
-                            (Err(err), _, _) => answer(&err),
+                            (Err(err), _, _) => answer(this.bounds.shape, &err),
                             (Ok(()), Some(parts), Some(inner)) => State::Calling {
                                 inner,
                                 req: Some(Request::from_parts(parts, Body::from(bytes))),
@@ -189,14 +193,14 @@ where
     }
 }
 
-fn answer<S, F>(err: &ProviderError) -> State<S, F> {
+fn answer<S, F>(shape: ErrorShape, err: &ProviderError) -> State<S, F> {
     State::Answered {
-        res: Some(error_response(err)),
+        res: Some(shape.response(err)),
     }
 }
 
-fn polled_again() -> Response {
-    error_response(&ProviderError::new(
+fn polled_again(shape: ErrorShape) -> Response {
+    shape.response(&ProviderError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
         "internal error: a request future was polled after it completed",
     ))
