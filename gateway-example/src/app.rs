@@ -689,8 +689,9 @@ async fn not_found() -> Response {
     )
 }
 
-async fn method_not_allowed() -> Response {
-    error_response(
+/// `405`, in the shape of the route's errors (Anthropic's on the Messages paths).
+async fn method_not_allowed(uri: http::Uri) -> Response {
+    ErrorShape::of_path(uri.path()).response(
         &ProviderError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method not allowed on this route",

@@ -44,7 +44,11 @@ impl Answer {
         assert_eq!(e["type"], "error", "{e}");
         assert_eq!(e["error"]["type"], kind, "{e}");
         assert!(e["error"]["message"].is_string(), "{e}");
-        assert_eq!(e.as_object().unwrap().len(), 2, "nothing but `type` and `error`: {e}");
+        assert_eq!(
+            e.as_object().unwrap().len(),
+            2,
+            "nothing but `type` and `error`: {e}"
+        );
     }
 
     /// Asserts an OpenAI-shaped error of this status.
@@ -109,6 +113,22 @@ impl Harness {
     async fn post(&self, path: &str, body: &str) -> Answer {
         self.send(path, None, body).await
     }
+
+    async fn get(&self, path: &str) -> Answer {
+        let uri = format!("http://{}{path}", self.gateway.addr());
+        let req = http::Request::get(uri)
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let res = self.client.request(req).await.unwrap();
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,11 +168,15 @@ async fn malformed_unknown_and_oversized_messages_are_anthropic_errors() {
         h.post(path, "{not json")
             .await
             .anthropic(400, "invalid_request_error");
-        h.post(path, unknown).await.anthropic(404, "not_found_error");
+        h.post(path, unknown)
+            .await
+            .anthropic(404, "not_found_error");
         h.post(path, &big).await.anthropic(413, "request_too_large");
     }
     // The same on the OpenAI route: OpenAI's shape.
-    h.post("/v1/chat/completions", "{not json").await.openai(400);
+    h.post("/v1/chat/completions", "{not json")
+        .await
+        .openai(400);
     h.post("/v1/chat/completions", r#"{"model":"nope","messages":[]}"#)
         .await
         .openai(404);
@@ -237,7 +261,9 @@ async fn the_request_timeout_answers_messages_with_an_anthropic_error() {
 async fn a_trickled_messages_body_is_cut_with_an_anthropic_408() {
     let upstream = Upstream::start(vec![]).await;
     let h = start(&config("body_read_timeout_s: 0.3", "", &upstream)).await;
-    let mut slow = tokio::net::TcpStream::connect(h.gateway.addr()).await.unwrap();
+    let mut slow = tokio::net::TcpStream::connect(h.gateway.addr())
+        .await
+        .unwrap();
     let head = "POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{";
     slow.write_all(head.as_bytes()).await.unwrap();
     let mut answer = Vec::new();
@@ -253,4 +279,14 @@ async fn a_trickled_messages_body_is_cut_with_an_anthropic_408() {
     assert_eq!(e["type"], "error", "{e}");
     assert_eq!(e["error"]["type"], "invalid_request_error", "{e}");
     assert_eq!(upstream.count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_method_on_a_messages_path_is_an_anthropic_405() {
+    let upstream = Upstream::start(vec![]).await;
+    let h = start(&config("", "", &upstream)).await;
+    for path in ["/v1/messages", "/v1/messages/count_tokens"] {
+        h.get(path).await.anthropic(405, "invalid_request_error");
+    }
+    h.get("/v1/chat/completions").await.openai(405);
 }
