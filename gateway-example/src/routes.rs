@@ -217,7 +217,9 @@ fn service(
     ServiceBuilder::new()
         .map_response(|res: http::Response<EventBody<_>>| res.map(Body::new))
         .layer(EventLayer::new(state.registry.clone()).with_observer(state.metrics.clone()))
-        .layer(RecoverLayer::new(move |err| admission_error(extra.shape(), err)))
+        .layer(RecoverLayer::new(move |err| {
+            admission_error(extra.shape(), err)
+        }))
         .layer(AdmissionLayer::with_controller(state.admission.clone()))
         .service(handler)
 }
