@@ -3,7 +3,8 @@
 //! `413` at once, unread), in time (`server.body_read_timeout_s`, then `408`) and in
 //! shape ([`check_shape`], then `400`), *before* the response cache, admission or
 //! anything else sees the request. A body still arriving holds no admission slot, and
-//! nothing buffers or parses more than the limits allow.
+//! nothing buffers or parses more than the limits allow. Its errors are in the route's
+//! shape ([`Bounds::shape`]: Anthropic's on the Messages routes).
 
 use std::convert::Infallible;
 use std::future::Future;

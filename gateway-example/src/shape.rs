@@ -39,11 +39,7 @@ impl ErrorShape {
 
     /// The shape of the route at `path`: Anthropic's on the [`ANTHROPIC_PATHS`].
     pub fn of_path(path: &str) -> Self {
-        // Every Anthropic path ends in `messages` or `count_tokens`: most paths are
-        // told apart by their last byte alone.
-        if !(path.ends_with('s') || path.ends_with('n')) {
-            return Self::OpenAi;
-        }
+        // Four comparisons, each over in a length check for most paths.
         if ANTHROPIC_PATHS.contains(&path) {
             Self::Anthropic
         } else {
