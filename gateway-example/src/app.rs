@@ -43,6 +43,7 @@ use crate::config::{Config, Strategy};
 use crate::metrics::{self, Metrics};
 use crate::mock::MockProvider;
 use crate::queue::SharedQueue;
+use crate::shape::ErrorShape;
 
 use crate::front::{AuthLayer, FrontLayer, RecoverLayer, UpstreamTime};
 pub use crate::front::{X_OVERHEAD, X_REQUEST_ID};
@@ -393,8 +394,10 @@ pub(crate) fn upstream_service(
         let state = shared.clone();
         async move { Ok::<_, Infallible>(proxy(state, api, worker, req).await) }
     });
+    // Every error from here on is in the shape of the route's API.
+    let shape = ErrorShape::of_api(api);
     let admitted = ServiceBuilder::new()
-        .layer(RecoverLayer::new(admission_error))
+        .layer(RecoverLayer::new(move |err| admission_error(shape, err)))
         .layer(AdmissionLayer::with_controller(state.admission.clone()))
         .service(handlers);
     let evented = ServiceBuilder::new()
@@ -407,8 +410,8 @@ pub(crate) fn upstream_service(
         Some(cache) => tower::util::Either::Right(
             ServiceBuilder::new()
                 .map_response(|res: http::Response<_>| res.map(Body::new))
-                .layer(RecoverLayer::new(|err: tower::BoxError| {
-                    error_response(&ProviderError::new(
+                .layer(RecoverLayer::new(move |err: tower::BoxError| {
+                    shape.response(&ProviderError::new(
                         StatusCode::BAD_REQUEST,
                         format!("could not read the request: {err}"),
                     ))
@@ -423,45 +426,30 @@ pub(crate) fn upstream_service(
         crate::intake::Bounds {
             max_body_bytes: state.config.server.max_body_bytes,
             body_read_timeout: state.config.server.body_read_timeout,
+            shape,
         },
     )
 }
 
-pub(crate) fn admission_error(err: tower::BoxError) -> Response {
-    match limits_layer::http::rejection(&*err) {
-        Some(rejection) => {
-            let message = match rejection.code() {
-                "queue_full" => "the gateway is at capacity: too many requests in flight and queued; retry later",
-                _ => "the request waited too long in the gateway's queue; retry later",
-            };
-            let body = json!({"error": {"message": message, "type": "rate_limit_error", "code": rejection.code()}});
-            let mut res = (rejection.status, axum::Json(body)).into_response();
-            res.headers_mut()
-                .insert(http::header::RETRY_AFTER, rejection.retry_after());
-            res
-        }
-        None => error_response(&ProviderError::new(
+/// The answer to an admission error: the queue's refusal (`429 queue_full`, `503
+/// queue_timeout`, with `Retry-After`), or a `500`; in the route's `shape`.
+pub(crate) fn admission_error(shape: ErrorShape, err: tower::BoxError) -> Response {
+    let err = match limits_layer::http::rejection(&*err) {
+        Some(rejection) => ProviderError::queue_rejection(rejection),
+        None => ProviderError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("internal error: {err}"),
-        )),
-    }
+        ),
+    };
+    shape.response(&err)
 }
 
 // === handlers ===
 
+/// `err` as an OpenAI-shaped JSON response (see [`ErrorShape`] for the routes that
+/// answer in another shape).
 pub(crate) fn error_response(err: &ProviderError) -> Response {
-    let res = err.to_response();
-    let (parts, body) = res.into_parts();
-    Response::from_parts(parts, Body::from(body))
-}
-
-/// [`error_response`], Anthropic-shaped for `/v1/messages`.
-fn error_response_for(api: Api, err: &ProviderError) -> Response {
-    if api != Api::Messages {
-        return error_response(err);
-    }
-    let (parts, body) = err.to_anthropic_response().into_parts();
-    Response::from_parts(parts, Body::from(body))
+    ErrorShape::OpenAi.response(err)
 }
 
 /// The body of [`proxy`]'s responses: an upstream's (kept counted as busy), or the
@@ -481,7 +469,8 @@ async fn proxy(
 ) -> http::Response<ProxyBody> {
     let limit = state.config.server.max_body_bytes;
     // `/v1/messages` clients get Anthropic-shaped errors.
-    let error_response = |err: &ProviderError| error_response_for(api, err);
+    let shape = ErrorShape::of_api(api);
+    let error_response = |err: &ProviderError| shape.response(err);
     // Only the provider headers worth passing on are kept (usually none).
     let forwarded = provider_adapters::forwarded_headers(req.headers());
     let body = match provider_adapters::body::read_limited(req.into_body(), limit).await {
@@ -700,8 +689,9 @@ async fn not_found() -> Response {
     )
 }
 
-async fn method_not_allowed() -> Response {
-    error_response(
+/// `405`, in the shape of the route's errors (Anthropic's on the Messages paths).
+async fn method_not_allowed(uri: http::Uri) -> Response {
+    ErrorShape::of_path(uri.path()).response(
         &ProviderError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method not allowed on this route",

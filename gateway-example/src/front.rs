@@ -40,7 +40,7 @@ use tokio::time::{Instant, Sleep};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::app::error_response;
+use crate::shape::ErrorShape;
 
 /// The header carrying the request id.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -54,7 +54,9 @@ pub(crate) struct UpstreamTime(pub(crate) Duration);
 
 /// The outermost layer: gives each request an id (kept if the client sent one) and
 /// echoes it on the response, turns error responses that are not JSON (from the body
-/// limit, the router) into OpenAI-shaped JSON errors, and sets the overhead header.
+/// limit, the router) into JSON errors, and sets the overhead header. Its own errors
+/// (those and the `504`) are Anthropic-shaped on the Messages routes and OpenAI-shaped
+/// elsewhere (see [`crate::shape`]).
 ///
 /// With [`with_timeout`](Self::with_timeout) it also bounds the time to the response
 /// head: a request whose inner future has not answered by then is answered `504` with a
@@ -143,6 +145,7 @@ where
         let seen = tracing::enabled!(tracing::Level::DEBUG)
             .then(|| Box::new((req.method().clone(), req.uri().path().to_owned())));
         FrontFuture {
+            shape: ErrorShape::of_path(req.uri().path()),
             inner: self.inner.call(req),
             // No deadline if it is past what the clock can count: no timeout.
             deadline: self.timeout.and_then(|t| start.checked_add(t)),
@@ -165,6 +168,8 @@ pin_project! {
         deadline: Option<Instant>,
         start: Instant,
         id: Option<HeaderValue>,
+        // The shape of this route's errors.
+        shape: ErrorShape,
         // Method and path, kept only while `DEBUG` logging is on.
         seen: Option<Box<(http::Method, String)>>,
     }
@@ -192,7 +197,8 @@ where
                 if let Some(timer) = this.timer.as_mut().as_pin_mut() {
                     ready!(timer.poll(cx));
                 }
-                error_response(&ProviderError::new(StatusCode::GATEWAY_TIMEOUT, TIMED_OUT))
+                this.shape
+                    .response(&ProviderError::new(StatusCode::GATEWAY_TIMEOUT, TIMED_OUT))
             }
         };
         let status = res.status();
@@ -202,7 +208,7 @@ where
                 .get(CONTENT_TYPE)
                 .is_none_or(|ct| !ct.as_bytes().starts_with(b"application/json"))
         {
-            res = json_error(res);
+            res = json_error(res, *this.shape);
         }
         let upstream = res
             .extensions()
@@ -245,15 +251,15 @@ fn log(
 /// The message of the `504` answering a request that timed out in the gateway.
 const TIMED_OUT: &str = "the request timed out in the gateway";
 
-/// The same error as an OpenAI-shaped JSON body, keeping the headers clients use.
-fn json_error(res: Response) -> Response {
+/// The same error as a JSON body of `shape`, keeping the headers clients use.
+fn json_error(res: Response, shape: ErrorShape) -> Response {
     let status = res.status();
     let message = match status {
         StatusCode::PAYLOAD_TOO_LARGE => "request body too large".to_string(),
         StatusCode::GATEWAY_TIMEOUT => TIMED_OUT.to_owned(),
         other => other.canonical_reason().unwrap_or("error").to_lowercase(),
     };
-    let mut json = error_response(&ProviderError::new(status, message));
+    let mut json = shape.response(&ProviderError::new(status, message));
     for name in [http::header::RETRY_AFTER, http::header::ALLOW] {
         if let Some(v) = res.headers().get(&name) {
             json.headers_mut().insert(name, v.clone());
@@ -342,7 +348,8 @@ fn hex(n: u64, out: &mut [u8; 16]) {
 
 /// Checks the master key (`Authorization: Bearer KEY` or `x-api-key: KEY`) in
 /// constant time before the inner service sees the request. The key is never
-/// forwarded: upstream requests are built afresh.
+/// forwarded: upstream requests are built afresh. A refusal is a `401`
+/// (`authentication_error` in Anthropic's shape on the Messages routes).
 #[derive(Clone, Debug)]
 pub struct AuthLayer {
     master: Option<Secret>,
@@ -389,9 +396,13 @@ where
     fn call(&mut self, req: Request) -> Self::Future {
         match check(self.master.as_ref(), req.headers()) {
             Ok(()) => Either::Left(self.inner.call(req)),
-            Err(message) => Either::Right(std::future::ready(Ok(error_response(
-                &ProviderError::new(StatusCode::UNAUTHORIZED, message).with_code("invalid_api_key"),
-            )))),
+            Err(message) => {
+                // Only a refusal looks at the path, for the shape of its error.
+                let shape = ErrorShape::of_path(req.uri().path());
+                let err = ProviderError::new(StatusCode::UNAUTHORIZED, message)
+                    .with_code("invalid_api_key");
+                Either::Right(std::future::ready(Ok(shape.response(&err))))
+            }
         }
     }
 }

@@ -3,7 +3,8 @@
 //! `413` at once, unread), in time (`server.body_read_timeout_s`, then `408`) and in
 //! shape ([`check_shape`], then `400`), *before* the response cache, admission or
 //! anything else sees the request. A body still arriving holds no admission slot, and
-//! nothing buffers or parses more than the limits allow.
+//! nothing buffers or parses more than the limits allow. Its errors are in the route's
+//! shape ([`Bounds::shape`]: Anthropic's on the Messages routes).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -22,7 +23,7 @@ use provider_adapters::ProviderError;
 use tokio::time::Sleep;
 use tower_service::Service;
 
-use crate::app::error_response;
+use crate::shape::ErrorShape;
 
 /// Most JSON objects and arrays in one request body. Translating a body between
 /// formats builds a typed tree that costs far more per object than the handful of
@@ -43,6 +44,8 @@ pub struct Bounds {
     pub max_body_bytes: usize,
     /// Longest time to receive the body once the headers are in.
     pub body_read_timeout: Duration,
+    /// The shape of the intake's errors (the route's).
+    pub shape: ErrorShape,
 }
 
 /// `inner` behind the intake (see the module docs): it gets the request with its body
@@ -78,7 +81,7 @@ where
         // A `Content-Length` over the limit: answered at once, unread.
         let state = if body.size_hint().lower() > max as u64 {
             State::Answered {
-                res: Some(error_response(&too_large(max))),
+                res: Some(self.bounds.shape.response(&too_large(max))),
             }
         } else {
             State::Reading {
@@ -145,7 +148,9 @@ where
             let next = match this.state.as_mut().project() {
                 StateProj::Running { fut } => return fut.poll(cx),
                 StateProj::Answered { res } => {
-                    return Poll::Ready(Ok(res.take().unwrap_or_else(polled_again)))
+                    return Poll::Ready(Ok(res
+                        .take()
+                        .unwrap_or_else(|| polled_again(this.bounds.shape))))
                 }
                 StateProj::Calling { inner, req } => {
                     let Ok(()) = ready!(inner.poll_ready(cx));
@@ -170,12 +175,12 @@ where
                         if let Some(timer) = this.timer.as_mut().as_pin_mut() {
                             ready!(timer.poll(cx));
                         }
-                        answer(&timed_out(this.bounds.body_read_timeout))
+                        answer(this.bounds.shape, &timed_out(this.bounds.body_read_timeout))
                     }
-                    Poll::Ready(Err(err)) => answer(&err),
+                    Poll::Ready(Err(err)) => answer(this.bounds.shape, &err),
                     Poll::Ready(Ok(bytes)) => {
                         match (check_shape(&bytes), parts.take(), inner.take()) {
-                            (Err(err), _, _) => answer(&err),
+                            (Err(err), _, _) => answer(this.bounds.shape, &err),
                             (Ok(()), Some(parts), Some(inner)) => State::Calling {
                                 inner,
                                 req: Some(Request::from_parts(parts, Body::from(bytes))),
@@ -190,14 +195,14 @@ where
     }
 }
 
-fn answer<S, F>(err: &ProviderError) -> State<S, F> {
+fn answer<S, F>(shape: ErrorShape, err: &ProviderError) -> State<S, F> {
     State::Answered {
-        res: Some(error_response(err)),
+        res: Some(shape.response(err)),
     }
 }
 
-fn polled_again() -> Response {
-    error_response(&ProviderError::new(
+fn polled_again(shape: ErrorShape) -> Response {
+    shape.response(&ProviderError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
         "internal error: a request future was polled after it completed",
     ))

@@ -30,6 +30,7 @@ pub mod queue;
 pub mod routes;
 mod routing;
 pub mod server;
+pub mod shape;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

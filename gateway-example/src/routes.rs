@@ -30,6 +30,7 @@ use crate::app::{
     admission_error, error_response, pick, AppState, Busy, BusyBody, DeploymentState,
 };
 use crate::front::{AuthLayer, RecoverLayer, UpstreamTime};
+use crate::shape::ErrorShape;
 use tower_layer::Layer;
 
 /// Header on a `count_tokens` answer that is an estimate, not a provider's count.
@@ -41,6 +42,16 @@ enum Extra {
     Responses,
     Completions,
     CountTokens,
+}
+
+impl Extra {
+    /// The shape of the route's errors: Anthropic's on `count_tokens`.
+    fn shape(self) -> ErrorShape {
+        match self {
+            Self::CountTokens => ErrorShape::Anthropic,
+            Self::Responses | Self::Completions => ErrorShape::OpenAi,
+        }
+    }
 }
 
 /// `router` with this module's routes.
@@ -74,6 +85,7 @@ pub(crate) fn add(
                         crate::intake::Bounds {
                             max_body_bytes: state.config.server.max_body_bytes,
                             body_read_timeout: state.config.server.body_read_timeout,
+                            shape: extra.shape(),
                         },
                     );
                     async move {
@@ -205,7 +217,9 @@ fn service(
     ServiceBuilder::new()
         .map_response(|res: http::Response<EventBody<_>>| res.map(Body::new))
         .layer(EventLayer::new(state.registry.clone()).with_observer(state.metrics.clone()))
-        .layer(RecoverLayer::new(admission_error))
+        .layer(RecoverLayer::new(move |err| {
+            admission_error(extra.shape(), err)
+        }))
         .layer(AdmissionLayer::with_controller(state.admission.clone()))
         .service(handler)
 }
@@ -215,13 +229,13 @@ async fn handle(state: Arc<AppState>, extra: Extra, worker: usize, req: Request)
     let body = match provider_adapters::body::read_limited(req.into_body(), limit).await {
         Ok(body) => body,
         Err(ReadError::TooLarge { .. }) => {
-            return error_response(&ProviderError::new(
+            return extra.shape().response(&ProviderError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("request body larger than {limit} bytes"),
             ))
         }
         Err(ReadError::Body(err)) => {
-            return error_response(&ProviderError::bad_request(format!(
+            return extra.shape().response(&ProviderError::bad_request(format!(
                 "could not read the request body: {err}"
             )))
         }
@@ -229,7 +243,7 @@ async fn handle(state: Arc<AppState>, extra: Extra, worker: usize, req: Request)
     match send(&state, extra, worker, body).await {
         Ok(res) => res,
         Err((err, model)) => {
-            let mut res = error_response(&err);
+            let mut res = extra.shape().response(&err);
             if let Some(model) = model {
                 res.extensions_mut().insert(ModelName(model));
             }

@@ -84,7 +84,7 @@ async fn the_official_python_sdks_work_against_the_gateway() {
         out.status.success(),
         "SDK checks failed:\n{stdout}\n{stderr}"
     );
-    assert!(stdout.contains("sdk: 38 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("sdk: 41 passed, 0 failed"), "{stdout}");
     gateway.shutdown().await;
 }
 

@@ -361,14 +361,17 @@ fn kind_of(status: StatusCode) -> &'static str {
     }
 }
 
+/// Anthropic's error `type` for a status, as its API documents them (other 4xx are
+/// `invalid_request_error`, other 5xx `api_error`).
 fn anthropic_kind(status: StatusCode) -> &'static str {
     match status.as_u16() {
-        400 | 413 | 422 => "invalid_request_error",
+        413 => "request_too_large",
         401 => "authentication_error",
         403 => "permission_error",
         404 => "not_found_error",
         429 => "rate_limit_error",
         529 | 503 => "overloaded_error",
+        400..=499 => "invalid_request_error",
         _ => "api_error",
     }
 }

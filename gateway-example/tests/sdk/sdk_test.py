@@ -98,8 +98,29 @@ try:
         model="claude-3-5-haiku", max_tokens=5, messages=[{"role": "user", "content": "x"}]
     )
     check("anthropic wrong key", False, "no error raised")
-except anthropic.AuthenticationError:
+except anthropic.AuthenticationError as e:
     check("anthropic wrong key", True)
+    # The gateway's own refusal, in Anthropic's shape.
+    body = e.body if isinstance(e.body, dict) else {}
+    check("anthropic wrong key shape", body.get("type") == "error"
+          and body.get("error", {}).get("type") == "authentication_error", e.body)
+
+try:
+    an.messages.create(model="no-such-model", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+    check("anthropic unknown model", False, "no error raised")
+except anthropic.NotFoundError as e:
+    body = e.body if isinstance(e.body, dict) else {}
+    check("anthropic unknown model", body.get("error", {}).get("type") == "not_found_error"
+          and "no-such-model" in body["error"].get("message", ""), e.body)
+
+try:
+    anthropic.Anthropic(base_url=URL, api_key="wrong", max_retries=0).messages.count_tokens(
+        model="claude-3-5-haiku", messages=[{"role": "user", "content": "x"}]
+    )
+    check("anthropic count_tokens wrong key", False, "no error raised")
+except anthropic.AuthenticationError as e:
+    body = e.body if isinstance(e.body, dict) else {}
+    check("anthropic count_tokens wrong key", body.get("error", {}).get("type") == "authentication_error", e.body)
 
 # --- the Responses API: translated (mock, Anthropic) and passed through (OpenAI) ---
 for model, says in [("gpt-4o-mini", "You said: "), ("claude-fake", "Claude says: "), ("gpt-native", "Native says: ")]:
