@@ -427,12 +427,27 @@ fn transport_error(err: pool_layer::ClientError, ep: &Endpoint) -> ProviderError
     }
     let text = chain.join(": ");
     let label = ep.client_key().label();
-    // pool-layer's own timeouts say so by type; a connector's (the OS's) only by text.
-    if err.is_timeout() || text.contains("timed out") || text.contains("deadline has elapsed") {
+    if err.is_timeout() || chain_has_timeout(&err) {
         ProviderError::timeout(format!("could not connect to {label}: {text}")).with_source(err)
     } else {
         ProviderError::unreachable(format!("could not reach {label}: {text}"), err)
     }
+}
+
+/// Whether a cause along `err`'s source chain is a timeout by type: the OS's
+/// (`ETIMEDOUT` from a connector) or a tokio timer's. Never decided by message text.
+fn chain_has_timeout(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(err);
+    while let Some(e) = source {
+        let io_timeout = e
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut);
+        if io_timeout || e.is::<tokio::time::error::Elapsed>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 impl fmt::Debug for ProviderClient {
@@ -446,6 +461,33 @@ impl fmt::Debug for ProviderClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Another layer's error whose cause is `0`.
+    #[derive(Debug)]
+    struct Wrapped(Box<dyn std::error::Error + Send + Sync>);
+
+    impl fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("connect failed")
+        }
+    }
+
+    impl std::error::Error for Wrapped {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&*self.0)
+        }
+    }
+
+    #[test]
+    fn a_timeout_is_found_by_type_along_the_chain_and_not_by_text() {
+        let os = Wrapped(Box::new(std::io::Error::from(std::io::ErrorKind::TimedOut)));
+        assert!(chain_has_timeout(&os));
+        let refused = Wrapped(Box::new(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "timed out (only in the text)",
+        )));
+        assert!(!chain_has_timeout(&refused));
+    }
 
     #[tokio::test]
     async fn a_whole_body_is_one_frame_of_known_size() {
