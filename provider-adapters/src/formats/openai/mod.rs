@@ -5,3 +5,4 @@ pub(crate) mod encode;
 pub(crate) mod request;
 pub(crate) mod response;
 pub(crate) mod stream;
+pub(crate) mod wire;
