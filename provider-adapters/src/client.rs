@@ -311,7 +311,9 @@ impl ProviderClient {
                     deadline,
                 };
                 let body = ChatStream::new(res.into_body(), framing, mode, client, timeouts);
+                let outcome = body.outcome_cell();
                 let mut out = Response::new(ResponseBody::stream(body));
+                out.extensions_mut().insert(outcome);
                 let headers = out.headers_mut();
                 headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
                 headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
+use limits_layer::callbacks::{Outcome, OutcomeCell};
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
@@ -135,6 +136,8 @@ pin_project! {
         done: bool,
         events: Vec<SseEvent>,
         lines: Vec<Vec<u8>>,
+        // How the stream ended, when it ends early (for the request's event).
+        outcome: OutcomeCell,
     }
 }
 
@@ -161,7 +164,14 @@ impl<B> ChatStream<B> {
             done: false,
             events: Vec::new(),
             lines: Vec::new(),
+            outcome: OutcomeCell::default(),
         }
+    }
+
+    /// The cell saying how the stream ended when it ends early (truncated, stalled,
+    /// timed out, failed), for the response's extensions.
+    pub(crate) fn outcome_cell(&self) -> OutcomeCell {
+        self.outcome.clone()
     }
 }
 
@@ -339,6 +349,8 @@ where
             if *this.done {
                 return Poll::Ready(None);
             }
+            // How the stream ends if `result` is an error.
+            let mut ended = Outcome::Failed;
             let result: Result<(), ProviderError> = match this.upstream.as_mut().poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
                     let Ok(data) = frame.into_data() else {
@@ -370,12 +382,16 @@ where
                         this.out,
                     )
                 }
-                Poll::Ready(Some(Err(err))) => Err(ProviderError::bad_gateway(format!(
-                    "upstream stream broke: {err}"
-                ))
-                .with_code("stream_broken")),
+                Poll::Ready(Some(Err(err))) => {
+                    ended = Outcome::Truncated;
+                    Err(
+                        ProviderError::bad_gateway(format!("upstream stream broke: {err}"))
+                            .with_code("stream_broken"),
+                    )
+                }
                 Poll::Ready(None) => {
                     *this.done = true;
+                    ended = Outcome::Truncated;
                     finish(
                         this.framing,
                         this.mode,
@@ -397,6 +413,11 @@ where
                             continue;
                         }
                     }
+                    ended = if now >= this.timeouts.deadline {
+                        Outcome::TimedOut
+                    } else {
+                        Outcome::Stalled
+                    };
                     let message = if now >= this.timeouts.deadline {
                         "upstream stream exceeded the request timeout".to_string()
                     } else if *this.first {
@@ -415,6 +436,7 @@ where
             };
             if let Err(err) = result {
                 tracing::debug!(error = %err, "stream ended with an error event");
+                this.outcome.set(ended);
                 *this.done = true;
                 this.out.extend_from_slice(&error_event(*this.client, &err));
             }

@@ -84,7 +84,11 @@ pub fn router(
         rest,
     };
     ServiceBuilder::new()
-        .layer(FrontLayer::new().with_timeout(server.request_timeout))
+        .layer(
+            FrontLayer::new()
+                .with_timeout(server.request_timeout)
+                .with_overhead_histogram(state.metrics.overhead()),
+        )
         .service(routes)
 }
 
@@ -180,10 +184,10 @@ fn metrics_route(auth: Option<AuthLayer>) -> Router<Arc<AppState>> {
 }
 
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
-    let mut res = crate::metrics::render(&state.metrics, &state.snapshot()).into_response();
+    let mut res = state.metrics.encode().into_response();
     res.headers_mut().insert(
         CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
     );
     res
 }

@@ -71,7 +71,6 @@ impl AppState {
             queue: config.limits.callback_queue,
             ..RegistryConfig::default()
         });
-        let metrics = Metrics::new();
         let response_cache = config.cache.responses.enabled.then(|| {
             ResponseCacheLayer::with_config(ResponseCacheConfig {
                 ttl: config.cache.responses.ttl,
@@ -79,6 +78,17 @@ impl AppState {
                 max_item_bytes: config.cache.responses.max_item_bytes,
             })
         });
+        let metrics = {
+            let (http, admission, clients) = (http.clone(), admission.clone(), clients.clone());
+            let (response_cache, registry) = (response_cache.clone(), registry.clone());
+            Metrics::with_snapshot(move || Snapshot {
+                pool: http.metrics(),
+                admission: admission.metrics(),
+                client_cache: clients.metrics(),
+                response_cache: response_cache.as_ref().map(|c| c.metrics()),
+                callbacks: registry.metrics(),
+            })
+        };
         let client_connections = Arc::new(tokio::sync::Semaphore::new(
             config.server.max_client_connections,
         ));
@@ -97,17 +107,6 @@ impl AppState {
             wildcards,
             _mock: mock,
         }))
-    }
-
-    /// The numbers of every layer's gauges and counters now, for `/metrics`.
-    pub(crate) fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            pool: self.http.metrics(),
-            admission: self.admission.metrics(),
-            client_cache: self.clients.metrics(),
-            response_cache: self.response_cache.as_ref().map(|c| c.metrics()),
-            callbacks: self.registry.metrics(),
-        }
     }
 
     /// The callback registry (register your own callbacks here).

@@ -15,6 +15,7 @@ use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::{HeaderValue, StatusCode};
 use pin_project_lite::pin_project;
+use prometheus_client::metrics::histogram::Histogram;
 use provider_adapters::ProviderError;
 use tokio::time::{Instant, Sleep};
 use tower_layer::Layer;
@@ -44,6 +45,7 @@ use crate::shape::ErrorShape;
 pub struct FrontLayer {
     ids: Arc<RequestIds>,
     timeout: Option<Duration>,
+    overhead: Option<Histogram>,
 }
 
 impl FrontLayer {
@@ -53,7 +55,15 @@ impl FrontLayer {
         Self {
             ids: Arc::new(RequestIds::new()),
             timeout: None,
+            overhead: None,
         }
+    }
+
+    /// Also observes each request's overhead (the header's value, in seconds) in
+    /// `histogram`: one atomic update per request.
+    pub fn with_overhead_histogram(mut self, histogram: Histogram) -> Self {
+        self.overhead = Some(histogram);
+        self
     }
 
     /// Answers `504` when a response head is not ready `timeout` after the request
@@ -78,6 +88,7 @@ impl<S> Layer<S> for FrontLayer {
             inner,
             ids: self.ids.clone(),
             timeout: self.timeout,
+            overhead: self.overhead.clone(),
         }
     }
 }
@@ -88,6 +99,7 @@ pub struct Front<S> {
     inner: S,
     ids: Arc<RequestIds>,
     timeout: Option<Duration>,
+    overhead: Option<Histogram>,
 }
 
 impl<S, B> Service<Request> for Front<S>
@@ -125,6 +137,7 @@ where
             start,
             id: Some(id),
             seen,
+            overhead: self.overhead.clone(),
         }
     }
 }
@@ -144,6 +157,7 @@ pin_project! {
         shape: ErrorShape,
         // Method and path, kept only while `DEBUG` logging is on.
         seen: Option<Box<(http::Method, String)>>,
+        overhead: Option<Histogram>,
     }
 }
 
@@ -192,8 +206,11 @@ where
         if let Some(id) = id {
             res.headers_mut().insert(X_REQUEST_ID, id);
         }
-        res.headers_mut()
-            .insert(X_OVERHEAD, millis(elapsed.saturating_sub(upstream)));
+        let overhead = elapsed.saturating_sub(upstream);
+        if let Some(histogram) = this.overhead.take() {
+            histogram.observe(overhead.as_secs_f64());
+        }
+        res.headers_mut().insert(X_OVERHEAD, millis(overhead));
         Poll::Ready(Ok(res))
     }
 }

@@ -22,8 +22,6 @@ mod ids;
 mod layer;
 mod recover;
 
-use std::time::Duration;
-
 use http::HeaderName;
 
 pub use self::auth::{Answered, Auth, AuthLayer};
@@ -36,6 +34,6 @@ pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub const X_OVERHEAD: HeaderName = HeaderName::from_static("x-gateway-overhead-duration-ms");
 
 /// Time a request spent waiting for upstreams, put in the response's extensions by
-/// the proxy handler; the overhead header leaves it out.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct UpstreamTime(pub(crate) Duration);
+/// the proxy handler; the overhead header leaves it out, and the event layer reports
+/// it (`Event::upstream_latency`).
+pub(crate) use limits_layer::callbacks::UpstreamLatency as UpstreamTime;

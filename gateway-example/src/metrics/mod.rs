@@ -1,23 +1,28 @@
-//! `/metrics`: request counts and latency histograms per route, model and status (fed
-//! by the event layer's observer as each response body ends: a few counter updates in
-//! the request's own task), plus a snapshot of every layer's gauges at scrape time, in
-//! Prometheus text format.
+//! `/metrics`: one prometheus-client registry, encoded in OpenMetrics text (the
+//! format its content type, [`CONTENT_TYPE`], announces). Request counts, bytes,
+//! tokens and latency histograms per route and model are fed by the event layer's
+//! observer as each response body ends (a few counter updates in the request's own
+//! task, through handles looked up once per label set); every layer's gauges and
+//! counters are read from a [`Snapshot`] at scrape time (a collector of the registry).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex};
 
-use limits_layer::callbacks::{callback_fn, Event, FnCallback};
+use limits_layer::callbacks::{callback_fn, Event, FnCallback, Outcome};
 use limits_layer::events::Observer;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Registry, Unit};
 
 mod snapshot;
 
-pub(crate) use self::snapshot::render;
 pub use self::snapshot::Snapshot;
+use self::snapshot::SnapshotCollector;
+
+/// The content type of `/metrics`: OpenMetrics text, as prometheus-client writes it.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -42,12 +47,15 @@ impl Hasher for PrehashedKey {
     }
 }
 
-/// The request metrics.
+/// The request metrics and the registry that encodes them with every layer's.
 #[derive(Debug, Clone)]
 pub struct Metrics {
     registry: Arc<Registry>,
     requests: Family<Labels, Counter>,
     latency: Family<Labels, Histogram>,
+    upstream: Family<Labels, Histogram>,
+    first_byte: Family<Labels, Histogram>,
+    overhead: Histogram,
     bytes: Family<Labels, Counter>,
     tokens: Family<Labels, Counter>,
     dropped: Family<Labels, Counter>,
@@ -67,14 +75,17 @@ impl Observer for Metrics {
 /// Label-set hash -> the handles of the label sets with that hash.
 type HandleMap = HashMap<u64, Vec<Handles>, BuildHasherDefault<PrehashedKey>>;
 
-/// The metrics of one (route, model, status).
+/// The metrics of one (route, model, status, outcome).
 #[derive(Debug)]
 struct Handles {
     route: String,
     model: Option<Arc<str>>,
     status: Option<u16>,
+    outcome: Outcome,
     requests: Counter,
     latency: Histogram,
+    upstream: Histogram,
+    first_byte: Histogram,
     bytes: Counter,
     prompt_tokens: Counter,
     completion_tokens: Counter,
@@ -86,15 +97,43 @@ impl Default for Metrics {
     }
 }
 
+/// Histogram buckets of a duration: 1 ms … ~33 s, doubling.
+fn seconds() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+/// The label value of an outcome.
+fn outcome_label(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Completed => "completed",
+        Outcome::Abandoned => "client_gone",
+        Outcome::Failed => "failed",
+        Outcome::Truncated => "truncated",
+        Outcome::Stalled => "stalled",
+        Outcome::TimedOut => "timed_out",
+    }
+}
+
 impl Metrics {
-    /// Empty metrics.
+    /// Request metrics only (no layer snapshot in the registry).
     pub fn new() -> Self {
+        Self::build(None)
+    }
+
+    /// Request metrics, and `take`n at every scrape, the layers' numbers.
+    pub fn with_snapshot(take: impl Fn() -> Snapshot + Send + Sync + 'static) -> Self {
+        Self::build(Some(Box::new(SnapshotCollector {
+            take: Box::new(take),
+        })))
+    }
+
+    fn build(collector: Option<Box<SnapshotCollector>>) -> Self {
         let mut registry = Registry::default();
         let requests = Family::<Labels, Counter>::default();
-        let latency = Family::<Labels, Histogram>::new_with_constructor(|| {
-            // 5 ms … ~82 s.
-            Histogram::new(exponential_buckets(0.005, 2.0, 15))
-        });
+        let latency = Family::<Labels, Histogram>::new_with_constructor(seconds);
+        let upstream = Family::<Labels, Histogram>::new_with_constructor(seconds);
+        let first_byte = Family::<Labels, Histogram>::new_with_constructor(seconds);
+        let overhead = Histogram::new(exponential_buckets(0.000_05, 2.0, 16));
         let bytes = Family::<Labels, Counter>::default();
         let tokens = Family::<Labels, Counter>::default();
         let dropped = Family::<Labels, Counter>::default();
@@ -105,13 +144,33 @@ impl Metrics {
         );
         registry.register(
             "gateway_requests",
-            "Requests by route, model and status",
+            "Requests by route, model, status and outcome (completed, truncated, stalled, timed_out, client_gone, failed)",
             requests.clone(),
         );
-        registry.register(
-            "gateway_request_duration_seconds",
+        let s = Unit::Seconds;
+        registry.register_with_unit(
+            "gateway_request_duration",
             "Time from request to the end of the response body",
+            s.clone(),
             latency.clone(),
+        );
+        registry.register_with_unit(
+            "gateway_upstream_duration",
+            "Time spent waiting for upstream response heads, over every attempt",
+            s.clone(),
+            upstream.clone(),
+        );
+        registry.register_with_unit(
+            "gateway_time_to_first_byte",
+            "Time from request to the first response body byte (a stream's first event)",
+            s.clone(),
+            first_byte.clone(),
+        );
+        registry.register_with_unit(
+            "gateway_overhead_duration",
+            "Time to the response head spent in the gateway, upstream time excluded",
+            s,
+            overhead.clone(),
         );
         registry.register(
             "gateway_response_bytes",
@@ -120,18 +179,37 @@ impl Metrics {
         );
         registry.register(
             "gateway_tokens",
-            "Tokens reported by providers",
+            "Tokens reported by providers, by model and kind",
             tokens.clone(),
         );
+        if let Some(collector) = collector {
+            registry.register_collector(collector);
+        }
         Self {
             registry: Arc::new(registry),
             requests,
             latency,
+            upstream,
+            first_byte,
+            overhead,
             bytes,
             tokens,
             dropped,
             handles: Arc::default(),
         }
+    }
+
+    /// The whole registry in OpenMetrics text (served as [`CONTENT_TYPE`]).
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a `String` fails only if a collector does; then the text so far.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    /// The histogram of the gateway's own time per request (the front layer feeds it).
+    pub fn overhead(&self) -> Histogram {
+        self.overhead.clone()
     }
 
     /// Counts parameters dropped from a request to `provider` under `drop_params`.
@@ -158,64 +236,83 @@ impl Metrics {
         // The label sets are few (routes x configured models x statuses), so each
         // one's metric handles are looked up once, then found by a hash without
         // building label vectors per event.
-        let key = label_hash(&event.route, event.model.as_deref(), event.status);
+        let key = label_hash(&event.route, event.model.as_deref(), event.status)
+            ^ (event.outcome as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let mut handles = self.handles.lock().unwrap_or_else(|e| e.into_inner());
         let bucket = handles.entry(key).or_default();
         let at = bucket.iter().position(|h| {
-            h.status == event.status && h.model == event.model && h.route == *event.route
+            h.status == event.status
+                && h.outcome == event.outcome
+                && h.model == event.model
+                && h.route == *event.route
         });
         let at = at.unwrap_or_else(|| {
-            let model = event.model.as_deref().unwrap_or("").to_string();
-            let status = event
-                .status
-                .map_or_else(|| "error".to_string(), |s| s.to_string());
-            let route = event.route.to_string();
-            // One statement each: `get_or_create` returns a read guard on its family,
-            // and a second `get_or_create` on the same family while it is alive would
-            // wait for a write lock forever.
-            let requests = self
-                .requests
-                .get_or_create(&vec![
-                    ("route", route.clone()),
-                    ("model", model.clone()),
-                    ("status", status),
-                ])
-                .clone();
-            let latency = self
-                .latency
-                .get_or_create(&vec![("route", route), ("model", model.clone())])
-                .clone();
-            let bytes = self
-                .bytes
-                .get_or_create(&vec![("model", model.clone())])
-                .clone();
-            let prompt_tokens = self
-                .tokens
-                .get_or_create(&vec![("model", model.clone()), ("kind", "prompt".into())])
-                .clone();
-            let completion_tokens = self
-                .tokens
-                .get_or_create(&vec![("model", model), ("kind", "completion".into())])
-                .clone();
-            bucket.push(Handles {
-                route: event.route.to_string(),
-                model: event.model.clone(),
-                status: event.status,
-                requests,
-                latency,
-                bytes,
-                prompt_tokens,
-                completion_tokens,
-            });
+            bucket.push(self.handles_for(event));
             bucket.len() - 1
         });
         let found = &bucket[at];
         found.requests.inc();
         found.latency.observe(event.latency.as_secs_f64());
+        if let Some(upstream) = event.upstream_latency {
+            found.upstream.observe(upstream.as_secs_f64());
+        }
+        if let Some(first) = event.first_byte {
+            found.first_byte.observe(first.as_secs_f64());
+        }
         found.bytes.inc_by(event.response_bytes);
         if let Some(usage) = event.usage {
             found.prompt_tokens.inc_by(usage.prompt_tokens);
             found.completion_tokens.inc_by(usage.completion_tokens);
+        }
+    }
+
+    /// The handles of `event`'s label set, made once per label set.
+    fn handles_for(&self, event: &Event) -> Handles {
+        let model = event.model.as_deref().unwrap_or("").to_string();
+        let status = event
+            .status
+            .map_or_else(|| "error".to_string(), |s| s.to_string());
+        let route = event.route.to_string();
+        let by_route = || vec![("route", route.clone()), ("model", model.clone())];
+        // One statement each: `get_or_create` returns a read guard on its family,
+        // and a second `get_or_create` on the same family while it is alive would
+        // wait for a write lock forever.
+        let requests = self
+            .requests
+            .get_or_create(&vec![
+                ("route", route.clone()),
+                ("model", model.clone()),
+                ("status", status),
+                ("outcome", outcome_label(event.outcome).to_string()),
+            ])
+            .clone();
+        let latency = self.latency.get_or_create(&by_route()).clone();
+        let upstream = self.upstream.get_or_create(&by_route()).clone();
+        let first_byte = self.first_byte.get_or_create(&by_route()).clone();
+        let bytes = self
+            .bytes
+            .get_or_create(&vec![("model", model.clone())])
+            .clone();
+        let prompt_tokens = self
+            .tokens
+            .get_or_create(&vec![("model", model.clone()), ("kind", "input".into())])
+            .clone();
+        let completion_tokens = self
+            .tokens
+            .get_or_create(&vec![("model", model), ("kind", "output".into())])
+            .clone();
+        Handles {
+            route,
+            model: event.model.clone(),
+            status: event.status,
+            outcome: event.outcome,
+            requests,
+            latency,
+            upstream,
+            first_byte,
+            bytes,
+            prompt_tokens,
+            completion_tokens,
         }
     }
 }
@@ -245,12 +342,9 @@ fn label_hash(route: &str, model: Option<&str>, status: Option<u16>) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use prometheus_client::encoding::text::encode_registry;
 
     fn text(metrics: &Metrics) -> String {
-        let mut out = String::new();
-        encode_registry(&mut out, &metrics.registry).unwrap_or_default();
-        out
+        metrics.encode()
     }
 
     fn event(route: &str, model: &str, status: u16) -> Event {
@@ -269,9 +363,11 @@ mod tests {
         // Make b's hash find a's handles, as a collision would.
         {
             let mut handles = metrics.handles.lock().unwrap_or_else(|e| e.into_inner());
-            let key_a = label_hash(&a.route, a.model.as_deref(), a.status);
+            let outcome = (a.outcome as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let key_a = label_hash(&a.route, a.model.as_deref(), a.status) ^ outcome;
             let bucket = handles.remove(&key_a).unwrap_or_default();
-            handles.insert(label_hash(&b.route, b.model.as_deref(), b.status), bucket);
+            let key_b = label_hash(&b.route, b.model.as_deref(), b.status) ^ outcome;
+            handles.insert(key_b, bucket);
         }
         metrics.record(&b);
         metrics.record(&b);
@@ -286,15 +382,19 @@ mod tests {
                 .to_string()
         };
         assert_eq!(
-            count(r#"route="/v1/chat/completions",model="gpt-4o",status="200""#),
+            count(
+                r#"route="/v1/chat/completions",model="gpt-4o",status="200",outcome="completed""#
+            ),
             "1"
         );
         assert_eq!(
-            count(r#"route="/v1/chat/completions",model="gpt-4o",status="502""#),
+            count(
+                r#"route="/v1/chat/completions",model="gpt-4o",status="502",outcome="completed""#
+            ),
             "2"
         );
         assert_eq!(
-            count(r#"route="/v1/embeddings",model="gpt-4o",status="200""#),
+            count(r#"route="/v1/embeddings",model="gpt-4o",status="200",outcome="completed""#),
             "1"
         );
     }

@@ -1,18 +1,20 @@
-//! The gauges and counters of every layer, as numbers taken at scrape time, and
-//! their text.
+//! The gauges and counters of every layer, as numbers taken at scrape time and
+//! encoded by prometheus-client (a [`Collector`] of the one registry).
 
-use std::fmt::Write as _;
+use std::fmt;
 
 use cache_layer::CacheMetrics;
 use limits_layer::admission::AdmissionMetrics;
 use limits_layer::callbacks::CallbackMetrics;
 use pool_layer::PoolMetrics;
-use prometheus_client::encoding::text::encode_registry;
-
-use super::Metrics;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
 
 /// The numbers of every layer at one moment: plain values, copied out of the layers
-/// (see `AppState::snapshot`), so that rendering them needs nothing of the app.
+/// (see `AppState::snapshot`), so that encoding them needs nothing of the app.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     /// The shared upstream client: connections, slots, DNS.
@@ -27,265 +29,287 @@ pub struct Snapshot {
     pub callbacks: CallbackMetrics,
 }
 
-/// The whole `/metrics` text: the request metrics, then the snapshot's.
-pub(crate) fn render(metrics: &Metrics, snapshot: &Snapshot) -> String {
-    let mut out = String::new();
-    let _ = encode_registry(&mut out, &metrics.registry);
-    pool(&mut out, &snapshot.pool);
-    slots_and_dns(&mut out, &snapshot.pool);
-    admission(&mut out, &snapshot.admission);
-    caches(
-        &mut out,
-        snapshot.client_cache.clone(),
-        snapshot.response_cache.clone(),
-    );
-    callbacks(&mut out, &snapshot.callbacks);
-    out
+/// Takes a [`Snapshot`] at each scrape.
+pub(super) struct SnapshotCollector {
+    pub(super) take: Box<dyn Fn() -> Snapshot + Send + Sync>,
 }
 
-fn pool(out: &mut String, pool: &PoolMetrics) {
+impl fmt::Debug for SnapshotCollector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SnapshotCollector").finish_non_exhaustive()
+    }
+}
+
+impl Collector for SnapshotCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
+        let s = (self.take)();
+        let out = &mut encoder;
+        pool(out, &s.pool)?;
+        slots_and_dns(out, &s.pool)?;
+        admission(out, &s.admission)?;
+        cache(out, "client", &s.client_cache)?;
+        if let Some(response) = &s.response_cache {
+            cache(out, "response", response)?;
+        }
+        callbacks(out, &s.callbacks)
+    }
+}
+
+/// Whether a sample is a gauge or a counter (whose name gets `_total`).
+#[derive(Clone, Copy)]
+enum Kind {
+    Gauge,
+    Counter,
+}
+
+/// One family, unlabelled.
+fn one(out: &mut DescriptorEncoder<'_>, name: &str, help: &str, kind: Kind, v: u64) -> fmt::Result {
+    labelled(out, name, help, kind, "", &[("", v)])
+}
+
+/// One family with one label (`label` empty: no label).
+fn labelled<V: AsRef<str>>(
+    out: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    kind: Kind,
+    label: &str,
+    samples: &[(V, u64)],
+) -> fmt::Result {
+    let ty = match kind {
+        Kind::Gauge => MetricType::Gauge,
+        Kind::Counter => MetricType::Counter,
+    };
+    let mut family = out.encode_descriptor(name, help, None, ty)?;
+    let encode = |encoder: MetricEncoder<'_>, n: u64| match kind {
+        // A gauge's value as i64, saturating (no count here comes near).
+        Kind::Gauge => ConstGauge::new(i64::try_from(n).unwrap_or(i64::MAX)).encode(encoder),
+        Kind::Counter => ConstCounter::new(n).encode(encoder),
+    };
+    if label.is_empty() {
+        let n = samples.first().map_or(0, |(_, n)| *n);
+        return encode(family, n);
+    }
+    for (value, n) in samples {
+        encode(family.encode_family(&[(label, value.as_ref())])?, *n)?;
+    }
+    Ok(())
+}
+
+fn pool(out: &mut DescriptorEncoder<'_>, pool: &PoolMetrics) -> fmt::Result {
+    use Kind::{Counter, Gauge};
     let c = &pool.connections;
+    let n = |v: usize| v as u64;
     one(
         out,
         "gateway_pool_open_connections",
         "Upstream connections open or opening",
-        "gauge",
-        c.open_connections as f64,
-    );
-    gauge(
+        Gauge,
+        n(c.open_connections),
+    )?;
+    let per_host: Vec<(String, u64)> = c
+        .open_per_host
+        .iter()
+        .map(|(h, v)| (h.as_str().to_owned(), n(*v)))
+        .collect();
+    labelled(
         out,
         "gateway_pool_open_connections_per_host",
         "Upstream connections per host",
-        "gauge",
-        &c.open_per_host
-            .iter()
-            .map(|(h, n)| (format!("{{host=\"{}\"}}", escape(h.as_str())), *n as f64))
-            .collect::<Vec<_>>(),
-    );
+        Gauge,
+        "host",
+        &per_host,
+    )?;
     one(
         out,
         "gateway_pool_max_connections",
         "Global cap on upstream connections",
-        "gauge",
-        c.max_connections as f64,
-    );
+        Gauge,
+        n(c.max_connections),
+    )?;
     one(
         out,
         "gateway_pool_waiting",
         "Connects waiting for a permit",
-        "gauge",
-        c.waiting as f64,
-    );
+        Gauge,
+        n(c.waiting),
+    )?;
     one(
         out,
-        "gateway_pool_connects_total",
+        "gateway_pool_connects",
         "Upstream connections made",
-        "counter",
-        c.connects as f64,
-    );
+        Counter,
+        c.connects,
+    )?;
     one(
         out,
-        "gateway_pool_connect_errors_total",
+        "gateway_pool_connect_errors",
         "Upstream connects that failed",
-        "counter",
-        c.connect_errors as f64,
-    );
+        Counter,
+        c.connect_errors,
+    )?;
     one(
         out,
-        "gateway_pool_limit_timeouts_total",
+        "gateway_pool_limit_timeouts",
         "Connects that gave up waiting for a permit",
-        "counter",
-        c.limit_timeouts as f64,
-    );
+        Counter,
+        c.limit_timeouts,
+    )
 }
 
-fn slots_and_dns(out: &mut String, pool: &PoolMetrics) {
+fn slots_and_dns(out: &mut DescriptorEncoder<'_>, pool: &PoolMetrics) -> fmt::Result {
+    use Kind::{Counter, Gauge};
     one(
         out,
         "gateway_pool_slot_waiting",
         "Requests waiting for an upstream connection slot (counted in limits.max_queued)",
-        "gauge",
-        pool.waiting as f64,
-    );
-    gauge(
+        Gauge,
+        pool.waiting as u64,
+    )?;
+    labelled(
         out,
-        "gateway_pool_slot_rejected_total",
+        "gateway_pool_slot_rejected",
         "Requests refused while waiting for an upstream connection slot",
-        "counter",
+        Counter,
+        "reason",
         &[
-            (
-                "{reason=\"queue_full\"}".to_string(),
-                pool.rejected_full as f64,
-            ),
-            (
-                "{reason=\"queue_timeout\"}".to_string(),
-                pool.rejected_timeout as f64,
-            ),
+            ("queue_full", pool.rejected_full),
+            ("queue_timeout", pool.rejected_timeout),
         ],
-    );
+    )?;
     one(
         out,
-        "gateway_dns_hits_total",
+        "gateway_dns_hits",
         "DNS cache hits",
-        "counter",
-        pool.dns.hits as f64,
-    );
+        Counter,
+        pool.dns.hits,
+    )?;
     one(
         out,
-        "gateway_dns_misses_total",
+        "gateway_dns_misses",
         "DNS lookups made",
-        "counter",
-        pool.dns.misses as f64,
-    );
+        Counter,
+        pool.dns.misses,
+    )?;
     one(
         out,
-        "gateway_dns_errors_total",
+        "gateway_dns_errors",
         "DNS lookups failed",
-        "counter",
-        pool.dns.errors as f64,
-    );
+        Counter,
+        pool.dns.errors,
+    )
 }
 
-fn admission(out: &mut String, a: &AdmissionMetrics) {
+fn admission(out: &mut DescriptorEncoder<'_>, a: &AdmissionMetrics) -> fmt::Result {
+    use Kind::{Counter, Gauge};
     one(
         out,
         "gateway_in_flight",
         "Requests holding an admission slot",
-        "gauge",
-        a.in_flight as f64,
-    );
+        Gauge,
+        a.in_flight as u64,
+    )?;
     one(
         out,
         "gateway_queued",
         "Requests waiting for a slot",
-        "gauge",
-        a.queued as f64,
-    );
+        Gauge,
+        a.queued as u64,
+    )?;
     one(
         out,
-        "gateway_admitted_total",
+        "gateway_admitted",
         "Requests admitted",
-        "counter",
-        a.admitted as f64,
-    );
-    gauge(
+        Counter,
+        a.admitted,
+    )?;
+    labelled(
         out,
-        "gateway_rejected_total",
+        "gateway_rejected",
         "Requests rejected by admission",
-        "counter",
+        Counter,
+        "reason",
         &[
-            (
-                "{reason=\"queue_full\"}".to_string(),
-                a.rejected_overload as f64,
-            ),
-            (
-                "{reason=\"queue_timeout\"}".to_string(),
-                a.rejected_timeout as f64,
-            ),
+            ("queue_full", a.rejected_overload),
+            ("queue_timeout", a.rejected_timeout),
         ],
-    );
+    )
 }
 
-fn caches(out: &mut String, client: CacheMetrics, response: Option<CacheMetrics>) {
-    for (name, m) in [("client", Some(client)), ("response", response)] {
-        let Some(m) = m else { continue };
-        one(
-            out,
-            &format!("gateway_{name}_cache_entries"),
-            "Cache entries",
-            "gauge",
-            m.entries as f64,
-        );
-        one(
-            out,
-            &format!("gateway_{name}_cache_hits_total"),
-            "Cache hits",
-            "counter",
-            m.hits as f64,
-        );
-        one(
-            out,
-            &format!("gateway_{name}_cache_misses_total"),
-            "Cache misses",
-            "counter",
-            m.misses as f64,
-        );
-        gauge(
-            out,
-            &format!("gateway_{name}_cache_evictions_total"),
-            "Cache evictions by cause",
-            "counter",
-            &[
-                ("{cause=\"expired\"}".to_string(), m.evicted_expired as f64),
-                (
-                    "{cause=\"capacity\"}".to_string(),
-                    m.evicted_capacity as f64,
-                ),
-            ],
-        );
-        one(
-            out,
-            &format!("gateway_{name}_cache_refused_oversize_total"),
-            "Items over the size cap",
-            "counter",
-            m.refused_oversize as f64,
-        );
-    }
+fn cache(out: &mut DescriptorEncoder<'_>, name: &str, m: &CacheMetrics) -> fmt::Result {
+    use Kind::{Counter, Gauge};
+    let metric = |what: &str| format!("gateway_{name}_cache_{what}");
+    one(
+        out,
+        &metric("entries"),
+        "Cache entries",
+        Gauge,
+        m.entries as u64,
+    )?;
+    one(out, &metric("hits"), "Cache hits", Counter, m.hits)?;
+    one(out, &metric("misses"), "Cache misses", Counter, m.misses)?;
+    labelled(
+        out,
+        &metric("evictions"),
+        "Cache evictions by cause",
+        Counter,
+        "cause",
+        &[
+            ("expired", m.evicted_expired),
+            ("capacity", m.evicted_capacity),
+        ],
+    )?;
+    one(
+        out,
+        &metric("refused_oversize"),
+        "Items over the size cap",
+        Counter,
+        m.refused_oversize,
+    )
 }
 
-fn callbacks(out: &mut String, cb: &CallbackMetrics) {
+fn callbacks(out: &mut DescriptorEncoder<'_>, cb: &CallbackMetrics) -> fmt::Result {
+    use Kind::{Counter, Gauge};
     one(
         out,
         "gateway_callbacks",
         "Callbacks registered",
-        "gauge",
-        cb.callbacks as f64,
-    );
+        Gauge,
+        cb.callbacks as u64,
+    )?;
     one(
         out,
-        "gateway_callback_events_total",
+        "gateway_callback_events",
         "Events queued for callbacks",
-        "counter",
-        cb.emitted as f64,
-    );
+        Counter,
+        cb.emitted,
+    )?;
     one(
         out,
-        "gateway_callback_events_dropped_total",
+        "gateway_callback_events_dropped",
         "Events dropped: queue full",
-        "counter",
-        cb.dropped as f64,
-    );
+        Counter,
+        cb.dropped,
+    )?;
     one(
         out,
-        "gateway_callback_events_dropped_slow_total",
+        "gateway_callback_events_dropped_slow",
         "Events a slow callback missed",
-        "counter",
-        cb.dropped_slow as f64,
-    );
+        Counter,
+        cb.dropped_slow,
+    )?;
     one(
         out,
-        "gateway_callback_panics_total",
+        "gateway_callback_panics",
         "Callback panics",
-        "counter",
-        cb.panicked as f64,
-    );
-}
-
-fn gauge(out: &mut String, name: &str, help: &str, kind: &str, samples: &[(String, f64)]) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-    for (labels, value) in samples {
-        let _ = writeln!(out, "{name}{labels} {value}");
-    }
-}
-
-fn one(out: &mut String, name: &str, help: &str, kind: &str, value: f64) {
-    gauge(out, name, help, kind, &[(String::new(), value)]);
-}
-
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+        Counter,
+        cb.panicked,
+    )?;
+    one(
+        out,
+        "gateway_callback_timeouts",
+        "Callback calls cut off at their time limit",
+        Counter,
+        cb.timed_out,
+    )
 }

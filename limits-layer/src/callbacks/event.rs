@@ -24,6 +24,12 @@ pub struct Event {
     pub usage: Option<Usage>,
     /// How the request ended.
     pub outcome: Outcome,
+    /// Time spent waiting for upstreams, if the response carried an
+    /// [`UpstreamLatency`] extension.
+    pub upstream_latency: Option<Duration>,
+    /// From the call to the first byte of the response body (for a stream, the time
+    /// to its first event), if any byte came.
+    pub first_byte: Option<Duration>,
 }
 
 impl Event {
@@ -38,6 +44,8 @@ impl Event {
             response_bytes: 0,
             usage: None,
             outcome: Outcome::Completed,
+            upstream_latency: None,
+            first_byte: None,
         }
     }
 }
@@ -177,6 +185,33 @@ pub enum Outcome {
     Abandoned,
     /// The service or the response body failed.
     Failed,
+    /// The body ended normally, but the stream in it had been cut by its upstream
+    /// before its end (and ended with an error event), as an [`OutcomeCell`] said.
+    Truncated,
+    /// The stream's upstream sent nothing for its stall bound (or no first token in
+    /// time); it ended with an error event ([`OutcomeCell`]).
+    Stalled,
+    /// The stream reached its total time limit; it ended with an error event
+    /// ([`OutcomeCell`]).
+    TimedOut,
+}
+
+/// Response extension for how a stream inside the body really ended: whoever
+/// watches the stream sets it when it ends it early with an error event, and the
+/// event reports that instead of [`Outcome::Completed`].
+#[derive(Debug, Clone, Default)]
+pub struct OutcomeCell(pub Arc<OnceLock<Outcome>>);
+
+impl OutcomeCell {
+    /// Records the outcome (the first record wins).
+    pub fn set(&self, outcome: Outcome) {
+        let _ = self.0.set(outcome);
+    }
+
+    /// The recorded outcome, if any.
+    pub fn get(&self) -> Option<Outcome> {
+        self.0.get().copied()
+    }
 }
 
 /// Token counts of one request.
@@ -187,6 +222,11 @@ pub struct Usage {
     /// Completion (output) tokens.
     pub completion_tokens: u64,
 }
+
+/// Response extension: the time the handler spent waiting for upstreams (over every
+/// attempt), for [`Event::upstream_latency`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UpstreamLatency(pub Duration);
 
 /// Request (or response) extension naming the model, for [`Event::model`]; on the
 /// response it wins, for handlers that learn the model from the body.

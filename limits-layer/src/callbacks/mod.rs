@@ -45,7 +45,9 @@
 mod event;
 mod registry;
 
-pub use self::event::{Event, ModelName, Outcome, Route, Usage, UsageCell};
+pub use self::event::{
+    Event, ModelName, Outcome, OutcomeCell, Route, UpstreamLatency, Usage, UsageCell,
+};
 pub use self::registry::{
     callback_fn, Callback, CallbackMetrics, FnCallback, RegisterError, Registry, RegistryConfig,
     DEFAULT_CALL_TIMEOUT, DEFAULT_EVENT_QUEUE, DEFAULT_MAX_CALLBACKS,

@@ -1,13 +1,14 @@
 use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Buf;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use super::service::Record;
-use crate::callbacks::{Outcome, Usage, UsageCell};
+use crate::callbacks::{Outcome, OutcomeCell, Usage, UsageCell};
 
 /// The request's record plus what the response head said.
 pub(super) struct Pending {
@@ -15,13 +16,34 @@ pub(super) struct Pending {
     pub(super) status: u16,
     pub(super) usage: Option<Usage>,
     pub(super) usage_cell: Option<UsageCell>,
+    pub(super) outcome_cell: Option<OutcomeCell>,
+    pub(super) upstream_latency: Option<Duration>,
+    /// Set at the first data frame.
+    pub(super) first_byte: Option<Duration>,
 }
 
 impl Pending {
     fn emit(self, bytes: u64, outcome: Outcome) {
         let usage = self.usage.or_else(|| self.usage_cell.and_then(|c| c.get()));
-        self.record.emit(Some(self.status), usage, bytes, outcome);
+        // A stream ended early inside a body that ended well: the stream's word.
+        let outcome = match (outcome, self.outcome_cell.and_then(|c| c.get())) {
+            (Outcome::Completed, Some(inner)) => inner,
+            (outcome, _) => outcome,
+        };
+        let timing = Timing {
+            upstream_latency: self.upstream_latency,
+            first_byte: self.first_byte,
+        };
+        self.record
+            .emit(Some(self.status), usage, bytes, outcome, timing);
     }
+}
+
+/// The times an event reports besides its latency.
+#[derive(Default)]
+pub(super) struct Timing {
+    pub(super) upstream_latency: Option<Duration>,
+    pub(super) first_byte: Option<Duration>,
 }
 
 pin_project! {
@@ -67,6 +89,11 @@ impl<B: Body> Body for EventBody<B> {
         let outcome = match &frame {
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
+                    if *this.bytes == 0 && data.has_remaining() {
+                        if let Some(pending) = this.pending.as_mut() {
+                            pending.first_byte = Some(pending.record.start.elapsed());
+                        }
+                    }
                     *this.bytes += data.remaining() as u64;
                 }
                 this.inner.is_end_stream().then_some(Outcome::Completed)

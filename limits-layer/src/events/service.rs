@@ -10,8 +10,10 @@ use tokio::time::Instant;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::body::{EventBody, Pending};
-use crate::callbacks::{Event, ModelName, Outcome, Registry, Route, Usage, UsageCell};
+use super::body::{EventBody, Pending, Timing};
+use crate::callbacks::{
+    Event, ModelName, Outcome, OutcomeCell, Registry, Route, UpstreamLatency, Usage, UsageCell,
+};
 
 /// Sees every event synchronously, in the request's own task, when its response ends:
 /// for cheap, always-on bookkeeping such as metrics counters. Unlike a registry
@@ -180,13 +182,16 @@ where
                     status: res.status().as_u16(),
                     usage: res.extensions().get::<Usage>().copied(),
                     usage_cell: res.extensions().get::<UsageCell>().cloned(),
+                    outcome_cell: res.extensions().get::<OutcomeCell>().cloned(),
+                    upstream_latency: res.extensions().get::<UpstreamLatency>().map(|u| u.0),
+                    first_byte: None,
                     record,
                 });
                 Ok(res.map(|body| EventBody::new(body, pending)))
             }
             Err(err) => {
                 if let Some(record) = record {
-                    record.emit(None, None, 0, Outcome::Failed);
+                    record.emit(None, None, 0, Outcome::Failed, Timing::default());
                 }
                 Err(err)
             }
@@ -207,6 +212,7 @@ impl Record {
         usage: Option<Usage>,
         bytes: u64,
         outcome: Outcome,
+        timing: Timing,
     ) {
         let mut event = crate::callbacks::Event::new(self.route);
         event.model = self.model;
@@ -215,6 +221,8 @@ impl Record {
         event.response_bytes = bytes;
         event.usage = usage;
         event.outcome = outcome;
+        event.upstream_latency = timing.upstream_latency;
+        event.first_byte = timing.first_byte;
         if let Some(observer) = &self.observer {
             let seen =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| observer.observe(&event)));

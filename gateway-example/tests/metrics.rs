@@ -1,0 +1,210 @@
+//! `/metrics` as an operator's tools read it: `promtool check metrics` over the text
+//! after plain, streamed, failed and cut requests, and the Grafana dashboard's queries
+//! against the metrics the gateway serves. promtool comes from Debian's `prometheus`
+//! package, installed by `.ci/install-test-deps.sh` when it is missing: never skipped.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test setup: a panic is the failure report
+
+#[path = "../../provider-adapters/tests/support/mod.rs"]
+mod support;
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use bytes::Bytes;
+use gateway_example::config::Config;
+use gateway_example::Gateway;
+use http_body_util::{BodyExt, Full};
+use support::{json, sse, End, Upstream};
+
+const CHAT: &str = r#"{"model":"gpt","messages":[{"role":"user","content":"hi"}]}"#;
+const STREAM: &str = r#"{"model":"gpt","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+const ANSWER: &str = r#"{"id":"c1","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"hello"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}"#;
+const CHUNK: &str = "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hel\"},\"finish_reason\":null}]}\n\n";
+const LAST: &str = "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+
+/// A gateway in front of an upstream that answers, in turn: a plain answer, a
+/// stream, a 500, and a stream cut in the middle; each request sent once. Returns the
+/// `/metrics` response's content type and text.
+async fn metrics_after_traffic() -> (String, String) {
+    let upstream = Upstream::start(vec![
+        json(200, ANSWER),
+        sse(&[CHUNK, LAST], End::Close),
+        json(500, r#"{"error":{"message":"boom","type":"server_error"}}"#),
+        sse(&[CHUNK], End::Abort),
+    ])
+    .await;
+    let yaml = format!(
+        "model_list:\n  - model_name: gpt\n    litellm_params: {{model: openai/gpt-4o-mini, api_base: \"{}\", api_key: sk-test, max_retries: 0}}\n",
+        upstream.base()
+    );
+    let config = Config::parse(&yaml, "metrics.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let listener = gateway_example::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let gateway = Gateway::start(config, listener).await.unwrap();
+    let client = pool_layer::Client::<Full<Bytes>>::builder().build();
+    let send = |method: &str, path: &str, body: &'static str| {
+        let req = http::Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", gateway.addr()))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+        let res = client.request(req);
+        async move {
+            let res = res.await.unwrap();
+            let content_type = res.headers()[http::header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            // A cut stream may end in an error: the bytes before it are enough.
+            let body = match res.into_body().collect().await {
+                Ok(body) => body.to_bytes(),
+                Err(_) => Bytes::new(),
+            };
+            (content_type, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    for body in [CHAT, STREAM, CHAT, STREAM] {
+        send("POST", "/v1/chat/completions", body).await;
+    }
+    let out = send("GET", "/metrics", "").await;
+    gateway.shutdown().await;
+    out
+}
+
+/// promtool, installed first if missing.
+fn promtool() -> Command {
+    let found = Command::new("promtool").arg("--version").output().is_ok();
+    if !found {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/install-test-deps.sh");
+        let status = Command::new(&script)
+            .status()
+            .expect("run install-test-deps.sh");
+        assert!(
+            status.success(),
+            "{} could not install promtool",
+            script.display()
+        );
+    }
+    Command::new("promtool")
+}
+
+/// The problems `promtool check metrics` reports in `text`, one per line (empty:
+/// none), and whether it could parse it at all.
+fn promtool_check(text: &str) -> (bool, Vec<String>) {
+    let mut child = promtool()
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start promtool");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let problems =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    // Exit 1 is a text promtool cannot parse; 3 only lint problems.
+    let parsed = out.status.code() != Some(1);
+    (
+        parsed,
+        problems
+            .lines()
+            .map(str::to_owned)
+            .filter(|l| !l.is_empty())
+            .collect(),
+    )
+}
+
+#[tokio::test]
+async fn metrics_pass_promtool_after_plain_streamed_failed_and_cut_requests() {
+    let (content_type, text) = metrics_after_traffic().await;
+    assert_eq!(content_type, gateway_example::metrics::CONTENT_TYPE);
+    assert_eq!(
+        text.lines().last(),
+        Some("# EOF"),
+        "OpenMetrics ends with # EOF"
+    );
+    for outcome in ["completed", "truncated"] {
+        assert!(
+            text.contains(&format!("outcome=\"{outcome}\"")),
+            "{outcome} in\n{text}"
+        );
+    }
+    assert!(text.contains("status=\"500\""), "{text}");
+    let (parsed, problems) = promtool_check(&text);
+    assert!(
+        parsed,
+        "promtool cannot parse /metrics: {problems:?}\n{text}"
+    );
+    // promtool lints in the classic text format, where a counter's HELP names its
+    // samples; OpenMetrics (what the content type announces) names the family, whose
+    // samples end in `_total`. That is the only problem allowed, and only for
+    // families declared as counters.
+    for problem in &problems {
+        let family = problem
+            .strip_suffix("_total no help text")
+            .unwrap_or_else(|| panic!("promtool: {problem}\n{text}"));
+        assert!(
+            text.contains(&format!("# TYPE {family} counter\n"))
+                && text.contains(&format!("# HELP {family} ")),
+            "promtool: {problem} (not a documented counter family)"
+        );
+    }
+}
+
+/// The metric names a PromQL expression uses (`gateway_…`, without the suffixes of
+/// histogram samples).
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = expr;
+    while let Some(at) = rest.find("gateway_") {
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        names.push(tail[..end].to_owned());
+        rest = &tail[end..];
+    }
+    names
+}
+
+#[tokio::test]
+async fn every_dashboard_query_uses_metrics_the_gateway_serves() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("grafana/gateway.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).expect("valid JSON");
+    let exprs: Vec<String> = dashboard["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .filter_map(|t| t["expr"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        exprs.len() >= 8,
+        "a dashboard of the main metrics: {exprs:?}"
+    );
+
+    let (_, text) = metrics_after_traffic().await;
+    let served: BTreeSet<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .collect();
+    for expr in &exprs {
+        let names = metric_names(expr);
+        assert!(!names.is_empty(), "no gateway metric in {expr}");
+        for name in names {
+            assert!(
+                served.contains(name.as_str()),
+                "{name} (in {expr}) is not in /metrics"
+            );
+        }
+    }
+}
