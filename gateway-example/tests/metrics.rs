@@ -208,3 +208,164 @@ async fn every_dashboard_query_uses_metrics_the_gateway_serves() {
         }
     }
 }
+
+/// The `gateway_tokens_total` of `model` and `kind` in `text` (0 if absent).
+fn tokens(text: &str, model: &str, kind: &str) -> u64 {
+    let labels = format!("gateway_tokens_total{{model=\"{model}\",kind=\"{kind}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&labels))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
+/// One request (`body` to `path`) through a gateway whose model `m` is `provider`'s,
+/// answered by `reply`; the `/metrics` text after it.
+async fn metrics_after(
+    provider: &str,
+    reply: support::Reply,
+    path: &str,
+    body: &'static str,
+) -> String {
+    let upstream = Upstream::start(vec![reply]).await;
+    let yaml = format!(
+        "model_list:\n  - model_name: m\n    litellm_params: {{model: {provider}, api_base: \"{}\", api_key: sk-test, max_retries: 0}}\n",
+        upstream.base()
+    );
+    let config = Config::parse(&yaml, "tokens.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let listener = gateway_example::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let gateway = Gateway::start(config, listener).await.unwrap();
+    let client = pool_layer::Client::<Full<Bytes>>::builder().build();
+    let get = |method: &str, path: &str, body: &'static str| {
+        let req = http::Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", gateway.addr()))
+            .header("content-type", "application/json")
+            .header("anthropic-version", "2023-06-01")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+        let res = client.request(req);
+        async move {
+            let res = res.await.unwrap();
+            let status = res.status();
+            let body = res.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    let (status, answer) = get("POST", path, body).await;
+    assert_eq!(status, 200, "{answer}");
+    let (_, text) = get("GET", "/metrics", "").await;
+    gateway.shutdown().await;
+    text
+}
+
+const MESSAGES: &str =
+    r#"{"model":"m","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}"#;
+const MESSAGES_STREAM: &str =
+    r#"{"model":"m","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+const ANTHROPIC_ANSWER: &str = r#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-x","content":[{"type":"text","text":"Hi"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":11,"output_tokens":7,"cache_read_input_tokens":0}}"#;
+const ANTHROPIC_EVENTS: [&str; 6] = [
+    "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-x\",\"content\":[],\"stop_reason\":null,\"usage\":{\"input_tokens\":11,\"output_tokens\":1}}}\n\n",
+    "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n",
+    "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+    "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":7}}\n\n",
+    "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+];
+const OPENAI_ANSWER: &str = r#"{"id":"c1","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18,"prompt_tokens_details":{"cached_tokens":4},"completion_tokens_details":{"reasoning_tokens":2}}}"#;
+const OPENAI_USAGE_CHUNK: &str = "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[],\"usage\":{\"prompt_tokens\":11,\"completion_tokens\":7,\"total_tokens\":18}}\n\n";
+const GEMINI_ANSWER: &str = r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"Hi"}]},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":11,"candidatesTokenCount":7,"totalTokenCount":18}}"#;
+const CHAT_M: &str = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+const CHAT_M_STREAM: &str = r#"{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}"#;
+
+#[tokio::test]
+async fn token_counts_equal_the_usage_each_upstream_reported() {
+    let done = "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n";
+    let cases = [
+        (
+            "openai passed through",
+            "openai/gpt-4o-mini",
+            json(200, OPENAI_ANSWER),
+            "/v1/chat/completions",
+            CHAT_M,
+        ),
+        (
+            "openai stream passed through",
+            "openai/gpt-4o-mini",
+            sse(
+                &[CHUNK, done, OPENAI_USAGE_CHUNK, "data: [DONE]\n\n"],
+                End::Close,
+            ),
+            "/v1/chat/completions",
+            CHAT_M_STREAM,
+        ),
+        (
+            "anthropic to chat",
+            "anthropic/claude-x",
+            json(200, ANTHROPIC_ANSWER),
+            "/v1/chat/completions",
+            CHAT_M,
+        ),
+        (
+            "anthropic stream to chat",
+            "anthropic/claude-x",
+            sse(&ANTHROPIC_EVENTS, End::Close),
+            "/v1/chat/completions",
+            CHAT_M_STREAM,
+        ),
+        (
+            "anthropic passed through",
+            "anthropic/claude-x",
+            json(200, ANTHROPIC_ANSWER),
+            "/v1/messages",
+            MESSAGES,
+        ),
+        (
+            "anthropic stream passed through",
+            "anthropic/claude-x",
+            sse(&ANTHROPIC_EVENTS, End::Close),
+            "/v1/messages",
+            MESSAGES_STREAM,
+        ),
+        (
+            "openai to messages",
+            "openai/gpt-4o-mini",
+            json(200, OPENAI_ANSWER),
+            "/v1/messages",
+            MESSAGES,
+        ),
+        (
+            "gemini to chat",
+            "gemini/gemini-2.0-flash",
+            json(200, GEMINI_ANSWER),
+            "/v1/chat/completions",
+            CHAT_M,
+        ),
+    ];
+    for (case, provider, reply, path, body) in cases {
+        let text = metrics_after(provider, reply, path, body).await;
+        let counts = (tokens(&text, "m", "input"), tokens(&text, "m", "output"));
+        assert_eq!(
+            counts,
+            (11, 7),
+            "{case}:\n{}",
+            text.lines()
+                .filter(|l| l.contains("tokens"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    // Cached and reasoning tokens, where the provider reports them.
+    let text = metrics_after(
+        "openai/gpt-4o-mini",
+        json(200, OPENAI_ANSWER),
+        "/v1/chat/completions",
+        CHAT_M,
+    )
+    .await;
+    assert_eq!(
+        (
+            tokens(&text, "m", "cached_input"),
+            tokens(&text, "m", "reasoning")
+        ),
+        (4, 2)
+    );
+}

@@ -80,6 +80,7 @@ async fn a_stream_emits_one_event_after_its_last_byte() {
     usage.set(Usage {
         prompt_tokens: 7,
         completion_tokens: 2,
+        ..Usage::default()
     });
     drop(tx);
     assert!(res_body.frame().await.is_none());
@@ -94,7 +95,8 @@ async fn a_stream_emits_one_event_after_its_last_byte() {
         event.usage,
         Some(Usage {
             prompt_tokens: 7,
-            completion_tokens: 2
+            completion_tokens: 2,
+            ..Usage::default()
         })
     );
     assert_eq!(event.outcome, Outcome::Completed);

@@ -311,9 +311,10 @@ impl ProviderClient {
                     deadline,
                 };
                 let body = ChatStream::new(res.into_body(), framing, mode, client, timeouts);
-                let outcome = body.outcome_cell();
+                let (outcome, usage) = (body.outcome_cell(), body.usage_cell());
                 let mut out = Response::new(ResponseBody::stream(body));
                 out.extensions_mut().insert(outcome);
+                out.extensions_mut().insert(usage);
                 let headers = out.headers_mut();
                 headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
                 headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -324,17 +325,19 @@ impl ProviderClient {
                 let bytes = read_bounded(body, ep.max_response_bytes, deadline).await?;
                 // Passed on without re-serialising, but only if it is JSON: one pass
                 // that builds nothing.
-                if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() {
+                // The usage is read in the same pass.
+                let Ok(usage) = crate::usage::of_answer(client, &bytes) else {
                     return Err(ProviderError::bad_gateway(
                         "upstream sent a response that is not valid JSON",
                     ));
-                }
-                json_response(parts, bytes)
+                };
+                with_usage(json_response(parts, bytes), usage)
             }
             Reply::Translate => {
                 let (parts, body) = res.into_parts();
                 let bytes = read_bounded(body, ep.max_response_bytes, deadline).await?;
-                json_response(parts, plan::translate_answer(ep, api, &bytes)?)
+                let (answer, usage) = plan::translate_answer(ep, api, &bytes)?;
+                with_usage(json_response(parts, answer), usage)
             }
             Reply::Embeddings(e) => {
                 let (parts, body) = res.into_parts();
@@ -376,6 +379,18 @@ pub(crate) fn auth_headers(ep: &Endpoint) -> Result<http::HeaderMap, ProviderErr
 
 fn first_token(ep: &Endpoint) -> Duration {
     ep.first_token_timeout.unwrap_or(ep.timeout)
+}
+
+/// `res` with `usage` as its extension, for the request's event.
+fn with_usage(
+    mut res: Response<ResponseBody>,
+    usage: Option<crate::model::Usage>,
+) -> Response<ResponseBody> {
+    if let Some(usage) = usage {
+        res.extensions_mut()
+            .insert(limits_layer::callbacks::Usage::from(usage));
+    }
+    res
 }
 
 /// A 200 JSON response of `bytes`, built in the upstream response's parts (its header

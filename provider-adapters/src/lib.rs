@@ -77,6 +77,7 @@ mod shared;
 pub mod sse;
 mod stream;
 pub mod translate;
+mod usage;
 
 pub use self::capability::{DroppedParams, Param, Support};
 pub use self::client::{forwarded_headers, Api, HttpClient, ProviderClient, ResponseBody};

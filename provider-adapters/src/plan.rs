@@ -78,6 +78,7 @@ pub(crate) fn plan(
                 mode: Mode::Passthrough {
                     finished: false,
                     saw_finish_reason: false,
+                    usage: None,
                 },
             }
         } else {
@@ -125,14 +126,16 @@ pub(crate) fn translate_answer(
     ep: &Endpoint,
     api: Api,
     bytes: &[u8],
-) -> Result<Bytes, ProviderError> {
+) -> Result<(Bytes, Option<crate::model::Usage>), ProviderError> {
     let answer = providers::adapter(ep.provider).decode(bytes, ep)?;
-    Ok(match api {
+    let usage = answer.usage;
+    let encoded = match api {
         Api::Messages => formats::anthropic::response::encode(&answer, &ep.model),
         Api::ChatCompletions | Api::Embeddings => {
             formats::openai::response::encode(&answer, &ep.model)
         }
-    })
+    };
+    Ok((encoded, usage))
 }
 
 /// The operation a call asks of the upstream.

@@ -12,13 +12,13 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
-use limits_layer::callbacks::{Outcome, OutcomeCell};
+use limits_layer::callbacks::{Outcome, OutcomeCell, UsageCell};
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
 use crate::formats::anthropic::stream::AnthropicEncoder;
 use crate::formats::openai::stream::OpenAiEncoder;
-use crate::model::Delta;
+use crate::model::{Delta, Usage};
 use crate::sse::{NdjsonParser, SseEvent, SseParser};
 use crate::{BoxError, ProviderError};
 
@@ -99,6 +99,8 @@ pub(crate) enum Mode {
     Passthrough {
         finished: bool,
         saw_finish_reason: bool,
+        /// The usage the events reported so far.
+        usage: Option<Usage>,
     },
     /// Upstream events become canonical deltas, then the client's format.
     Translate {
@@ -138,6 +140,8 @@ pin_project! {
         lines: Vec<Vec<u8>>,
         // How the stream ended, when it ends early (for the request's event).
         outcome: OutcomeCell,
+        // The usage the stream reported, set when it ends (for the request's event).
+        usage: UsageCell,
     }
 }
 
@@ -165,7 +169,14 @@ impl<B> ChatStream<B> {
             events: Vec::new(),
             lines: Vec::new(),
             outcome: OutcomeCell::default(),
+            usage: UsageCell::default(),
         }
+    }
+
+    /// The cell the stream's usage is put in as it ends, for the response's
+    /// extensions.
+    pub(crate) fn usage_cell(&self) -> UsageCell {
+        self.usage.clone()
     }
 
     /// The cell saying how the stream ended when it ends early (truncated, stalled,
@@ -228,6 +239,7 @@ fn passes_as_is(framing: &Framing, mode: &mut Mode, client: ClientFormat, chunk:
         Mode::Passthrough {
             finished,
             saw_finish_reason,
+            usage,
         },
     ) = (framing, mode)
     else {
@@ -241,7 +253,7 @@ fn passes_as_is(framing: &Framing, mode: &mut Mode, client: ClientFormat, chunk:
     {
         return false;
     }
-    let (mut done, mut saw) = (*finished, *saw_finish_reason);
+    let (mut done, mut saw, mut used) = (*finished, *saw_finish_reason, *usage);
     let mut rest = chunk;
     while !rest.is_empty() {
         // One line, then a blank one.
@@ -256,9 +268,12 @@ fn passes_as_is(framing: &Framing, mode: &mut Mode, client: ClientFormat, chunk:
             return false;
         }
         watch_openai(data, &mut done, &mut saw);
+        if let Some(u) = crate::usage::of_event(client, None, data) {
+            used = Some(crate::usage::merge(used, u));
+        }
         rest = &rest[end + 2..];
     }
-    (*finished, *saw_finish_reason) = (done, saw);
+    (*finished, *saw_finish_reason, *usage) = (done, saw, used);
     true
 }
 
@@ -275,8 +290,12 @@ impl Mode {
             Mode::Passthrough {
                 finished,
                 saw_finish_reason,
+                usage,
             } => {
                 frame_event(out, name, data);
+                if let Some(u) = crate::usage::of_event(client, name, data.as_bytes()) {
+                    *usage = Some(crate::usage::merge(*usage, u));
+                }
                 match client {
                     ClientFormat::OpenAi => {
                         watch_openai(data.as_bytes(), finished, saw_finish_reason);
@@ -292,6 +311,17 @@ impl Mode {
             Mode::Translate { decoder, encoder } => {
                 decoder.event(name, data, &mut Writer { encoder, out })
             }
+        }
+    }
+
+    /// The usage the stream reported so far (for the request's event).
+    fn usage(&self) -> Option<Usage> {
+        match self {
+            Mode::Passthrough { usage, .. } => *usage,
+            Mode::Translate { encoder, .. } => match encoder {
+                Encoder::OpenAi(e) => e.usage(),
+                Encoder::Anthropic(e) => e.usage(),
+            },
         }
     }
 
@@ -440,6 +470,12 @@ where
                 *this.done = true;
                 this.out.extend_from_slice(&error_event(*this.client, &err));
             }
+            if *this.done {
+                // Before the last frame goes out: the event may be emitted with it.
+                if let Some(usage) = this.mode.usage() {
+                    this.usage.set(usage.into());
+                }
+            }
         }
     }
 
@@ -536,6 +572,7 @@ mod tests {
             Mode::Passthrough {
                 finished: false,
                 saw_finish_reason: false,
+                usage: None,
             },
             ClientFormat::OpenAi,
             Timeouts {

@@ -87,8 +87,8 @@ struct Handles {
     upstream: Histogram,
     first_byte: Histogram,
     bytes: Counter,
-    prompt_tokens: Counter,
-    completion_tokens: Counter,
+    /// Input, output, cached input and reasoning tokens.
+    tokens: [Counter; 4],
 }
 
 impl Default for Metrics {
@@ -101,6 +101,9 @@ impl Default for Metrics {
 fn seconds() -> Histogram {
     Histogram::new(exponential_buckets(0.001, 2.0, 16))
 }
+
+/// The `kind` label values of `gateway_tokens_total`, in [`Handles::tokens`] order.
+const TOKEN_KINDS: [&str; 4] = ["input", "output", "cached_input", "reasoning"];
 
 /// The label value of an outcome.
 fn outcome_label(outcome: Outcome) -> &'static str {
@@ -179,7 +182,7 @@ impl Metrics {
         );
         registry.register(
             "gateway_tokens",
-            "Tokens reported by providers, by model and kind",
+            "Tokens providers reported, by model and kind (input, output, cached_input, reasoning; cached input is part of input, reasoning part of output)",
             tokens.clone(),
         );
         if let Some(collector) = collector {
@@ -260,9 +263,16 @@ impl Metrics {
             found.first_byte.observe(first.as_secs_f64());
         }
         found.bytes.inc_by(event.response_bytes);
-        if let Some(usage) = event.usage {
-            found.prompt_tokens.inc_by(usage.prompt_tokens);
-            found.completion_tokens.inc_by(usage.completion_tokens);
+        if let Some(u) = event.usage {
+            let counts = [
+                u.prompt_tokens,
+                u.completion_tokens,
+                u.cached_tokens,
+                u.reasoning_tokens,
+            ];
+            for (counter, n) in found.tokens.iter().zip(counts) {
+                counter.inc_by(n);
+            }
         }
     }
 
@@ -293,14 +303,11 @@ impl Metrics {
             .bytes
             .get_or_create(&vec![("model", model.clone())])
             .clone();
-        let prompt_tokens = self
-            .tokens
-            .get_or_create(&vec![("model", model.clone()), ("kind", "input".into())])
-            .clone();
-        let completion_tokens = self
-            .tokens
-            .get_or_create(&vec![("model", model), ("kind", "output".into())])
-            .clone();
+        let tokens = TOKEN_KINDS.map(|kind| {
+            self.tokens
+                .get_or_create(&vec![("model", model.clone()), ("kind", kind.into())])
+                .clone()
+        });
         Handles {
             route,
             model: event.model.clone(),
@@ -311,8 +318,7 @@ impl Metrics {
             upstream,
             first_byte,
             bytes,
-            prompt_tokens,
-            completion_tokens,
+            tokens,
         }
     }
 }

@@ -221,6 +221,10 @@ pub struct Usage {
     pub prompt_tokens: u64,
     /// Completion (output) tokens.
     pub completion_tokens: u64,
+    /// Prompt tokens read from a provider's cache (counted in `prompt_tokens` too).
+    pub cached_tokens: u64,
+    /// Completion tokens spent reasoning (counted in `completion_tokens` too).
+    pub reasoning_tokens: u64,
 }
 
 /// Response extension: the time the handler spent waiting for upstreams (over every

@@ -178,6 +178,11 @@ impl AnthropicEncoder {
         }
     }
 
+    /// The usage the stream reported so far (`None` before any).
+    pub(crate) fn usage(&self) -> Option<Usage> {
+        (self.usage != Usage::default()).then_some(self.usage)
+    }
+
     /// Ends a complete stream, with the real token counts.
     pub(crate) fn finish(&mut self, out: &mut BytesMut) {
         self.start("", "", out);

@@ -359,6 +359,11 @@ impl OpenAiEncoder {
         }
     }
 
+    /// The usage the stream reported so far.
+    pub(crate) fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+
     /// Ends a complete stream: the usage chunk if asked for, then `[DONE]`.
     pub(crate) fn finish(&mut self, out: &mut BytesMut) {
         if self.finished {

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 
 mod request;
-mod response;
+pub(crate) mod response;
 
 pub(crate) use self::request::encode;
 pub(crate) use self::response::{decode, AnthropicDecoder};

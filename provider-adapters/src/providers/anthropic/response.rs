@@ -46,7 +46,7 @@ struct InBlock<'a> {
 }
 
 #[derive(Deserialize, Default, Clone, Copy)]
-struct InUsage {
+pub(crate) struct InUsage {
     #[serde(default)]
     input_tokens: Option<u64>,
     #[serde(default)]
@@ -58,7 +58,7 @@ struct InUsage {
 }
 
 impl InUsage {
-    fn usage(self) -> Usage {
+    pub(crate) fn usage(self) -> Usage {
         let read = self.cache_read_input_tokens.unwrap_or(0);
         let created = self.cache_creation_input_tokens.unwrap_or(0);
         Usage {

@@ -1,0 +1,90 @@
+//! Token usage as the request's event reports it, read at the typed core: from every
+//! decoded answer and every stream's usage deltas (whatever the provider), and, for
+//! answers passed through untranslated, from the bytes the client gets (which the
+//! gateway checks anyway). Prompt and completion text are never looked at here.
+
+use serde::Deserialize;
+
+use crate::formats::openai::response::InUsage as OpenAiUsage;
+use crate::model::Usage;
+use crate::providers::anthropic::response::InUsage as AnthropicUsage;
+use crate::stream::ClientFormat;
+
+impl From<Usage> for limits_layer::callbacks::Usage {
+    fn from(u: Usage) -> Self {
+        Self {
+            prompt_tokens: u.input,
+            completion_tokens: u.output,
+            cached_tokens: u.cached_input,
+            reasoning_tokens: u.reasoning,
+        }
+    }
+}
+
+/// A JSON object's `usage`, the rest ignored (but still checked to be JSON).
+#[derive(Deserialize)]
+struct WithUsage<U> {
+    #[serde(default = "none")]
+    usage: Option<U>,
+}
+
+fn none<U>() -> Option<U> {
+    None
+}
+
+/// Anthropic's `message_start` event: the usage is in its `message`.
+#[derive(Deserialize)]
+struct MessageStart {
+    message: WithUsage<AnthropicUsage>,
+}
+
+/// The usage of a whole answer in `client`'s format; an error if it is not JSON.
+pub(crate) fn of_answer(
+    client: ClientFormat,
+    bytes: &[u8],
+) -> Result<Option<Usage>, serde_json::Error> {
+    Ok(match client {
+        ClientFormat::OpenAi => serde_json::from_slice::<WithUsage<OpenAiUsage>>(bytes)?
+            .usage
+            .map(|u| u.usage()),
+        ClientFormat::Anthropic => serde_json::from_slice::<WithUsage<AnthropicUsage>>(bytes)?
+            .usage
+            .map(AnthropicUsage::usage),
+    })
+}
+
+/// The usage in one event of a stream passed through in `client`'s format, if it has
+/// one (looked for only in events that name `usage`, so most cost one search).
+pub(crate) fn of_event(client: ClientFormat, name: Option<&str>, data: &[u8]) -> Option<Usage> {
+    memchr::memmem::find(data, b"\"usage\"")?;
+    match (client, name) {
+        (ClientFormat::OpenAi, _) => serde_json::from_slice::<WithUsage<OpenAiUsage>>(data)
+            .ok()?
+            .usage
+            .map(|u| u.usage()),
+        (ClientFormat::Anthropic, Some("message_start")) => {
+            serde_json::from_slice::<MessageStart>(data)
+                .ok()?
+                .message
+                .usage
+                .map(AnthropicUsage::usage)
+        }
+        (ClientFormat::Anthropic, _) => serde_json::from_slice::<WithUsage<AnthropicUsage>>(data)
+            .ok()?
+            .usage
+            .map(AnthropicUsage::usage),
+    }
+}
+
+/// Usage counts so far and a newer report merged: each count the larger (streams
+/// report running totals, Anthropic's in two events).
+pub(crate) fn merge(old: Option<Usage>, new: Usage) -> Usage {
+    let old = old.unwrap_or_default();
+    Usage {
+        input: old.input.max(new.input),
+        output: old.output.max(new.output),
+        cached_input: old.cached_input.max(new.cached_input),
+        cache_creation: old.cache_creation.max(new.cache_creation),
+        reasoning: old.reasoning.max(new.reasoning),
+    }
+}
