@@ -25,6 +25,7 @@ pub mod conn;
 pub mod front;
 pub mod http;
 pub mod intake;
+pub mod log;
 pub mod metrics;
 pub mod mock;
 pub mod queue;

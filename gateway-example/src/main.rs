@@ -62,8 +62,10 @@ fn main() -> ExitCode {
             .with_ansi(ansi)
             .with_env_filter(filter)
             .init(),
+        // Logs go to stderr in either format; stdout is for `--check-config`'s report.
         LogFormat::Json => tracing_subscriber::fmt()
             .json()
+            .with_writer(std::io::stderr)
             .with_env_filter(filter)
             .init(),
     }
@@ -124,10 +126,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(config))
+    runtime.block_on(run(config, name))
 }
 
-async fn run(config: Config) -> ExitCode {
+/// The version and the commit it was built from, as `--version` prints them.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("GATEWAY_GIT_COMMIT"),
+    ")"
+);
+
+async fn run(config: Config, source: String) -> ExitCode {
     let mut signals = Signals::listen();
     let listen = config.server.listen;
     let listener = match gateway_example::bind(listen) {
@@ -137,7 +147,15 @@ async fn run(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let models = config.deployments.len();
+    let deployments = config.deployments.len();
+    let workers = config.server.workers;
+    let mut models: Vec<&str> = config
+        .deployments
+        .iter()
+        .map(|d| d.model_name.as_str())
+        .collect();
+    models.dedup();
+    let models = models.join(",");
     let gateway = match Gateway::start(config, listener).await {
         Ok(gateway) => gateway,
         Err(err) => {
@@ -145,8 +163,16 @@ async fn run(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    tracing::info!(addr = %gateway.addr(), deployments = models, "gateway listening");
-    println!("gateway listening on http://{}", gateway.addr());
+    // The startup summary; tests and scripts find the address in its message.
+    tracing::info!(
+        version = VERSION,
+        config = %source,
+        workers,
+        deployments,
+        models = %models,
+        "gateway listening on http://{}",
+        gateway.addr()
+    );
     let signal = signals.next_stop().await;
     tracing::info!(signal, "shutdown signal received: draining");
     tokio::select! {

@@ -215,7 +215,7 @@ fn service(
     });
     ServiceBuilder::new()
         .map_response(|res: http::Response<EventBody<_>>| res.map(Body::new))
-        .layer(EventLayer::new(state.registry.clone()).with_observer(state.metrics.clone()))
+        .layer(EventLayer::new(state.registry.clone()).with_observer(state.observers()))
         .layer(RecoverLayer::new(move |err| {
             admission_error(extra.shape(), err)
         }))
@@ -242,6 +242,7 @@ async fn handle(state: Arc<AppState>, extra: Extra, worker: usize, req: Request)
     match send(&state, extra, worker, body).await {
         Ok(res) => res,
         Err((err, model)) => {
+            crate::app::proxy::log_failure(model.as_deref().unwrap_or(""), &err);
             let mut res = extra.shape().response(&err);
             if let Some(model) = model {
                 res.extensions_mut().insert(ModelName(model));

@@ -108,34 +108,65 @@ async fn version_prints_the_crate_version_and_the_git_commit() {
 
 /// Starts the binary on an ephemeral port; returns it and its address.
 async fn spawn(config: &std::path::Path) -> (Child, String) {
-    spawn_logging(config, None).await
+    let (child, addr, _logs) = spawn_logging(config, None).await;
+    (child, addr)
 }
 
-/// Like [`spawn`]; with `Some(level)`, logs at that level to a piped stderr.
-async fn spawn_logging(config: &std::path::Path, level: Option<&str>) -> (Child, String) {
+/// The address in the startup line of the gateway's log (on stderr, text or JSON).
+fn listening_addr(line: &str) -> Option<String> {
+    let at = line.find("gateway listening on http://")?;
+    let rest = &line[at + "gateway listening on http://".len()..];
+    let end = rest
+        .find(|c: char| c.is_whitespace() || c == '"')
+        .unwrap_or(rest.len());
+    Some(rest[..end].to_string())
+}
+
+/// Like [`spawn`]; with `Some(level)`, logs at that level (`RUST_LOG`). Returns the
+/// child, its address, and a task collecting all of its stderr until it exits.
+async fn spawn_logging(
+    config: &std::path::Path,
+    level: Option<&str>,
+) -> (Child, String, tokio::task::JoinHandle<String>) {
     let mut command = Command::new(GATEWAY);
     command
         .arg("--config")
         .arg(config)
         .args(["--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .kill_on_drop(true);
     if let Some(level) = level {
-        command.env("RUST_LOG", level).stderr(Stdio::piped());
+        command.env("RUST_LOG", level);
     }
     let mut child = command.spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let addr = line
-        .strip_prefix("gateway listening on http://")
-        .expect("the listening line")
-        .to_string();
-    (child, addr)
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    let addr = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let line = lines
+                .next_line()
+                .await
+                .unwrap()
+                .expect("the listening line");
+            seen.push_str(&line);
+            seen.push('\n');
+            if let Some(addr) = listening_addr(&line) {
+                return addr;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    // Read on, so the gateway never blocks on a full pipe.
+    let logs = tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        seen
+    });
+    (child, addr, logs)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,13 +295,7 @@ async fn keys_never_appear_in_logs_even_at_trace_level() {
             upstream.base()
         ),
     );
-    let (mut child, addr) = spawn_logging(&config, Some("trace")).await;
-    let mut stderr = child.stderr.take().unwrap();
-    let logs = tokio::spawn(async move {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text).await;
-        text
-    });
+    let (mut child, addr, logs) = spawn_logging(&config, Some("trace")).await;
 
     let client: pool_layer::Client<Full<Bytes>> = pool_layer::Client::builder().build();
     for (key, expect) in [(master_key, 200), (master_key, 401), ("sk-wrong", 401)] {

@@ -164,36 +164,12 @@ async fn check_config_lists_ignored_settings_and_a_summary() {
 
 #[tokio::test]
 async fn the_ignored_settings_are_listed_once_at_start() {
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
     let path = write_config(
         "start.yaml",
         "model_list:\n  - model_name: a\n    litellm_params: {model: mock/a, rpm: 5}\n  - model_name: b\n    litellm_params: {model: mock/b, rpm: 6}\nlitellm_settings: {drop_params: true, set_verbose: false}\nmcp_servers: {}\n",
     );
-    let mut child = Command::new(GATEWAY)
-        .arg("--config")
-        .arg(&path)
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(first
-        .unwrap_or_default()
-        .starts_with("gateway listening on"));
-    child.start_kill().unwrap();
-    let mut stderr = String::new();
-    let mut pipe = child.stderr.take().unwrap();
-    let read = pipe.read_to_string(&mut stderr);
-    tokio::time::timeout(Duration::from_secs(10), read)
-        .await
-        .unwrap()
-        .unwrap();
+    let (stdout, stderr) = start_and_stop(&path, &[]).await;
+    assert_eq!(stdout, "", "nothing on stdout");
     for line in [
         "(top level): mcp_servers",
         "litellm_settings: set_verbose",
@@ -201,4 +177,156 @@ async fn the_ignored_settings_are_listed_once_at_start() {
     ] {
         assert_eq!(stderr.matches(line).count(), 1, "`{line}` once:\n{stderr}");
     }
+}
+
+/// Starts the binary with `config` and `args`, waits for its startup line on stderr,
+/// stops it; returns all it wrote to stdout and to stderr.
+async fn start_and_stop(config: &std::path::Path, args: &[&str]) -> (String, String) {
+    start_send_stop(config, args, None).await
+}
+
+/// [`start_and_stop`], sending `request` (raw HTTP/1.1) once it listens and reading
+/// the answer to its end before stopping it.
+async fn start_send_stop(
+    config: &std::path::Path,
+    args: &[&str],
+    request: Option<&str>,
+) -> (String, String) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+    let mut child = Command::new(GATEWAY)
+        .arg("--config")
+        .arg(config)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut stderr = String::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            stderr.push_str(&line);
+            stderr.push('\n');
+            if let Some(at) = line.find("gateway listening on http://") {
+                let rest = &line[at + "gateway listening on http://".len()..];
+                let addr = rest.split(|c: char| c.is_whitespace() || c == '"').next();
+                if let (Some(request), Some(addr)) = (request, addr) {
+                    use tokio::io::AsyncWriteExt;
+                    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+                    socket.write_all(request.as_bytes()).await.unwrap();
+                    let mut answer = String::new();
+                    socket.read_to_string(&mut answer).await.unwrap();
+                    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+                    // The line is written as the response ends; give it a moment.
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                return;
+            }
+        }
+        panic!("no startup line:\n{stderr}");
+    })
+    .await
+    .unwrap();
+    child.start_kill().unwrap();
+    let rest = async {
+        while let Some(line) = lines.next_line().await.unwrap_or(None) {
+            stderr.push_str(&line);
+            stderr.push('\n');
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), rest)
+        .await
+        .unwrap();
+    let mut stdout = String::new();
+    let mut pipe = child.stdout.take().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), pipe.read_to_string(&mut stdout))
+        .await
+        .unwrap()
+        .unwrap();
+    (stdout, stderr)
+}
+
+#[tokio::test]
+async fn json_logs_are_json_lines_on_stderr_only_with_a_startup_summary() {
+    let path = write_config(
+        "json-logs.yaml",
+        "server: {workers: 2}\nmodel_list:\n  - model_name: a\n    litellm_params: {model: mock/a}\n  - model_name: b\n    litellm_params: {model: mock/b}\n",
+    );
+    let (stdout, stderr) = start_and_stop(&path, &["--log-format", "json"]).await;
+    assert_eq!(stdout, "", "nothing on stdout");
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let start = lines
+        .iter()
+        .find(|l| {
+            l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("gateway listening on http://127.0.0.1:"))
+        })
+        .unwrap_or_else(|| panic!("no startup line in {stderr}"));
+    let fields = &start["fields"];
+    assert_eq!(fields["workers"], 2);
+    assert_eq!(fields["models"], "a,b");
+    assert!(fields["config"]
+        .as_str()
+        .unwrap()
+        .ends_with("json-logs.yaml"));
+    assert!(fields["version"]
+        .as_str()
+        .unwrap()
+        .starts_with(env!("CARGO_PKG_VERSION")));
+}
+
+/// A chat request to model `a`, closing the connection after the answer.
+const CHAT: &str = "POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\nx-request-id: req-42\r\nconnection: close\r\ncontent-length: 57\r\n\r\n{\"model\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+
+#[tokio::test]
+async fn each_request_gets_one_info_line_unless_log_requests_is_off() {
+    let on = write_config(
+        "log-on.yaml",
+        "model_list:\n  - model_name: a\n    litellm_params: {model: mock/a}\n",
+    );
+    let (_, stderr) = start_send_stop(&on, &["--log-format", "json"], Some(CHAT)).await;
+    let requests: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["target"] == "gateway_example::request")
+        .collect();
+    assert_eq!(requests.len(), 1, "{stderr}");
+    let line = &requests[0];
+    assert_eq!(line["level"], "INFO");
+    let f = &line["fields"];
+    assert_eq!(
+        (
+            &f["method"],
+            &f["route"],
+            &f["model"],
+            &f["status"],
+            &f["outcome"],
+            &f["request_id"]
+        ),
+        (
+            &"POST".into(),
+            &"/v1/chat/completions".into(),
+            &"a".into(),
+            &200.into(),
+            &"completed".into(),
+            &"req-42".into()
+        )
+    );
+    assert!(
+        f["ms"].as_f64().is_some() && f["upstream_ms"].as_f64().is_some(),
+        "{line}"
+    );
+
+    let off = write_config(
+        "log-off.yaml",
+        "server: {log_requests: false}\nmodel_list:\n  - model_name: a\n    litellm_params: {model: mock/a}\n",
+    );
+    let (_, stderr) = start_send_stop(&off, &["--log-format", "json"], Some(CHAT)).await;
+    assert!(!stderr.contains("gateway_example::request"), "{stderr}");
 }

@@ -13,7 +13,7 @@
 //! application, [`router()`]).
 
 pub(crate) mod deployment;
-mod proxy;
+pub(crate) mod proxy;
 mod router;
 pub mod state;
 pub(crate) mod upstream;

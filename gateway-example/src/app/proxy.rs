@@ -102,7 +102,7 @@ pub(super) async fn proxy(
                 );
             }
             Err(err) if err.is_retryable() && attempt < attempts => {
-                tracing::debug!(model = %model, attempt, error = %err, "retrying on another attempt");
+                tracing::info!(model = %model, attempt, error = %err, "upstream failed: retrying on another deployment");
                 tried.push(index);
                 drop(busy);
                 let backoff = Duration::from_millis(50 * 2u64.pow(attempt.min(5) - 1))
@@ -110,7 +110,7 @@ pub(super) async fn proxy(
                 tokio::time::sleep(backoff).await;
             }
             Err(err) => {
-                tracing::debug!(model = %model, error = %err, "upstream request failed");
+                log_failure(&model, &err);
                 let mut res = answer(error_response(&err));
                 res.extensions_mut().insert(ModelName(model));
                 res.extensions_mut().insert(UpstreamTime(upstream));
@@ -131,5 +131,16 @@ async fn read_body(req: Request, limit: usize) -> Result<Bytes, ProviderError> {
         Err(ReadError::Body(err)) => Err(ProviderError::bad_request(format!(
             "could not read the request body: {err}"
         ))),
+    }
+}
+
+/// The cause of a failed request: at `WARN` when it is the upstream's or the
+/// gateway's (5xx), at `DEBUG` when the client's request was refused.
+pub(crate) fn log_failure(model: &str, err: &ProviderError) {
+    let status = err.status().as_u16();
+    if err.status().is_server_error() || status == 429 {
+        tracing::warn!(model, status, error = %err, "upstream request failed");
+    } else {
+        tracing::debug!(model, status, error = %err, "upstream request refused");
     }
 }

@@ -109,6 +109,14 @@ impl AppState {
         }))
     }
 
+    /// What sees each request's event in its own task: metrics and the request log.
+    pub(crate) fn observers(&self) -> crate::log::Observers {
+        crate::log::Observers {
+            metrics: self.metrics.clone(),
+            log_requests: self.config.server.log_requests,
+        }
+    }
+
     /// The callback registry (register your own callbacks here).
     pub fn registry(&self) -> &Registry {
         &self.registry

@@ -43,7 +43,7 @@ pub(crate) fn upstream_service(
     let evented = ServiceBuilder::new()
         // The one box of the response body on this path.
         .map_response(|res: http::Response<EventBody<_>>| res.map(Body::new))
-        .layer(EventLayer::new(state.registry.clone()).with_observer(state.metrics.clone()))
+        .layer(EventLayer::new(state.registry.clone()).with_observer(state.observers()))
         .service(admitted);
     let served = match &state.response_cache {
         None => tower::util::Either::Left(evented),

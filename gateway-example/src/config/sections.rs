@@ -78,6 +78,7 @@ pub(crate) fn server(
             "body_read_timeout_s",
             "shutdown_delay_s",
             "metrics_auth",
+            "log_requests",
         ],
     );
     let listen = match ctx.string("server.listen", s.get("listen")) {
@@ -125,6 +126,9 @@ pub(crate) fn server(
         metrics_auth: ctx
             .boolean("server.metrics_auth", s.get("metrics_auth"))
             .unwrap_or(false),
+        log_requests: ctx
+            .boolean("server.log_requests", s.get("log_requests"))
+            .unwrap_or(true),
     };
     if server.metrics_auth && server.master_key.is_none() {
         ctx.error(

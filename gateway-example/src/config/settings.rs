@@ -42,6 +42,9 @@ pub struct ServerConfig {
     pub shutdown_delay: Duration,
     /// Whether `/metrics` requires the master key. Default false.
     pub metrics_auth: bool,
+    /// Whether each request gets an `INFO` line (target `gateway_example::request`)
+    /// when its response ends. Default true.
+    pub log_requests: bool,
 }
 
 /// The `pool` section (see `pool-layer`; defaults are its constants).

@@ -105,8 +105,8 @@ fn seconds() -> Histogram {
 /// The `kind` label values of `gateway_tokens_total`, in [`Handles::tokens`] order.
 const TOKEN_KINDS: [&str; 4] = ["input", "output", "cached_input", "reasoning"];
 
-/// The label value of an outcome.
-fn outcome_label(outcome: Outcome) -> &'static str {
+/// The label value of an outcome (also the request log's `outcome`).
+pub(crate) fn outcome_label(outcome: Outcome) -> &'static str {
     match outcome {
         Outcome::Completed => "completed",
         Outcome::Abandoned => "client_gone",

@@ -10,6 +10,10 @@ use http::uri::PathAndQuery;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Event {
+    /// The request method.
+    pub method: http::Method,
+    /// The request's `x-request-id` header, if it had one.
+    pub request_id: Option<http::HeaderValue>,
     /// The request path.
     pub route: Route,
     /// The model, if the request or response carried a [`ModelName`] extension.
@@ -33,10 +37,12 @@ pub struct Event {
 }
 
 impl Event {
-    /// An event for `route` with everything else empty (handy for tests and custom
-    /// emitters).
+    /// An event for a `POST` to `route` with everything else empty (handy for tests
+    /// and custom emitters).
     pub fn new(route: impl Into<Route>) -> Self {
         Self {
+            method: http::Method::POST,
+            request_id: None,
             route: route.into(),
             model: None,
             status: None,

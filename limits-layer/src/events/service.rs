@@ -127,6 +127,8 @@ where
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let wanted = self.observer.is_some() || self.registry.has_callbacks();
         let record = wanted.then(|| Record {
+            method: req.method().clone(),
+            request_id: req.headers().get("x-request-id").cloned(),
             route: Route::of(req.uri()),
             model: req.extensions().get::<ModelName>().map(|m| m.0.clone()),
             start: Instant::now(),
@@ -142,6 +144,8 @@ where
 
 /// What is known of a request before its response.
 pub(super) struct Record {
+    pub(super) method: http::Method,
+    pub(super) request_id: Option<http::HeaderValue>,
     pub(super) route: Route,
     pub(super) model: Option<Arc<str>>,
     pub(super) start: Instant,
@@ -215,6 +219,8 @@ impl Record {
         timing: Timing,
     ) {
         let mut event = crate::callbacks::Event::new(self.route);
+        event.method = self.method;
+        event.request_id = self.request_id;
         event.model = self.model;
         event.status = status;
         event.latency = self.start.elapsed();
