@@ -222,9 +222,12 @@ impl ProviderClient {
     }
 
     /// [`send_peeked`](Self::send_peeked) with the client's request headers, of which
-    /// the ones the provider documents (`anthropic-beta`, `OpenAI-Organization`…) are
-    /// passed on. A response whose request had parameters dropped (`drop_params`)
-    /// carries them as a [`DroppedParams`] extension.
+    /// the ones the provider documents (`anthropic-beta`, `OpenAI-Organization`…) and
+    /// `x-request-id` are passed on. The response carries the provider's rate-limit
+    /// headers (`x-ratelimit-*`, `anthropic-ratelimit-*`) and its request id (as
+    /// `llm_provider-x-request-id` or `llm_provider-request-id`). A response whose
+    /// request had parameters dropped (`drop_params`) carries them as a
+    /// [`DroppedParams`] extension.
     pub async fn send_with_headers(
         &self,
         api: Api,
@@ -265,6 +268,10 @@ impl ProviderClient {
                 }
             }
         }
+        if let Some(id) = client_headers.and_then(|h| h.get(&X_REQUEST_ID)) {
+            // The caller's request id, for the provider's logs and support.
+            req.headers_mut().insert(X_REQUEST_ID, id.clone());
+        }
         if stream {
             req.headers_mut()
                 .insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
@@ -303,6 +310,7 @@ impl ProviderClient {
             ));
         }
 
+        let passed = passed_back(res.headers());
         let mut out = match reply {
             Reply::Stream { framing, mode } => {
                 let timeouts = Timeouts {
@@ -352,8 +360,36 @@ impl ProviderClient {
         if !dropped.is_empty() {
             out.extensions_mut().insert(DroppedParams(dropped));
         }
+        out.headers_mut().extend(passed);
         Ok(out)
     }
+}
+
+/// The request id header: the caller's (in `client_headers`) is sent upstream as it is.
+const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+
+/// The provider's headers a client gets back: its rate-limit headers as they are
+/// (`x-ratelimit-*`, `anthropic-ratelimit-*`), its request id as
+/// `llm_provider-x-request-id` / `llm_provider-request-id` (LiteLLM's names; the
+/// response's own `x-request-id` is the gateway's). Allocates nothing when there are
+/// none.
+fn passed_back(from: &http::HeaderMap) -> http::HeaderMap {
+    const PROVIDER_X_REQUEST_ID: http::HeaderName =
+        http::HeaderName::from_static("llm_provider-x-request-id");
+    const PROVIDER_REQUEST_ID: http::HeaderName =
+        http::HeaderName::from_static("llm_provider-request-id");
+    let mut out = http::HeaderMap::new();
+    for (name, value) in from {
+        let text = name.as_str();
+        if text.starts_with("x-ratelimit-") || text.starts_with("anthropic-ratelimit-") {
+            out.append(name.clone(), value.clone());
+        } else if text == "x-request-id" {
+            out.insert(PROVIDER_X_REQUEST_ID, value.clone());
+        } else if text == "request-id" {
+            out.insert(PROVIDER_REQUEST_ID, value.clone());
+        }
+    }
+    out
 }
 
 /// The client headers some provider documents and gets passed on as they came

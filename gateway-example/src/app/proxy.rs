@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use super::deployment::{pick, Busy, BusyBody};
 use super::state::AppState;
-use crate::front::UpstreamTime;
+use crate::front::{UpstreamTime, X_REQUEST_ID};
 use crate::shape::ErrorShape;
 
 /// The body of [`proxy`]'s responses: an upstream's (kept counted as busy), or the
@@ -40,7 +40,11 @@ pub(super) async fn proxy(
     let shape = ErrorShape::of_api(api);
     let error_response = |err: &ProviderError| shape.response(err);
     // Only the provider headers worth passing on are kept (usually none).
-    let forwarded = provider_adapters::forwarded_headers(req.headers());
+    let mut forwarded = provider_adapters::forwarded_headers(req.headers());
+    // The request id (the client's, or the one the front layer gave it) goes upstream.
+    if let Some(id) = req.headers().get(&X_REQUEST_ID) {
+        forwarded.insert(X_REQUEST_ID, id.clone());
+    }
     let body = match read_body(req, limit).await {
         Ok(body) => body,
         Err(err) => return answer(error_response(&err)),
