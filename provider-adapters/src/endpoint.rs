@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use cache_layer::client::{ClientKey, Secret};
 
+use crate::aws::AwsAuth;
 use crate::providers::Operation;
 use crate::ProviderError;
 
@@ -31,6 +32,8 @@ pub enum Provider {
     VertexAi,
     /// Ollama's native API.
     Ollama,
+    /// Amazon Bedrock's Converse API, SigV4-signed.
+    Bedrock,
 }
 
 /// OpenAI-compatible providers known by prefix, with their base URLs.
@@ -64,6 +67,7 @@ impl Provider {
             "gemini" => Provider::Gemini,
             "vertex_ai" => Provider::VertexAi,
             "ollama" | "ollama_chat" => Provider::Ollama,
+            "bedrock" => return crate::providers::bedrock::parse_model(model, name),
             other => match COMPATIBLE.iter().find(|(p, _)| *p == other) {
                 Some((_, base)) => {
                     return Ok((Provider::OpenAi, name, Some(*base).filter(|b| !b.is_empty())))
@@ -71,7 +75,8 @@ impl Provider {
                 None => {
                     return Err(format!(
                         "unknown provider `{other}` in `{model}`; supported: openai, azure, anthropic, \
-                         gemini, vertex_ai, ollama, and OpenAI-compatible {}",
+                         gemini, vertex_ai, ollama, bedrock, and OpenAI-compatible {}; any other \
+                         OpenAI-compatible server is `openai_compatible/MODEL` with `api_base`",
                         COMPATIBLE.iter().map(|(p, _)| *p).collect::<Vec<_>>().join(", ")
                     ))
                 }
@@ -89,6 +94,7 @@ impl Provider {
             Provider::Gemini => "gemini",
             Provider::VertexAi => "vertex_ai",
             Provider::Ollama => "ollama",
+            Provider::Bedrock => "bedrock",
         }
     }
 }
@@ -111,6 +117,8 @@ pub struct Endpoint {
     pub vertex_project: Option<String>,
     /// Vertex AI location (default `us-central1`).
     pub vertex_location: Option<String>,
+    /// AWS region and keys (Bedrock).
+    pub aws: Option<AwsAuth>,
     /// Total time for a request, a stream included. Default [`DEFAULT_TIMEOUT`].
     pub timeout: Duration,
     /// Time until the first stream chunk; default: `timeout`.
@@ -136,6 +144,7 @@ impl Endpoint {
             api_version: None,
             vertex_project: None,
             vertex_location: None,
+            aws: None,
             timeout: DEFAULT_TIMEOUT,
             first_token_timeout: None,
             stream_timeout: DEFAULT_STREAM_TIMEOUT,
@@ -165,6 +174,10 @@ impl Endpoint {
             Provider::VertexAi if self.vertex_project.is_none() => {
                 Err("vertex_ai models need `vertex_project`".into())
             }
+            Provider::Bedrock => match &self.aws {
+                Some(aws) => aws.validate(),
+                None => AwsAuth::default().validate(),
+            },
             _ => Ok(()),
         }
     }
@@ -187,6 +200,9 @@ impl Endpoint {
             if let Some(value) = value {
                 key = key.with_setting(name, value.clone());
             }
+        }
+        if let Some(aws) = &self.aws {
+            key = aws_key(key, aws);
         }
         if let Some(t) = self.first_token_timeout {
             key = key.with_setting("first_token_timeout_ms", t.as_millis().to_string());
@@ -217,6 +233,26 @@ impl Endpoint {
         self.drop_params = drop;
         self
     }
+}
+
+/// `key` with every AWS setting: two deployments with other keys or another role get
+/// clients (and credential caches) of their own.
+fn aws_key(mut key: ClientKey, aws: &AwsAuth) -> ClientKey {
+    key = key.with_setting("aws_region", aws.region.clone());
+    for (name, value) in [
+        ("aws_access_key_id", &aws.access_key_id),
+        ("aws_role", &aws.role_arn),
+        ("aws_session_name", &aws.session_name),
+        ("aws_sts_endpoint", &aws.sts_endpoint),
+    ] {
+        if let Some(value) = value {
+            key = key.with_setting(name, value.clone());
+        }
+    }
+    // The secret and the token are the key's one credential (compared, never shown).
+    let secret = aws.secret_access_key.as_ref().map_or("", |s| s.expose());
+    let token = aws.session_token.as_ref().map_or("", |s| s.expose());
+    key.with_credential(Secret::new(format!("{secret}\n{token}")))
 }
 
 impl fmt::Debug for Endpoint {

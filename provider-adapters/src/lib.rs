@@ -10,6 +10,7 @@
 //! | `gemini/` | Google AI Studio `generateContent`, `streamGenerateContent?alt=sse`, embeddings |
 //! | `vertex_ai/` | the same Gemini format on Vertex AI URLs with a bearer token |
 //! | `ollama/` | `/api/chat` (NDJSON streams), `/api/embed` |
+//! | `bedrock/` | Amazon Bedrock Converse / ConverseStream (event-stream frames), Titan and Cohere embeddings; SigV4-signed ([`aws`]) |
 //!
 //! Every translation goes through one typed canonical model ([`model`]): the client's
 //! format (OpenAI chat, Anthropic Messages) is decoded into it, checked against the
@@ -62,11 +63,13 @@
 //!
 #![doc = include_str!("../CAPABILITIES.md")]
 
+pub mod aws;
 pub mod body;
 pub mod capability;
 mod client;
 mod endpoint;
 mod error;
+mod eventstream;
 mod formats;
 pub mod model;
 mod plan;
@@ -84,8 +87,10 @@ pub use self::endpoint::{
     Endpoint, Provider, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_STREAM_TIMEOUT, DEFAULT_TIMEOUT,
 };
 pub use self::error::{ErrorKind, ProviderError};
+pub use self::eventstream::DEFAULT_MAX_EVENT_MESSAGE;
 pub use self::providers::anthropic::DEFAULT_MAX_TOKENS;
 pub use self::providers::azure::DEFAULT_API_VERSION;
+pub use self::providers::bedrock::THROTTLE_RETRY_AFTER_S;
 pub use self::providers::gemini::THOUGHT_SEPARATOR;
 pub use self::stream::ChatStream;
 

@@ -15,6 +15,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
+use crate::eventstream::{EventStreamParser, Frame as AwsFrame};
 use crate::formats::anthropic::stream::AnthropicEncoder;
 use crate::formats::openai::stream::OpenAiEncoder;
 use crate::model::Delta;
@@ -78,6 +79,8 @@ pub(crate) enum ClientFormat {
 pub(crate) enum Framing {
     Sse(SseParser),
     Ndjson(NdjsonParser),
+    /// AWS event-stream messages (Bedrock).
+    EventStream(EventStreamParser),
 }
 
 impl Framing {
@@ -89,6 +92,11 @@ impl Framing {
     /// Newline-delimited JSON.
     pub(crate) fn ndjson() -> Self {
         Framing::Ndjson(NdjsonParser::default())
+    }
+
+    /// AWS event-stream messages.
+    pub(crate) fn event_stream() -> Self {
+        Framing::EventStream(EventStreamParser::default())
     }
 }
 
@@ -458,6 +466,20 @@ fn feed(
                 mode.event(client, None, &crate::sse::utf8(&line), out)?;
             }
         }
+        Framing::EventStream(parser) => {
+            let mut frames = Vec::new();
+            parser.feed(data, &mut frames)?;
+            for frame in frames {
+                match frame {
+                    AwsFrame::Event { kind, payload } => {
+                        mode.event(client, Some(&kind), &payload, out)?
+                    }
+                    AwsFrame::Exception { kind, payload } => {
+                        return Err(crate::providers::bedrock::exception(&kind, &payload))
+                    }
+                }
+            }
+        }
     }
     Ok(())
 }
@@ -485,6 +507,12 @@ fn finish(
                 mode.event(client, None, &crate::sse::utf8(&line), out)?;
             }
         }
+        Framing::EventStream(parser) if !parser.is_idle() => {
+            return Err(ProviderError::bad_gateway(
+                "upstream stream ended inside an event-stream message",
+            ))
+        }
+        Framing::EventStream(_) => {}
     }
     mode.finish(client, out)
 }
