@@ -7,7 +7,7 @@ use std::time::Duration;
 use cache_layer::client::{ClientKey, Secret};
 
 use crate::aws::AwsAuth;
-use crate::providers::Operation;
+use crate::providers::{compatible, Operation};
 use crate::ProviderError;
 
 /// Default total time for one request (for a stream: until its end).
@@ -36,20 +36,6 @@ pub enum Provider {
     Bedrock,
 }
 
-/// OpenAI-compatible providers known by prefix, with their base URLs.
-const COMPATIBLE: &[(&str, &str)] = &[
-    ("groq", "https://api.groq.com/openai/v1"),
-    ("together_ai", "https://api.together.xyz/v1"),
-    ("mistral", "https://api.mistral.ai/v1"),
-    ("deepseek", "https://api.deepseek.com/v1"),
-    ("fireworks_ai", "https://api.fireworks.ai/inference/v1"),
-    ("openrouter", "https://openrouter.ai/api/v1"),
-    ("xai", "https://api.x.ai/v1"),
-    ("lm_studio", "http://localhost:1234/v1"),
-    ("hosted_vllm", ""),
-    ("openai_compatible", ""),
-];
-
 impl Provider {
     /// Splits `provider/model` (LiteLLM naming). Returns the provider, the upstream
     /// model, and the default base URL the prefix implies, if any.
@@ -68,16 +54,16 @@ impl Provider {
             "vertex_ai" => Provider::VertexAi,
             "ollama" | "ollama_chat" => Provider::Ollama,
             "bedrock" => return crate::providers::bedrock::parse_model(model, name),
-            other => match COMPATIBLE.iter().find(|(p, _)| *p == other) {
-                Some((_, base)) => {
-                    return Ok((Provider::OpenAi, name, Some(*base).filter(|b| !b.is_empty())))
+            other => match compatible::find(other) {
+                Some(c) => {
+                    return Ok((Provider::OpenAi, name, Some(c.base).filter(|b| !b.is_empty())))
                 }
                 None => {
                     return Err(format!(
                         "unknown provider `{other}` in `{model}`; supported: openai, azure, anthropic, \
                          gemini, vertex_ai, ollama, bedrock, and OpenAI-compatible {}; any other \
                          OpenAI-compatible server is `openai_compatible/MODEL` with `api_base`",
-                        COMPATIBLE.iter().map(|(p, _)| *p).collect::<Vec<_>>().join(", ")
+                        compatible::prefixes()
                     ))
                 }
             },
@@ -136,9 +122,10 @@ impl Endpoint {
     /// An endpoint for `provider/model`, e.g. `anthropic/claude-3-5-haiku-latest`.
     pub fn new(model: &str) -> Result<Self, String> {
         let (provider, name, base) = Provider::parse(model)?;
+        let prefix = model.split_once('/').map_or("", |(p, _)| p);
         Ok(Self {
             provider,
-            model: name.to_string(),
+            model: compatible::model(prefix, name),
             api_base: base.map(str::to_string),
             api_key: None,
             api_version: None,

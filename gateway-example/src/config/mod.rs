@@ -16,10 +16,12 @@
 //! assert_eq!(config.ignored_lines(), ["litellm_settings: success_callback"]);
 //! ```
 
+mod bedrock;
 mod error;
 mod litellm;
 mod locate;
 mod models;
+mod provider_env;
 mod raw;
 mod reader;
 mod sections;
@@ -32,6 +34,7 @@ use std::time::Duration;
 
 use provider_adapters::Endpoint;
 
+pub use self::bedrock::AwsParams;
 pub use self::error::{ConfigError, ConfigErrors, Ignored};
 pub use self::litellm::{endpoint, infer_provider, prefix_hint, qualify, EnvDefaults, Params};
 pub use self::reader::{Env, MAX_COUNT, MAX_REPORTED, MAX_SECONDS};

@@ -6,6 +6,7 @@
 pub(crate) mod anthropic;
 pub(crate) mod azure;
 pub(crate) mod bedrock;
+pub(crate) mod compatible;
 pub(crate) mod gemini;
 pub(crate) mod ollama;
 pub(crate) mod openai;
