@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use crate::aws::{sign_request, CredentialCache};
 use crate::body::ReadError;
 use crate::capability::DroppedParams;
+use crate::google::TokenCache;
 use crate::plan::{self, Plan, Reply};
 use crate::providers::{parse_object, Operation};
 use crate::request::{peek, Peek};
@@ -120,6 +121,8 @@ struct Prepared {
     headers: Result<http::HeaderMap, ProviderError>,
     /// AWS keys of a SigV4-signed provider (Bedrock): each request is signed as sent.
     aws: Option<CredentialCache>,
+    /// A service account's token (Vertex AI), added to each request as sent.
+    google: Option<TokenCache>,
     chat: Result<http::Uri, ProviderError>,
     chat_stream: Result<http::Uri, ProviderError>,
     embeddings: Result<http::Uri, ProviderError>,
@@ -145,9 +148,16 @@ impl Prepared {
             Provider::Bedrock => ep.aws.clone().map(CredentialCache::new),
             _ => None,
         };
+        let google = match ep.provider {
+            Provider::VertexAi | Provider::VertexAiAnthropic => {
+                ep.vertex_credentials.clone().map(TokenCache::new)
+            }
+            _ => None,
+        };
         Self {
             headers,
             aws,
+            google,
             chat,
             chat_stream: uri(Operation::Chat { stream: true }),
             embeddings: uri(Operation::Embeddings),
@@ -273,6 +283,12 @@ impl ProviderClient {
                     headers.append(*name, value.clone());
                 }
             }
+        }
+        if let Some(google) = &self.prepared.google {
+            let label = format!("vertex_ai deployment `{}`", ep.model);
+            let token = google.get(&self.http, &label).await?;
+            let value = crate::providers::sensitive(&format!("Bearer {}", token.expose()))?;
+            req.headers_mut().insert(http::header::AUTHORIZATION, value);
         }
         if let (Some(aws), Some(body)) = (&self.prepared.aws, &signed_body) {
             // Signed last: the signature covers every header and the body.

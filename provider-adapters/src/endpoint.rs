@@ -7,6 +7,7 @@ use std::time::Duration;
 use cache_layer::client::{ClientKey, Secret};
 
 use crate::aws::AwsAuth;
+use crate::google::ServiceAccount;
 use crate::providers::{compatible, Operation};
 use crate::ProviderError;
 
@@ -34,6 +35,8 @@ pub enum Provider {
     Ollama,
     /// Amazon Bedrock's Converse API, SigV4-signed.
     Bedrock,
+    /// Claude on Vertex AI (`vertex_ai/claude-*`): Anthropic's format, Vertex URLs.
+    VertexAiAnthropic,
 }
 
 impl Provider {
@@ -51,6 +54,7 @@ impl Provider {
             "azure" => Provider::Azure,
             "anthropic" => Provider::Anthropic,
             "gemini" => Provider::Gemini,
+            "vertex_ai" if name.starts_with("claude") => Provider::VertexAiAnthropic,
             "vertex_ai" => Provider::VertexAi,
             "ollama" | "ollama_chat" => Provider::Ollama,
             "bedrock" => return crate::providers::bedrock::parse_model(model, name),
@@ -81,6 +85,7 @@ impl Provider {
             Provider::VertexAi => "vertex_ai",
             Provider::Ollama => "ollama",
             Provider::Bedrock => "bedrock",
+            Provider::VertexAiAnthropic => "vertex_ai_anthropic",
         }
     }
 }
@@ -105,6 +110,9 @@ pub struct Endpoint {
     pub vertex_location: Option<String>,
     /// AWS region and keys (Bedrock).
     pub aws: Option<AwsAuth>,
+    /// A Google service account (Vertex AI's `vertex_credentials`): its tokens are
+    /// fetched and renewed per deployment, instead of a static `api_key`.
+    pub vertex_credentials: Option<ServiceAccount>,
     /// Total time for a request, a stream included. Default [`DEFAULT_TIMEOUT`].
     pub timeout: Duration,
     /// Time until the first stream chunk; default: `timeout`.
@@ -132,6 +140,7 @@ impl Endpoint {
             vertex_project: None,
             vertex_location: None,
             aws: None,
+            vertex_credentials: None,
             timeout: DEFAULT_TIMEOUT,
             first_token_timeout: None,
             stream_timeout: DEFAULT_STREAM_TIMEOUT,
@@ -158,7 +167,7 @@ impl Endpoint {
             Provider::Azure if self.api_base.is_none() => {
                 Err("azure models need `api_base` (https://NAME.openai.azure.com)".into())
             }
-            Provider::VertexAi if self.vertex_project.is_none() => {
+            Provider::VertexAi | Provider::VertexAiAnthropic if self.vertex_project.is_none() => {
                 Err("vertex_ai models need `vertex_project`".into())
             }
             Provider::Bedrock => match &self.aws {
@@ -190,6 +199,12 @@ impl Endpoint {
         }
         if let Some(aws) = &self.aws {
             key = aws_key(key, aws);
+        }
+        if let Some(sa) = &self.vertex_credentials {
+            key = key.with_setting("vertex_service_account", sa.client_email.clone());
+            if let Some(id) = &sa.private_key_id {
+                key = key.with_setting("vertex_key_id", id.clone());
+            }
         }
         if let Some(t) = self.first_token_timeout {
             key = key.with_setting("first_token_timeout_ms", t.as_millis().to_string());

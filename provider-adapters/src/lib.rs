@@ -8,7 +8,8 @@
 //! | `azure/` | Azure OpenAI: deployment URL, `api-key`, `api-version` |
 //! | `anthropic/` | Messages API; native `/v1/messages` requests passed through |
 //! | `gemini/` | Google AI Studio `generateContent`, `streamGenerateContent?alt=sse`, embeddings |
-//! | `vertex_ai/` | the same Gemini format on Vertex AI URLs with a bearer token |
+//! | `vertex_ai/` | the same Gemini format on Vertex AI URLs with a bearer token, or a service account's ([`google`]) |
+//! | `vertex_ai/claude-*` | Anthropic's Messages format on Vertex AI's `rawPredict` / `streamRawPredict` |
 //! | `ollama/` | `/api/chat` (NDJSON streams), `/api/embed` |
 //! | `bedrock/` | Amazon Bedrock Converse / ConverseStream (event-stream frames), Titan and Cohere embeddings; SigV4-signed ([`aws`]) |
 //!
@@ -71,6 +72,7 @@ mod endpoint;
 mod error;
 mod eventstream;
 mod formats;
+pub mod google;
 pub mod model;
 mod plan;
 mod providers;
@@ -92,6 +94,7 @@ pub use self::providers::anthropic::DEFAULT_MAX_TOKENS;
 pub use self::providers::azure::DEFAULT_API_VERSION;
 pub use self::providers::bedrock::THROTTLE_RETRY_AFTER_S;
 pub use self::providers::gemini::THOUGHT_SEPARATOR;
+pub use self::providers::vertex_anthropic::VERTEX_ANTHROPIC_VERSION;
 pub use self::stream::ChatStream;
 
 /// Re-exported: credentials are [`Secret`]s.

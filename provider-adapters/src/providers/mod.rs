@@ -10,6 +10,7 @@ pub(crate) mod compatible;
 pub(crate) mod gemini;
 pub(crate) mod ollama;
 pub(crate) mod openai;
+pub(crate) mod vertex_anthropic;
 
 use bytes::Bytes;
 use http::HeaderValue;
@@ -83,6 +84,7 @@ pub(crate) const ALL: &[Provider] = &[
     Provider::VertexAi,
     Provider::Ollama,
     Provider::Bedrock,
+    Provider::VertexAiAnthropic,
 ];
 
 /// Every provider's [`Adapter::forwarded_headers`], together (checked by a test).
@@ -99,6 +101,7 @@ pub(crate) fn adapter(p: Provider) -> &'static dyn Adapter {
         Provider::VertexAi => &gemini::Gemini { vertex: true },
         Provider::Ollama => &ollama::Ollama,
         Provider::Bedrock => &bedrock::Bedrock,
+        Provider::VertexAiAnthropic => &vertex_anthropic::VertexAnthropic,
     }
 }
 
