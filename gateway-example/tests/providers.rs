@@ -240,6 +240,10 @@ async fn every_new_provider_passes_check_config() {
             .replace("os.environ/MY_AWS_SECRET", "secret")
             .replace("api_base: ", "aws_region_name: us-east-1\n      aws_access_key_id: AKIA2\n      aws_secret_access_key: s2\n      api_base: ")
     );
+    let key = concat!(env!("CARGO_MANIFEST_DIR"), "/../provider-adapters/tests/fixtures/vertex_service_account.json");
+    let yaml = format!(
+        "{yaml}  - model_name: vertex-sa\n    litellm_params: {{model: vertex_ai/claude-3-5-haiku@20241022, vertex_credentials: \"{key}\"}}\n"
+    );
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("providers.yaml");
     std::fs::write(&path, &yaml).unwrap();
     let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
@@ -259,9 +263,91 @@ async fn every_new_provider_passes_check_config() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let n = COMPATIBLE.len() + 2;
+    let n = COMPATIBLE.len() + 3;
     assert!(
         stdout.contains(&format!("ok: {n} deployments of {n} models")),
         "{stdout}"
     );
+}
+
+/// The test service account's key file with its token endpoint at `tokens`.
+fn key_file(tokens: &Upstream) -> String {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../provider-adapters/tests/fixtures/vertex_service_account.json"
+    );
+    let mut file: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    file["token_uri"] = json!(format!("{}/token", tokens.base()));
+    file.to_string()
+}
+
+const GEMINI: &str = r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"Hello from Vertex"}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":2,"totalTokenCount":5}}"#;
+const CLAUDE: &str = r#"{"id":"msg_1","type":"message","role":"assistant","model":"claude","content":[{"type":"text","text":"Hello from Claude"}],"stop_reason":"end_turn","usage":{"input_tokens":2,"output_tokens":2}}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vertex_credentials_from_a_file_or_inline_json_authenticate_gemini_and_claude() {
+    let tokens = Upstream::start(vec![]).await;
+    tokens.always(reply_json(
+        200,
+        r#"{"access_token":"ya29.gw","expires_in":3600,"token_type":"Bearer"}"#,
+    ));
+    let vertex = Upstream::start(vec![reply_json(200, GEMINI), reply_json(200, CLAUDE)]).await;
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sa.json");
+    std::fs::write(&path, key_file(&tokens)).unwrap();
+    let yaml = format!(
+        "model_list:\n\
+         \x20 - model_name: gemini\n\
+         \x20   litellm_params: {{model: vertex_ai/gemini-2.0-flash, vertex_credentials: \"{}\", vertex_location: us-east5, api_base: \"{base}\"}}\n\
+         \x20 - model_name: claude\n\
+         \x20   litellm_params: {{model: vertex_ai/claude-3-5-haiku@20241022, vertex_credentials: os.environ/VERTEX_SA_JSON, vertex_project: other-project, api_base: \"{base}\"}}\n",
+        path.display(),
+        base = vertex.base()
+    );
+    let json = key_file(&tokens);
+    let vars = env(&[("VERTEX_SA_JSON", json.as_str())]);
+    let config = Config::parse_with_env(&yaml, "t.yaml", &vars).unwrap_or_else(|e| panic!("{e}"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gateway = Gateway::start(config, listener).await.unwrap();
+
+    let (status, answer) = chat(&gateway, "gemini").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["choices"][0]["message"]["content"],
+        "Hello from Vertex"
+    );
+    let seen = vertex.seen(0);
+    // The project comes from the key file when the deployment names none.
+    assert_eq!(
+        seen.path_and_query,
+        "/v1/projects/test-project/locations/us-east5/publishers/google/models/gemini-2.0-flash:generateContent"
+    );
+    assert_eq!(seen.headers["authorization"], "Bearer ya29.gw");
+
+    let (status, answer) = chat(&gateway, "claude").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["choices"][0]["message"]["content"],
+        "Hello from Claude"
+    );
+    let seen = vertex.seen(1);
+    assert!(seen.path_and_query.starts_with("/v1/projects/other-project/locations/us-central1/publishers/anthropic/models/claude-3-5-haiku@20241022:rawPredict"), "{}", seen.path_and_query);
+    assert_eq!(seen.headers["authorization"], "Bearer ya29.gw");
+}
+
+#[test]
+fn a_bad_vertex_credentials_value_is_a_config_error_at_its_key() {
+    for (value, problem) in [
+        ("/nonexistent/sa.json", "cannot read the key file"),
+        (
+            "'{\"type\": \"service_account\"}'",
+            "not a service-account key file",
+        ),
+    ] {
+        let yaml = format!("model_list:\n  - model_name: g\n    litellm_params: {{model: vertex_ai/gemini-2.0-flash, vertex_project: p, vertex_credentials: {value}}}\n");
+        let err = Config::parse_with_env(&yaml, "t.yaml", &|_| None).unwrap_err();
+        let at = err
+            .at("model_list[0].litellm_params.vertex_credentials")
+            .unwrap_or_else(|| panic!("{err}"));
+        assert!(at.problem.contains(problem), "{at}");
+    }
 }

@@ -128,6 +128,8 @@ pub struct Params {
     pub vertex_project: Option<String>,
     /// `vertex_location` (or `vertex_ai_location`).
     pub vertex_location: Option<String>,
+    /// `vertex_credentials`: a service account, read and checked.
+    pub vertex_credentials: Option<provider_adapters::google::ServiceAccount>,
     /// `timeout`.
     pub timeout: Option<Duration>,
     /// `stream_timeout`.
@@ -218,11 +220,17 @@ pub fn endpoint(model: &str, params: &Params, env: &EnvDefaults) -> Result<Endpo
             .then(|| env.first(&[AZURE_API_VERSION]).map(|(_, v)| v))
             .flatten()
     });
-    if endpoint.provider == Provider::VertexAi {
+    if matches!(
+        endpoint.provider,
+        Provider::VertexAi | Provider::VertexAiAnthropic
+    ) {
+        let account = params.vertex_credentials.as_ref();
         endpoint.vertex_project = params
             .vertex_project
             .clone()
-            .or_else(|| env.first(&[VERTEXAI_PROJECT]).map(|(_, v)| v));
+            .or_else(|| env.first(&[VERTEXAI_PROJECT]).map(|(_, v)| v))
+            .or_else(|| account.and_then(|a| a.project_id.clone()));
+        endpoint.vertex_credentials = params.vertex_credentials.clone();
         endpoint.vertex_location = params
             .vertex_location
             .clone()
@@ -241,7 +249,9 @@ pub fn endpoint(model: &str, params: &Params, env: &EnvDefaults) -> Result<Endpo
     endpoint.first_token_timeout = params.first_token_timeout;
     endpoint.validate().map_err(|e| match endpoint.provider {
         Provider::Azure => format!("{e}, or set AZURE_API_BASE"),
-        Provider::VertexAi => format!("{e} (or `vertex_ai_project`), or set {VERTEXAI_PROJECT}"),
+        Provider::VertexAi | Provider::VertexAiAnthropic => {
+            format!("{e} (or `vertex_ai_project`), or set {VERTEXAI_PROJECT}")
+        }
         _ => e,
     })?;
     Ok(endpoint)
@@ -250,6 +260,7 @@ pub fn endpoint(model: &str, params: &Params, env: &EnvDefaults) -> Result<Endpo
 fn prefers_vertex(params: &Params, env: &EnvDefaults) -> bool {
     params.vertex_project.is_some()
         || params.vertex_location.is_some()
+        || params.vertex_credentials.is_some()
         || (env.first(&[VERTEXAI_PROJECT]).is_some()
             && env.first(&["GEMINI_API_KEY", "GOOGLE_API_KEY"]).is_none())
 }

@@ -26,6 +26,7 @@ mod raw;
 mod reader;
 mod sections;
 mod settings;
+mod vertex;
 mod wildcard;
 
 use std::io::Read;

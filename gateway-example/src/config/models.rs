@@ -36,6 +36,7 @@ const USED_PARAMS: &[(&str, &str)] = &[
     ("vertex_ai_project", "vertex_project"),
     ("vertex_location", "vertex_location"),
     ("vertex_ai_location", "vertex_location"),
+    ("vertex_credentials", "vertex_credentials"),
     ("custom_llm_provider", "custom_llm_provider"),
     ("mock_response", "mock_response"),
     ("drop_params", "drop_params"),
@@ -70,7 +71,6 @@ const IGNORED_PARAMS: &[&str] = &[
     "merge_reasoning_content_in_choices",
     "use_in_pass_through",
     "use_litellm_proxy",
-    "vertex_credentials",
     "aws_profile_name",
     "azure_ad_token",
     "tenant_id",
@@ -244,6 +244,9 @@ fn read_params(ctx: &mut Ctx<'_>, at: &str, value: &Value, inherited: &Inherited
             "api_version" => params.api_version = ctx.string(&path, v),
             "vertex_project" => params.vertex_project = ctx.string(&path, v),
             "vertex_location" => params.vertex_location = ctx.string(&path, v),
+            "vertex_credentials" => {
+                params.vertex_credentials = super::vertex::credentials(ctx, &path, &value)
+            }
             "timeout" => params.timeout = ctx.seconds(&path, v).or(params.timeout),
             "stream_timeout" => params.stream_timeout = ctx.seconds(&path, v),
             "first_token_timeout" => params.first_token_timeout = ctx.seconds(&path, v),
