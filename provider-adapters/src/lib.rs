@@ -12,6 +12,7 @@
 //! | `vertex_ai/claude-*` | Anthropic's Messages format on Vertex AI's `rawPredict` / `streamRawPredict` |
 //! | `ollama/` | `/api/chat` (NDJSON streams), `/api/embed` |
 //! | `bedrock/` | Amazon Bedrock Converse / ConverseStream (event-stream frames), Titan and Cohere embeddings; SigV4-signed ([`aws`]) |
+//! | `perplexity/`, `cohere/`, `nvidia_nim/`, `huggingface/`, `azure_ai/`, `databricks/`… | the OpenAI-compatible long tail, passed through as OpenAI |
 //!
 //! Every translation goes through one typed canonical model ([`model`]): the client's
 //! format (OpenAI chat, Anthropic Messages) is decoded into it, checked against the
