@@ -240,7 +240,10 @@ async fn every_new_provider_passes_check_config() {
             .replace("os.environ/MY_AWS_SECRET", "secret")
             .replace("api_base: ", "aws_region_name: us-east-1\n      aws_access_key_id: AKIA2\n      aws_secret_access_key: s2\n      api_base: ")
     );
-    let key = concat!(env!("CARGO_MANIFEST_DIR"), "/../provider-adapters/tests/fixtures/vertex_service_account.json");
+    let key = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../provider-adapters/tests/fixtures/vertex_service_account.json"
+    );
     let yaml = format!(
         "{yaml}  - model_name: vertex-sa\n    litellm_params: {{model: vertex_ai/claude-3-5-haiku@20241022, vertex_credentials: \"{key}\"}}\n"
     );

@@ -697,3 +697,33 @@ async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) 
     .await;
     outputs.into_iter().map(|o| o.unwrap()).collect()
 }
+
+#[tokio::test]
+async fn frames_written_by_another_encoder_decode_to_the_same_tool_call() {
+    // The fixture's frames were written by a separate encoder (Python's zlib CRC32),
+    // not by the crate that decodes them.
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/bedrock_tool_stream.eventstream"
+    );
+    let upstream = Upstream::start(vec![event_stream(
+        &std::fs::read(path).unwrap(),
+        33,
+        End::Close,
+    )])
+    .await;
+    let client = client(MODEL, &upstream, keys("us-east-1"));
+    let (_, body) = send(&client, json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "Weather?"}]})).await.unwrap();
+    let arguments: String = chunks(&body)
+        .iter()
+        .filter_map(|c| {
+            c.pointer("/choices/0/delta/tool_calls/0/function/arguments")?
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(
+        serde_json::from_str::<Value>(&arguments).unwrap(),
+        json!({"location": "Seattle, WA"})
+    );
+}
