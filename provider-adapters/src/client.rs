@@ -284,25 +284,8 @@ impl ProviderClient {
                 }
             }
         }
-        if let Some(google) = &self.prepared.google {
-            let label = format!("vertex_ai deployment `{}`", ep.model);
-            let token = google.get(&self.http, &label).await?;
-            let value = crate::providers::sensitive(&format!("Bearer {}", token.expose()))?;
-            req.headers_mut().insert(http::header::AUTHORIZATION, value);
-        }
-        if let (Some(aws), Some(body)) = (&self.prepared.aws, &signed_body) {
-            // Signed last: the signature covers every header and the body.
-            let creds = aws.get(&self.http).await?;
-            let region = aws.auth().region.as_str();
-            sign_request(
-                &mut req,
-                body,
-                &creds,
-                region,
-                "bedrock",
-                std::time::SystemTime::now(),
-            )?;
-        } else if stream {
+        // Signed last: the signature covers every header and the body.
+        if !self.authorize(&mut req, signed_body.as_deref()).await? && stream {
             req.headers_mut()
                 .insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
         }
@@ -381,6 +364,38 @@ impl ProviderClient {
             out.extensions_mut().insert(DroppedParams(dropped));
         }
         Ok(out)
+    }
+}
+
+impl ProviderClient {
+    /// Adds what is worked out per request: a service account's token (Vertex AI), or
+    /// a SigV4 signature over every header and `body` (Bedrock). Returns whether the
+    /// request was signed (then no header may be added after).
+    async fn authorize(
+        &self,
+        req: &mut Request<Full<Bytes>>,
+        body: Option<&[u8]>,
+    ) -> Result<bool, ProviderError> {
+        if let Some(google) = &self.prepared.google {
+            let label = format!("vertex_ai deployment `{}`", self.endpoint.model);
+            let token = google.get(&self.http, &label).await?;
+            let value = crate::providers::sensitive(&format!("Bearer {}", token.expose()))?;
+            req.headers_mut().insert(http::header::AUTHORIZATION, value);
+        }
+        let (Some(aws), Some(body)) = (&self.prepared.aws, body) else {
+            return Ok(false);
+        };
+        let creds = aws.get(&self.http).await?;
+        let region = aws.auth().region.as_str();
+        sign_request(
+            req,
+            body,
+            &creds,
+            region,
+            "bedrock",
+            std::time::SystemTime::now(),
+        )?;
+        Ok(true)
     }
 }
 

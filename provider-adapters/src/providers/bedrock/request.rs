@@ -191,8 +191,10 @@ fn blocks<'r>(p: &'r Part<'r>, out: &mut Vec<Block<'r>>) -> Result<(), ProviderE
     Ok(())
 }
 
-/// Encodes `req` as a Converse request.
-pub(crate) fn encode(req: &ChatRequest<'_>) -> Result<Bytes, ProviderError> {
+/// The system blocks and the alternating turns of `req`'s messages.
+type Turns<'r> = (Vec<Block<'r>>, Vec<(&'static str, Vec<Block<'r>>)>);
+
+fn turns<'r>(req: &'r ChatRequest<'r>) -> Result<Turns<'r>, ProviderError> {
     let mut system = Vec::new();
     let mut turns: Vec<(&'static str, Vec<Block<'_>>)> = Vec::new();
     for m in &req.messages {
@@ -254,6 +256,12 @@ pub(crate) fn encode(req: &ChatRequest<'_>) -> Result<Bytes, ProviderError> {
         // Converse wants alternating turns: parallel tool results share one.
         push_merged(&mut turns, role, content);
     }
+    Ok((system, turns))
+}
+
+/// Encodes `req` as a Converse request.
+pub(crate) fn encode(req: &ChatRequest<'_>) -> Result<Bytes, ProviderError> {
+    let (system, turns) = turns(req)?;
     let s = &req.sampling;
     let budget = req.reasoning.and_then(Reasoning::budget);
     let mut max_tokens = s.max_tokens;
