@@ -323,10 +323,14 @@ fn a_migration_gets_every_error_in_one_round_with_lines_and_hints() {
     let claude = errors.at("model_list[0].litellm_params.model").unwrap();
     assert_eq!(claude.line, Some(5));
     assert!(claude.problem.contains("ANTHROPIC_API_KEY"), "{claude}");
-    let bedrock = errors.at("model_list[1].litellm_params.model").unwrap();
+    let unknown = errors.at("model_list[1].litellm_params.model").unwrap();
     assert!(
-        bedrock.problem.contains("unknown provider `bedrock`"),
-        "{bedrock}"
+        unknown.problem.contains("unknown provider `sagemaker`")
+            && unknown.problem.contains("bedrock")
+            && unknown
+                .problem
+                .contains("`openai_compatible/MODEL` with `api_base`"),
+        "{unknown}"
     );
     let llama = errors.at("model_list[2].litellm_params.model").unwrap();
     assert!(

@@ -101,7 +101,7 @@ fn fixture(name: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_sdks_reassemble_tool_calls_streamed_from_other_providers() {
-    use support::{ndjson, sse, End, Upstream};
+    use support::{ndjson, sse, End, Reply, Upstream};
     let python = tokio::task::spawn_blocking(python).await.unwrap();
     // Each fake provider streams tool calls in its own wire format, to every request.
     let anthropic = Upstream::start(vec![]).await;
@@ -110,14 +110,31 @@ async fn the_official_sdks_reassemble_tool_calls_streamed_from_other_providers()
     gemini.always(sse(&[&fixture("gemini_tool_stream.sse")], End::Close));
     let ollama = Upstream::start(vec![]).await;
     ollama.always(ndjson(&[&fixture("ollama_tool_stream.ndjson")], End::Close));
+    let bedrock = Upstream::start(vec![]).await;
+    let frames = std::fs::read(format!(
+        "{}/../provider-adapters/tests/fixtures/bedrock_tool_stream.eventstream",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    bedrock.always(Reply::Stream {
+        content_type: "application/vnd.amazon.eventstream",
+        // Cut mid-frame, as a network may deliver them.
+        chunks: frames
+            .chunks(100)
+            .map(bytes::Bytes::copy_from_slice)
+            .collect(),
+        end: End::Close,
+    });
     let yaml = format!(
         "model_list:\n  \
          - {{model_name: claude-tools, litellm_params: {{model: anthropic/claude-sonnet-4-5, api_base: \"{}\", api_key: k}}}}\n  \
          - {{model_name: gemini-tools, litellm_params: {{model: gemini/gemini-2.5-flash, api_base: \"{}\", api_key: k}}}}\n  \
-         - {{model_name: ollama-tools, litellm_params: {{model: ollama/llama3.2, api_base: \"{}\"}}}}\n",
+         - {{model_name: ollama-tools, litellm_params: {{model: ollama/llama3.2, api_base: \"{}\"}}}}\n  \
+         - {{model_name: bedrock-tools, litellm_params: {{model: bedrock/us.anthropic.claude-3-7-sonnet-20250219-v1:0, api_base: \"{}\", aws_access_key_id: AKIDEXAMPLE, aws_secret_access_key: secret, aws_region_name: us-east-1}}}}\n",
         anthropic.base(),
         gemini.base(),
-        ollama.base()
+        ollama.base(),
+        bedrock.base()
     );
     let mut config = Config::parse(&yaml, "tools.yaml").unwrap();
     config.server.master_key = Some(provider_adapters::Secret::new("sk-gateway-sdk-test"));
@@ -130,7 +147,7 @@ async fn the_official_sdks_reassemble_tool_calls_streamed_from_other_providers()
         .env("GATEWAY_KEY", "sk-gateway-sdk-test")
         .env(
             "GATEWAY_TOOL_MODELS",
-            "claude-tools=San Francisco, CA;gemini-tools=Paris, FR|Tokyo, JP;ollama-tools=Paris, FR",
+            "claude-tools=San Francisco, CA;gemini-tools=Paris, FR|Tokyo, JP;ollama-tools=Paris, FR;bedrock-tools=Seattle, WA",
         )
         .kill_on_drop(true)
         .output();
@@ -145,7 +162,7 @@ async fn the_official_sdks_reassemble_tool_calls_streamed_from_other_providers()
         "SDK checks failed:\n{stdout}\n{stderr}"
     );
     assert!(
-        stdout.contains("sdk tools: 15 passed, 0 failed"),
+        stdout.contains("sdk tools: 20 passed, 0 failed"),
         "{stdout}"
     );
     gateway.shutdown().await;

@@ -7,18 +7,20 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
 use http::{Request, Response};
 use http_body_util::Full;
 use tokio::time::Instant;
 
+use crate::aws::{sign_request, CredentialCache};
 use crate::body::ReadError;
 use crate::capability::DroppedParams;
+use crate::google::TokenCache;
 use crate::plan::{self, Plan, Reply};
 use crate::providers::{parse_object, Operation};
 use crate::request::{peek, Peek};
 use crate::stream::{ChatStream, ClientFormat, Timeouts};
-use crate::{BoxError, Endpoint, ProviderError};
+use crate::{BoxError, Endpoint, Provider, ProviderError};
 
 /// The body of every response a [`ProviderClient`] returns: a whole JSON answer, held
 /// as one chunk, or a stream of events in the client's format.
@@ -117,6 +119,10 @@ pub struct ProviderClient {
 /// cache keeps clients, so this is once per deployment, not per request).
 struct Prepared {
     headers: Result<http::HeaderMap, ProviderError>,
+    /// AWS keys of a SigV4-signed provider (Bedrock): each request is signed as sent.
+    aws: Option<CredentialCache>,
+    /// A service account's token (Vertex AI), added to each request as sent.
+    google: Option<TokenCache>,
     chat: Result<http::Uri, ProviderError>,
     chat_stream: Result<http::Uri, ProviderError>,
     embeddings: Result<http::Uri, ProviderError>,
@@ -138,8 +144,20 @@ impl Prepared {
                 headers.insert(http::header::HOST, host);
             }
         }
+        let aws = match ep.provider {
+            Provider::Bedrock => ep.aws.clone().map(CredentialCache::new),
+            _ => None,
+        };
+        let google = match ep.provider {
+            Provider::VertexAi | Provider::VertexAiAnthropic => {
+                ep.vertex_credentials.clone().map(TokenCache::new)
+            }
+            _ => None,
+        };
         Self {
             headers,
+            aws,
+            google,
             chat,
             chat_stream: uri(Operation::Chat { stream: true }),
             embeddings: uri(Operation::Embeddings),
@@ -158,7 +176,7 @@ impl Prepared {
 
 /// `host` or `host:port` (port only when it is not the scheme's default), as HTTP/1.1
 /// clients send it.
-fn host_header(uri: &http::Uri) -> Option<HeaderValue> {
+pub(crate) fn host_header(uri: &http::Uri) -> Option<HeaderValue> {
     let host = uri.host()?;
     let default = match uri.scheme_str() {
         Some("https") => 443,
@@ -251,6 +269,7 @@ impl ProviderClient {
             dropped,
         } = plan::plan(ep, api, &body, stream, peeked)?;
 
+        let signed_body = self.prepared.aws.as_ref().map(|_| upstream_body.clone());
         let mut req = Request::new(Full::new(upstream_body));
         *req.method_mut() = http::Method::POST;
         *req.uri_mut() = url;
@@ -272,7 +291,8 @@ impl ProviderClient {
             // The caller's request id, for the provider's logs and support.
             req.headers_mut().insert(X_REQUEST_ID, id.clone());
         }
-        if stream {
+        // Signed last: the signature covers every header and the body.
+        if !self.authorize(&mut req, signed_body.as_deref()).await? && stream {
             req.headers_mut()
                 .insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
         }
@@ -297,17 +317,13 @@ impl ProviderClient {
         };
         let status = res.status();
         if !status.is_success() {
-            let retry_after = res.headers().get(RETRY_AFTER).cloned();
-            let body = read_bounded(res.into_body(), MAX_ERROR_BODY, deadline)
+            let (parts, body) = res.into_parts();
+            let body = read_bounded(body, MAX_ERROR_BODY, deadline)
                 .await
                 .unwrap_or_default();
             let secret = ep.api_key.as_ref().map(|k| k.expose());
-            return Err(ProviderError::from_upstream(
-                status,
-                &body,
-                retry_after,
-                secret,
-            ));
+            let adapter = crate::providers::adapter(ep.provider);
+            return Err(adapter.upstream_error(status, &parts.headers, &body, secret));
         }
 
         let passed = passed_back(res.headers());
@@ -390,6 +406,38 @@ fn passed_back(from: &http::HeaderMap) -> http::HeaderMap {
         }
     }
     out
+}
+
+impl ProviderClient {
+    /// Adds what is worked out per request: a service account's token (Vertex AI), or
+    /// a SigV4 signature over every header and `body` (Bedrock). Returns whether the
+    /// request was signed (then no header may be added after).
+    async fn authorize(
+        &self,
+        req: &mut Request<Full<Bytes>>,
+        body: Option<&[u8]>,
+    ) -> Result<bool, ProviderError> {
+        if let Some(google) = &self.prepared.google {
+            let label = format!("vertex_ai deployment `{}`", self.endpoint.model);
+            let token = google.get(&self.http, &label).await?;
+            let value = crate::providers::sensitive(&format!("Bearer {}", token.expose()))?;
+            req.headers_mut().insert(http::header::AUTHORIZATION, value);
+        }
+        let (Some(aws), Some(body)) = (&self.prepared.aws, body) else {
+            return Ok(false);
+        };
+        let creds = aws.get(&self.http).await?;
+        let region = aws.auth().region.as_str();
+        sign_request(
+            req,
+            body,
+            &creds,
+            region,
+            "bedrock",
+            std::time::SystemTime::now(),
+        )?;
+        Ok(true)
+    }
 }
 
 /// The client headers some provider documents and gets passed on as they came

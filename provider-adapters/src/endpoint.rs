@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use cache_layer::client::{ClientKey, Secret};
 
-use crate::providers::Operation;
+use crate::aws::AwsAuth;
+use crate::google::ServiceAccount;
+use crate::providers::{compatible, Operation};
 use crate::ProviderError;
 
 /// Default total time for one request (for a stream: until its end).
@@ -31,21 +33,11 @@ pub enum Provider {
     VertexAi,
     /// Ollama's native API.
     Ollama,
+    /// Amazon Bedrock's Converse API, SigV4-signed.
+    Bedrock,
+    /// Claude on Vertex AI (`vertex_ai/claude-*`): Anthropic's format, Vertex URLs.
+    VertexAiAnthropic,
 }
-
-/// OpenAI-compatible providers known by prefix, with their base URLs.
-const COMPATIBLE: &[(&str, &str)] = &[
-    ("groq", "https://api.groq.com/openai/v1"),
-    ("together_ai", "https://api.together.xyz/v1"),
-    ("mistral", "https://api.mistral.ai/v1"),
-    ("deepseek", "https://api.deepseek.com/v1"),
-    ("fireworks_ai", "https://api.fireworks.ai/inference/v1"),
-    ("openrouter", "https://openrouter.ai/api/v1"),
-    ("xai", "https://api.x.ai/v1"),
-    ("lm_studio", "http://localhost:1234/v1"),
-    ("hosted_vllm", ""),
-    ("openai_compatible", ""),
-];
 
 impl Provider {
     /// Splits `provider/model` (LiteLLM naming). Returns the provider, the upstream
@@ -62,17 +54,20 @@ impl Provider {
             "azure" => Provider::Azure,
             "anthropic" => Provider::Anthropic,
             "gemini" => Provider::Gemini,
+            "vertex_ai" if name.starts_with("claude") => Provider::VertexAiAnthropic,
             "vertex_ai" => Provider::VertexAi,
             "ollama" | "ollama_chat" => Provider::Ollama,
-            other => match COMPATIBLE.iter().find(|(p, _)| *p == other) {
-                Some((_, base)) => {
-                    return Ok((Provider::OpenAi, name, Some(*base).filter(|b| !b.is_empty())))
+            "bedrock" => return crate::providers::bedrock::parse_model(model, name),
+            other => match compatible::find(other) {
+                Some(c) => {
+                    return Ok((Provider::OpenAi, name, Some(c.base).filter(|b| !b.is_empty())))
                 }
                 None => {
                     return Err(format!(
                         "unknown provider `{other}` in `{model}`; supported: openai, azure, anthropic, \
-                         gemini, vertex_ai, ollama, and OpenAI-compatible {}",
-                        COMPATIBLE.iter().map(|(p, _)| *p).collect::<Vec<_>>().join(", ")
+                         gemini, vertex_ai, ollama, bedrock, and OpenAI-compatible {}; any other \
+                         OpenAI-compatible server is `openai_compatible/MODEL` with `api_base`",
+                        compatible::prefixes()
                     ))
                 }
             },
@@ -89,6 +84,8 @@ impl Provider {
             Provider::Gemini => "gemini",
             Provider::VertexAi => "vertex_ai",
             Provider::Ollama => "ollama",
+            Provider::Bedrock => "bedrock",
+            Provider::VertexAiAnthropic => "vertex_ai_anthropic",
         }
     }
 }
@@ -111,6 +108,11 @@ pub struct Endpoint {
     pub vertex_project: Option<String>,
     /// Vertex AI location (default `us-central1`).
     pub vertex_location: Option<String>,
+    /// AWS region and keys (Bedrock).
+    pub aws: Option<AwsAuth>,
+    /// A Google service account (Vertex AI's `vertex_credentials`): its tokens are
+    /// fetched and renewed per deployment, instead of a static `api_key`.
+    pub vertex_credentials: Option<ServiceAccount>,
     /// Total time for a request, a stream included. Default [`DEFAULT_TIMEOUT`].
     pub timeout: Duration,
     /// Time until the first stream chunk; default: `timeout`.
@@ -128,14 +130,17 @@ impl Endpoint {
     /// An endpoint for `provider/model`, e.g. `anthropic/claude-3-5-haiku-latest`.
     pub fn new(model: &str) -> Result<Self, String> {
         let (provider, name, base) = Provider::parse(model)?;
+        let prefix = model.split_once('/').map_or("", |(p, _)| p);
         Ok(Self {
             provider,
-            model: name.to_string(),
+            model: compatible::model(prefix, name),
             api_base: base.map(str::to_string),
             api_key: None,
             api_version: None,
             vertex_project: None,
             vertex_location: None,
+            aws: None,
+            vertex_credentials: None,
             timeout: DEFAULT_TIMEOUT,
             first_token_timeout: None,
             stream_timeout: DEFAULT_STREAM_TIMEOUT,
@@ -162,9 +167,13 @@ impl Endpoint {
             Provider::Azure if self.api_base.is_none() => {
                 Err("azure models need `api_base` (https://NAME.openai.azure.com)".into())
             }
-            Provider::VertexAi if self.vertex_project.is_none() => {
+            Provider::VertexAi | Provider::VertexAiAnthropic if self.vertex_project.is_none() => {
                 Err("vertex_ai models need `vertex_project`".into())
             }
+            Provider::Bedrock => match &self.aws {
+                Some(aws) => aws.validate(),
+                None => AwsAuth::default().validate(),
+            },
             _ => Ok(()),
         }
     }
@@ -186,6 +195,15 @@ impl Endpoint {
         ] {
             if let Some(value) = value {
                 key = key.with_setting(name, value.clone());
+            }
+        }
+        if let Some(aws) = &self.aws {
+            key = aws_key(key, aws);
+        }
+        if let Some(sa) = &self.vertex_credentials {
+            key = key.with_setting("vertex_service_account", sa.client_email.clone());
+            if let Some(id) = &sa.private_key_id {
+                key = key.with_setting("vertex_key_id", id.clone());
             }
         }
         if let Some(t) = self.first_token_timeout {
@@ -217,6 +235,26 @@ impl Endpoint {
         self.drop_params = drop;
         self
     }
+}
+
+/// `key` with every AWS setting: two deployments with other keys or another role get
+/// clients (and credential caches) of their own.
+fn aws_key(mut key: ClientKey, aws: &AwsAuth) -> ClientKey {
+    key = key.with_setting("aws_region", aws.region.clone());
+    for (name, value) in [
+        ("aws_access_key_id", &aws.access_key_id),
+        ("aws_role", &aws.role_arn),
+        ("aws_session_name", &aws.session_name),
+        ("aws_sts_endpoint", &aws.sts_endpoint),
+    ] {
+        if let Some(value) = value {
+            key = key.with_setting(name, value.clone());
+        }
+    }
+    // The secret and the token are the key's one credential (compared, never shown).
+    let secret = aws.secret_access_key.as_ref().map_or("", |s| s.expose());
+    let token = aws.session_token.as_ref().map_or("", |s| s.expose());
+    key.with_credential(Secret::new(format!("{secret}\n{token}")))
 }
 
 impl fmt::Debug for Endpoint {

@@ -8,8 +8,11 @@
 //! | `azure/` | Azure OpenAI: deployment URL, `api-key`, `api-version` |
 //! | `anthropic/` | Messages API; native `/v1/messages` requests passed through |
 //! | `gemini/` | Google AI Studio `generateContent`, `streamGenerateContent?alt=sse`, embeddings |
-//! | `vertex_ai/` | the same Gemini format on Vertex AI URLs with a bearer token |
+//! | `vertex_ai/` | the same Gemini format on Vertex AI URLs with a bearer token, or a service account's ([`google`]) |
+//! | `vertex_ai/claude-*` | Anthropic's Messages format on Vertex AI's `rawPredict` / `streamRawPredict` |
 //! | `ollama/` | `/api/chat` (NDJSON streams), `/api/embed` |
+//! | `bedrock/` | Amazon Bedrock Converse / ConverseStream (event-stream frames), Titan and Cohere embeddings; SigV4-signed ([`aws`]) |
+//! | `perplexity/`, `cohere/`, `nvidia_nim/`, `huggingface/`, `azure_ai/`, `databricks/`… | the OpenAI-compatible long tail, passed through as OpenAI |
 //!
 //! Every translation goes through one typed canonical model ([`model`]): the client's
 //! format (OpenAI chat, Anthropic Messages) is decoded into it, checked against the
@@ -62,12 +65,15 @@
 //!
 #![doc = include_str!("../CAPABILITIES.md")]
 
+pub mod aws;
 pub mod body;
 pub mod capability;
 mod client;
 mod endpoint;
 mod error;
+mod eventstream;
 mod formats;
+pub mod google;
 pub mod model;
 mod plan;
 mod providers;
@@ -85,9 +91,12 @@ pub use self::endpoint::{
     Endpoint, Provider, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_STREAM_TIMEOUT, DEFAULT_TIMEOUT,
 };
 pub use self::error::{ErrorKind, ProviderError};
+pub use self::eventstream::DEFAULT_MAX_EVENT_MESSAGE;
 pub use self::providers::anthropic::DEFAULT_MAX_TOKENS;
 pub use self::providers::azure::DEFAULT_API_VERSION;
+pub use self::providers::bedrock::THROTTLE_RETRY_AFTER_S;
 pub use self::providers::gemini::THOUGHT_SEPARATOR;
+pub use self::providers::vertex_anthropic::VERTEX_ANTHROPIC_VERSION;
 pub use self::stream::ChatStream;
 
 /// Re-exported: credentials are [`Secret`]s.

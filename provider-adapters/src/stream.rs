@@ -16,6 +16,7 @@ use limits_layer::callbacks::{Outcome, OutcomeCell, UsageCell};
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
+use crate::eventstream::{EventStreamParser, Frame as AwsFrame};
 use crate::formats::anthropic::stream::AnthropicEncoder;
 use crate::formats::openai::stream::OpenAiEncoder;
 use crate::model::{Delta, Usage};
@@ -79,6 +80,8 @@ pub(crate) enum ClientFormat {
 pub(crate) enum Framing {
     Sse(SseParser),
     Ndjson(NdjsonParser),
+    /// AWS event-stream messages (Bedrock).
+    EventStream(EventStreamParser),
 }
 
 impl Framing {
@@ -90,6 +93,11 @@ impl Framing {
     /// Newline-delimited JSON.
     pub(crate) fn ndjson() -> Self {
         Framing::Ndjson(NdjsonParser::default())
+    }
+
+    /// AWS event-stream messages.
+    pub(crate) fn event_stream() -> Self {
+        Framing::EventStream(EventStreamParser::default())
     }
 }
 
@@ -516,6 +524,20 @@ fn feed(
                 mode.event(client, None, &crate::sse::utf8(&line), out)?;
             }
         }
+        Framing::EventStream(parser) => {
+            let mut frames = Vec::new();
+            parser.feed(data, &mut frames)?;
+            for frame in frames {
+                match frame {
+                    AwsFrame::Event { kind, payload } => {
+                        mode.event(client, Some(&kind), &payload, out)?
+                    }
+                    AwsFrame::Exception { kind, payload } => {
+                        return Err(crate::providers::bedrock::exception(&kind, &payload))
+                    }
+                }
+            }
+        }
     }
     Ok(())
 }
@@ -543,6 +565,12 @@ fn finish(
                 mode.event(client, None, &crate::sse::utf8(&line), out)?;
             }
         }
+        Framing::EventStream(parser) if !parser.is_idle() => {
+            return Err(ProviderError::bad_gateway(
+                "upstream stream ended inside an event-stream message",
+            ))
+        }
+        Framing::EventStream(_) => {}
     }
     mode.finish(client, out)
 }

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use provider_adapters::{Endpoint, Provider, Secret};
 
+pub(crate) use super::provider_env::{ProviderEnv, NEEDS_BASE, PROVIDER_ENV};
+
 /// The provider LiteLLM infers for a model name without a `provider/` prefix, by the
 /// model families each provider serves (LiteLLM looks the name up in its model list;
 /// these prefixes cover the families in it). `None`: not a known family. A `gemini-*`
@@ -64,113 +66,6 @@ pub fn prefix_hint(model: &str) -> String {
     }
 }
 
-/// A provider prefix and the environment variables LiteLLM reads for it when the
-/// deployment names no `api_key`/`api_base`/….
-pub(crate) struct ProviderEnv {
-    pub(crate) prefix: &'static str,
-    /// The key's variables, first set wins.
-    pub(crate) key: &'static [&'static str],
-    /// The base URL's variables.
-    pub(crate) base: &'static [&'static str],
-    /// Whether the provider's public API refuses requests without a key.
-    pub(crate) needs_key: bool,
-}
-
-/// Every prefix the gateway serves, with LiteLLM's variable names.
-pub(crate) const PROVIDER_ENV: &[ProviderEnv] = &[
-    env(
-        "openai",
-        &["OPENAI_API_KEY"],
-        &["OPENAI_API_BASE", "OPENAI_BASE_URL"],
-        true,
-    ),
-    env(
-        "text-completion-openai",
-        &["OPENAI_API_KEY"],
-        &["OPENAI_API_BASE", "OPENAI_BASE_URL"],
-        true,
-    ),
-    env(
-        "azure",
-        &["AZURE_API_KEY", "AZURE_OPENAI_API_KEY"],
-        &["AZURE_API_BASE", "AZURE_OPENAI_ENDPOINT"],
-        true,
-    ),
-    env(
-        "anthropic",
-        &["ANTHROPIC_API_KEY"],
-        &["ANTHROPIC_API_BASE", "ANTHROPIC_BASE_URL"],
-        true,
-    ),
-    env(
-        "gemini",
-        &["GEMINI_API_KEY", "GOOGLE_API_KEY"],
-        &["GEMINI_API_BASE"],
-        true,
-    ),
-    env("vertex_ai", &[], &[], false),
-    env("ollama", &[], &["OLLAMA_API_BASE"], false),
-    env("ollama_chat", &[], &["OLLAMA_API_BASE"], false),
-    env("groq", &["GROQ_API_KEY"], &["GROQ_API_BASE"], true),
-    env(
-        "together_ai",
-        &[
-            "TOGETHERAI_API_KEY",
-            "TOGETHER_AI_API_KEY",
-            "TOGETHER_API_KEY",
-        ],
-        &[],
-        true,
-    ),
-    env("mistral", &["MISTRAL_API_KEY"], &["MISTRAL_API_BASE"], true),
-    env(
-        "deepseek",
-        &["DEEPSEEK_API_KEY"],
-        &["DEEPSEEK_API_BASE"],
-        true,
-    ),
-    env(
-        "fireworks_ai",
-        &["FIREWORKS_AI_API_KEY", "FIREWORKS_API_KEY"],
-        &[],
-        true,
-    ),
-    env(
-        "openrouter",
-        &["OPENROUTER_API_KEY", "OR_API_KEY"],
-        &["OPENROUTER_API_BASE"],
-        true,
-    ),
-    env("xai", &["XAI_API_KEY"], &["XAI_API_BASE"], true),
-    env(
-        "lm_studio",
-        &["LM_STUDIO_API_KEY"],
-        &["LM_STUDIO_API_BASE"],
-        false,
-    ),
-    env(
-        "hosted_vllm",
-        &["HOSTED_VLLM_API_KEY"],
-        &["HOSTED_VLLM_API_BASE"],
-        false,
-    ),
-    env("openai_compatible", &[], &[], false),
-];
-
-const fn env(
-    prefix: &'static str,
-    key: &'static [&'static str],
-    base: &'static [&'static str],
-    needs_key: bool,
-) -> ProviderEnv {
-    ProviderEnv {
-        prefix,
-        key,
-        base,
-        needs_key,
-    }
-}
-
 /// The Azure `api_version` variable; the Vertex AI project and location variables.
 pub(crate) const AZURE_API_VERSION: &str = "AZURE_API_VERSION";
 /// LiteLLM's Vertex AI project variable.
@@ -199,11 +94,17 @@ impl EnvDefaults {
         let names = PROVIDER_ENV
             .iter()
             .flat_map(|p| p.key.iter().chain(p.base))
-            .chain(&[AZURE_API_VERSION, VERTEXAI_PROJECT, VERTEXAI_LOCATION]);
+            .chain(&[AZURE_API_VERSION, VERTEXAI_PROJECT, VERTEXAI_LOCATION])
+            .chain(super::bedrock::ALL_VARS);
         let vars = names
             .filter_map(|name| var(name).filter(|v| !v.is_empty()).map(|v| (*name, v)))
             .collect();
         Self { vars }
+    }
+
+    /// The value of one variable read.
+    pub(crate) fn get(&self, name: &str) -> Option<String> {
+        self.vars.get(name).cloned()
     }
 
     fn first(&self, names: &[&'static str]) -> Option<(&'static str, String)> {
@@ -227,6 +128,8 @@ pub struct Params {
     pub vertex_project: Option<String>,
     /// `vertex_location` (or `vertex_ai_location`).
     pub vertex_location: Option<String>,
+    /// `vertex_credentials`: a service account, read and checked.
+    pub vertex_credentials: Option<provider_adapters::google::ServiceAccount>,
     /// `timeout`.
     pub timeout: Option<Duration>,
     /// `stream_timeout`.
@@ -235,6 +138,8 @@ pub struct Params {
     pub first_token_timeout: Option<Duration>,
     /// `drop_params` (the deployment's, else `litellm_settings`').
     pub drop_params: bool,
+    /// The `aws_*` keys (Bedrock).
+    pub aws: super::bedrock::AwsParams,
 }
 
 /// `provider/model`, with the provider inferred (LiteLLM's way) when not given.
@@ -276,8 +181,18 @@ pub fn endpoint(model: &str, params: &Params, env: &EnvDefaults) -> Result<Endpo
         .api_base
         .clone()
         .or_else(|| vars.and_then(|v| from_env(v.base)).map(|(_, value)| value));
-    if let Some(base) = base {
-        endpoint.api_base = Some(check_base(&base)?);
+    match base {
+        Some(base) => endpoint.api_base = Some(check_base(&base)?),
+        // These have no public API: without a base their key would go to OpenAI's.
+        None if NEEDS_BASE.contains(&prefix) => {
+            let vars = vars.map_or(String::new(), |v| {
+                v.base.iter().map(|n| format!(" or set {n}")).collect()
+            });
+            return Err(format!(
+                "`{qualified}` needs `api_base` (the server's URL){vars}"
+            ));
+        }
+        None => {}
     }
     endpoint.api_key = params
         .api_key
@@ -305,15 +220,24 @@ pub fn endpoint(model: &str, params: &Params, env: &EnvDefaults) -> Result<Endpo
             .then(|| env.first(&[AZURE_API_VERSION]).map(|(_, v)| v))
             .flatten()
     });
-    if endpoint.provider == Provider::VertexAi {
+    if matches!(
+        endpoint.provider,
+        Provider::VertexAi | Provider::VertexAiAnthropic
+    ) {
+        let account = params.vertex_credentials.as_ref();
         endpoint.vertex_project = params
             .vertex_project
             .clone()
-            .or_else(|| env.first(&[VERTEXAI_PROJECT]).map(|(_, v)| v));
+            .or_else(|| env.first(&[VERTEXAI_PROJECT]).map(|(_, v)| v))
+            .or_else(|| account.and_then(|a| a.project_id.clone()));
+        endpoint.vertex_credentials = params.vertex_credentials.clone();
         endpoint.vertex_location = params
             .vertex_location
             .clone()
             .or_else(|| env.first(&[VERTEXAI_LOCATION]).map(|(_, v)| v));
+    }
+    if endpoint.provider == Provider::Bedrock {
+        endpoint.aws = Some(super::bedrock::auth(params, env));
     }
     endpoint.drop_params = params.drop_params;
     if let Some(t) = params.timeout {
@@ -325,7 +249,9 @@ pub fn endpoint(model: &str, params: &Params, env: &EnvDefaults) -> Result<Endpo
     endpoint.first_token_timeout = params.first_token_timeout;
     endpoint.validate().map_err(|e| match endpoint.provider {
         Provider::Azure => format!("{e}, or set AZURE_API_BASE"),
-        Provider::VertexAi => format!("{e} (or `vertex_ai_project`), or set {VERTEXAI_PROJECT}"),
+        Provider::VertexAi | Provider::VertexAiAnthropic => {
+            format!("{e} (or `vertex_ai_project`), or set {VERTEXAI_PROJECT}")
+        }
         _ => e,
     })?;
     Ok(endpoint)
@@ -334,6 +260,7 @@ pub fn endpoint(model: &str, params: &Params, env: &EnvDefaults) -> Result<Endpo
 fn prefers_vertex(params: &Params, env: &EnvDefaults) -> bool {
     params.vertex_project.is_some()
         || params.vertex_location.is_some()
+        || params.vertex_credentials.is_some()
         || (env.first(&[VERTEXAI_PROJECT]).is_some()
             && env.first(&["GEMINI_API_KEY", "GOOGLE_API_KEY"]).is_none())
 }

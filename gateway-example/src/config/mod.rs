@@ -16,14 +16,17 @@
 //! assert_eq!(config.ignored_lines(), ["litellm_settings: success_callback"]);
 //! ```
 
+mod bedrock;
 mod error;
 mod litellm;
 mod locate;
 mod models;
+mod provider_env;
 mod raw;
 mod reader;
 mod sections;
 mod settings;
+mod vertex;
 mod wildcard;
 
 use std::io::Read;
@@ -32,6 +35,7 @@ use std::time::Duration;
 
 use provider_adapters::Endpoint;
 
+pub use self::bedrock::AwsParams;
 pub use self::error::{ConfigError, ConfigErrors, Ignored};
 pub use self::litellm::{endpoint, infer_provider, prefix_hint, qualify, EnvDefaults, Params};
 pub use self::reader::{Env, MAX_COUNT, MAX_REPORTED, MAX_SECONDS};

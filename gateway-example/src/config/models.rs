@@ -36,9 +36,18 @@ const USED_PARAMS: &[(&str, &str)] = &[
     ("vertex_ai_project", "vertex_project"),
     ("vertex_location", "vertex_location"),
     ("vertex_ai_location", "vertex_location"),
+    ("vertex_credentials", "vertex_credentials"),
     ("custom_llm_provider", "custom_llm_provider"),
     ("mock_response", "mock_response"),
     ("drop_params", "drop_params"),
+    ("aws_access_key_id", "aws_access_key_id"),
+    ("aws_secret_access_key", "aws_secret_access_key"),
+    ("aws_session_token", "aws_session_token"),
+    ("aws_region_name", "aws_region_name"),
+    ("aws_role_name", "aws_role_name"),
+    ("aws_session_name", "aws_session_name"),
+    ("aws_sts_endpoint", "aws_sts_endpoint"),
+    ("aws_bedrock_runtime_endpoint", "api_base"),
 ];
 
 /// LiteLLM `litellm_params` keys accepted and listed as ignored.
@@ -62,13 +71,7 @@ const IGNORED_PARAMS: &[&str] = &[
     "merge_reasoning_content_in_choices",
     "use_in_pass_through",
     "use_litellm_proxy",
-    "vertex_credentials",
-    "aws_access_key_id",
-    "aws_secret_access_key",
-    "aws_region_name",
-    "aws_session_name",
     "aws_profile_name",
-    "aws_role_name",
     "azure_ad_token",
     "tenant_id",
     "client_id",
@@ -241,6 +244,9 @@ fn read_params(ctx: &mut Ctx<'_>, at: &str, value: &Value, inherited: &Inherited
             "api_version" => params.api_version = ctx.string(&path, v),
             "vertex_project" => params.vertex_project = ctx.string(&path, v),
             "vertex_location" => params.vertex_location = ctx.string(&path, v),
+            "vertex_credentials" => {
+                params.vertex_credentials = super::vertex::credentials(ctx, &path, &value)
+            }
             "timeout" => params.timeout = ctx.seconds(&path, v).or(params.timeout),
             "stream_timeout" => params.stream_timeout = ctx.seconds(&path, v),
             "first_token_timeout" => params.first_token_timeout = ctx.seconds(&path, v),
@@ -250,6 +256,20 @@ fn read_params(ctx: &mut Ctx<'_>, at: &str, value: &Value, inherited: &Inherited
                 }
             }
             "mock_response" => mock_response = ctx.string(&path, v),
+            "aws_access_key_id" => params.aws.access_key_id = ctx.string(&path, v),
+            "aws_secret_access_key" => params.aws.secret_access_key = ctx.string(&path, v),
+            "aws_session_token" => params.aws.session_token = ctx.string(&path, v),
+            "aws_region_name" => params.aws.region_name = ctx.string(&path, v),
+            "aws_role_name" => params.aws.role_name = ctx.string(&path, v),
+            "aws_session_name" => params.aws.session_name = ctx.string(&path, v),
+            "aws_sts_endpoint" => {
+                if let Some(url) = ctx.string(&path, v) {
+                    match litellm::check_base(&url) {
+                        Ok(url) => params.aws.sts_endpoint = Some(url),
+                        Err(problem) => ctx.error(&path, problem),
+                    }
+                }
+            }
             // A deployment's own `drop_params` wins over `litellm_settings`'.
             "drop_params" => {
                 if let Some(drop) = ctx.boolean(&path, v) {

@@ -1,5 +1,5 @@
 """The official SDKs reassemble streamed tool calls that the gateway translated from
-other providers' streams (Anthropic, Gemini, Ollama) into valid JSON arguments.
+other providers' streams (Anthropic, Gemini, Ollama, Bedrock's event-stream frames) into valid JSON arguments.
 
 Run by tests/sdk.rs with GATEWAY_URL, GATEWAY_KEY and GATEWAY_TOOL_MODELS
 ("model=expected-locations;..."), each model routed to a fake upstream that streams

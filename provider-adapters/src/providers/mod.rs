@@ -5,9 +5,12 @@
 
 pub(crate) mod anthropic;
 pub(crate) mod azure;
+pub(crate) mod bedrock;
+pub(crate) mod compatible;
 pub(crate) mod gemini;
 pub(crate) mod ollama;
 pub(crate) mod openai;
+pub(crate) mod vertex_anthropic;
 
 use bytes::Bytes;
 use http::HeaderValue;
@@ -51,6 +54,17 @@ pub(crate) trait Adapter: Sync + std::fmt::Debug {
     fn stream(&self, ep: &Endpoint) -> (Framing, Box<dyn Decoder>);
     /// The embeddings translation, if the provider's embeddings are not OpenAI's.
     fn embeddings(&self) -> Option<&dyn Embeddings>;
+    /// An upstream error answer in the OpenAI contract (`secret` masked).
+    fn upstream_error(
+        &self,
+        status: http::StatusCode,
+        headers: &http::HeaderMap,
+        body: &[u8],
+        secret: Option<&str>,
+    ) -> ProviderError {
+        let retry_after = headers.get(http::header::RETRY_AFTER).cloned();
+        ProviderError::from_upstream(status, body, retry_after, secret)
+    }
 }
 
 /// An embeddings API that is not OpenAI's.
@@ -69,6 +83,8 @@ pub(crate) const ALL: &[Provider] = &[
     Provider::Gemini,
     Provider::VertexAi,
     Provider::Ollama,
+    Provider::Bedrock,
+    Provider::VertexAiAnthropic,
 ];
 
 /// Every provider's [`Adapter::forwarded_headers`], together (checked by a test).
@@ -84,6 +100,8 @@ pub(crate) fn adapter(p: Provider) -> &'static dyn Adapter {
         Provider::Gemini => &gemini::Gemini { vertex: false },
         Provider::VertexAi => &gemini::Gemini { vertex: true },
         Provider::Ollama => &ollama::Ollama,
+        Provider::Bedrock => &bedrock::Bedrock,
+        Provider::VertexAiAnthropic => &vertex_anthropic::VertexAnthropic,
     }
 }
 

@@ -146,7 +146,7 @@ impl Adapter for Gemini {
     }
 }
 
-fn location(ep: &Endpoint) -> &str {
+pub(crate) fn location(ep: &Endpoint) -> &str {
     ep.vertex_location.as_deref().unwrap_or("us-central1")
 }
 
