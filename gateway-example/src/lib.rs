@@ -27,6 +27,7 @@ pub mod intake;
 pub mod metrics;
 pub mod mock;
 pub mod queue;
+pub mod router;
 pub mod routes;
 mod routing;
 pub mod server;

@@ -239,6 +239,13 @@ impl ProviderError {
         err
     }
 
+    /// With a `Retry-After` of `after`, in whole seconds (rounded up, at least 1).
+    pub fn with_retry_after(mut self, after: std::time::Duration) -> Self {
+        let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        self.retry_after = Some(HeaderValue::from(secs.max(1)));
+        self
+    }
+
     /// With this machine-readable code.
     pub fn with_code(mut self, code: impl Into<String>) -> Self {
         self.code = Some(code.into());
