@@ -425,6 +425,8 @@ fn strategy(ctx: &mut Ctx<'_>, key: &str, value: &Value) -> Strategy {
     match ctx.string(key, Some(value)).as_deref() {
         Some("least-busy") | None => Strategy::LeastBusy,
         Some("simple-shuffle" | "round-robin") => Strategy::RoundRobin,
+        Some("usage-based-routing-v2" | "usage-based-routing") => Strategy::UsageBased,
+        Some("latency-based-routing") => Strategy::LatencyBased,
         Some(other) => {
             ctx.warnings.push(format!(
                 "{}: `{key}: {other}` is not supported; using least-busy",

@@ -17,7 +17,7 @@ use prometheus_client::registry::Registry;
 mod snapshot;
 
 pub(crate) use self::snapshot::render;
-pub use self::snapshot::Snapshot;
+pub use self::snapshot::{RouterNumbers, Snapshot};
 
 type Labels = Vec<(&'static str, String)>;
 

@@ -25,6 +25,25 @@ pub struct Snapshot {
     pub response_cache: Option<CacheMetrics>,
     /// The callback registry.
     pub callbacks: CallbackMetrics,
+    /// The router's decisions and its Redis health.
+    pub router: RouterNumbers,
+}
+
+/// The router's counters (see `crate::router`), as plain numbers.
+#[derive(Debug, Clone, Default)]
+pub struct RouterNumbers {
+    /// Requests sent on to a fallback group.
+    pub fallbacks: u64,
+    /// Cooldowns started.
+    pub cooldowns: u64,
+    /// Deployments skipped at their rpm/tpm.
+    pub rate_limited: u64,
+    /// Requests answered at once: every deployment cooling or at its limit.
+    pub unavailable: u64,
+    /// Whether Redis answered the last calls (`None`: no Redis configured).
+    pub redis_up: Option<bool>,
+    /// Decisions made from this instance's memory because Redis was down.
+    pub redis_fallbacks: u64,
 }
 
 /// The whole `/metrics` text: the request metrics, then the snapshot's.
@@ -40,7 +59,24 @@ pub(crate) fn render(metrics: &Metrics, snapshot: &Snapshot) -> String {
         snapshot.response_cache.clone(),
     );
     callbacks(&mut out, &snapshot.callbacks);
+    router(&mut out, &snapshot.router);
     out
+}
+
+fn router(out: &mut String, r: &RouterNumbers) {
+    let counters = [
+        ("gateway_router_fallbacks_total", "Requests sent on to a fallback model group", r.fallbacks),
+        ("gateway_router_cooldowns_total", "Deployment cooldowns started", r.cooldowns),
+        ("gateway_router_rate_limited_total", "Deployments skipped at their rpm/tpm", r.rate_limited),
+        ("gateway_router_unavailable_total", "Requests answered at once: every deployment cooling or at its limit", r.unavailable),
+    ];
+    for (name, help, value) in counters {
+        one(out, name, help, "counter", value as f64);
+    }
+    if let Some(up) = r.redis_up {
+        one(out, "gateway_redis_up", "Whether Redis answered the last calls (1) or the gateway runs on local state (0)", "gauge", f64::from(u8::from(up)));
+        one(out, "gateway_redis_fallbacks_total", "Decisions made from this instance's memory because Redis was down", "counter", r.redis_fallbacks as f64);
+    }
 }
 
 fn pool(out: &mut String, pool: &PoolMetrics) {

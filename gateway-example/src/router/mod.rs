@@ -37,13 +37,43 @@ use tokio::time::Instant;
 
 use crate::config::{Config, DeploymentRouting, RouterConfig, Strategy};
 
-pub(crate) use self::serve::{Group, Routed};
+pub(crate) use self::serve::Group;
 
 /// The response header naming the model group that answered (after fallbacks, the
 /// fallback's), as LiteLLM's `x-litellm-model-group`.
 pub const X_MODEL_GROUP: HeaderName = HeaderName::from_static("x-gateway-model-group");
 /// The response header naming the deployment that answered (`provider/model`).
 pub const X_DEPLOYMENT: HeaderName = HeaderName::from_static("x-gateway-deployment");
+
+/// Names the group and the deployment that answered in the response headers
+/// ([`X_MODEL_GROUP`], [`X_DEPLOYMENT`]: the part of the key after the index, that is
+/// `provider/model`).
+pub(crate) fn name_answer(headers: &mut http::HeaderMap, group: &str, deployment: Option<&str>) {
+    if let Ok(value) = http::HeaderValue::from_str(group) {
+        headers.insert(X_MODEL_GROUP, value);
+    }
+    let upstream = deployment.and_then(|key| key.rsplit_once(':')).map(|(_, m)| m);
+    if let Some(value) = upstream.and_then(|m| http::HeaderValue::from_str(m).ok()) {
+        headers.insert(X_DEPLOYMENT, value);
+    }
+}
+
+/// The tokens a request may use, to reserve against `tpm` before it is sent: its
+/// `max_tokens` (or `max_completion_tokens`, `max_output_tokens`) plus the prompt at
+/// about four bytes a token; without a cap, the prompt estimate alone.
+pub(crate) fn estimate_tokens(body: &[u8]) -> u64 {
+    #[derive(serde::Deserialize)]
+    struct Caps {
+        max_tokens: Option<u64>,
+        max_completion_tokens: Option<u64>,
+        max_output_tokens: Option<u64>,
+    }
+    let prompt = (body.len() / 4) as u64;
+    let cap = serde_json::from_slice::<Caps>(body)
+        .ok()
+        .and_then(|c| c.max_tokens.or(c.max_completion_tokens).or(c.max_output_tokens));
+    prompt.saturating_add(cap.unwrap_or(0))
+}
 
 /// One deployment as the router sees it: its key (for cooldowns and rate limits), its
 /// routing settings and what it measured.

@@ -85,6 +85,8 @@ fn rank(members: &[&Member], pool: &mut [usize], strategy: Strategy, turn: usize
         match strategy {
             Strategy::RoundRobin => 0,
             Strategy::LeastBusy => m.in_flight.load(Ordering::Relaxed) as u64,
+            Strategy::UsageBased => m.tokens_this_minute(),
+            Strategy::LatencyBased => m.latency_micros(),
         }
     };
     // Stable: equal keys keep the weighted turn order.
@@ -160,6 +162,19 @@ mod tests {
             .map(|c| c.map_or(9, |c| c[0]))
             .collect();
         assert_eq!(firsts, [0, 0, 0, 1, 0, 0, 0, 1]);
+    }
+
+    #[test]
+    fn usage_based_picks_the_least_used_and_latency_based_the_fastest() {
+        let m = members(&[DeploymentRouting::default(); 2]);
+        m[0].add_tokens(500);
+        m[1].add_tokens(20);
+        let c = candidates(&refs(&m), &[None, None], &[], Strategy::UsageBased, 0);
+        assert_eq!(c.map(|c| c[0]), Ok(1));
+        m[0].observe_latency(Duration::from_millis(5));
+        m[1].observe_latency(Duration::from_millis(80));
+        let c = candidates(&refs(&m), &[None, None], &[], Strategy::LatencyBased, 0);
+        assert_eq!(c.map(|c| c[0]), Ok(0));
     }
 
     #[test]

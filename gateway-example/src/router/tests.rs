@@ -6,6 +6,7 @@ use std::sync::Mutex;
 
 use http::HeaderValue;
 
+use super::serve::Routed;
 use super::*;
 use crate::config::{Fallback, MAX_RETRY_WAIT};
 
