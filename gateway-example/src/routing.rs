@@ -8,8 +8,8 @@ use std::sync::Arc;
 use provider_adapters::Endpoint;
 
 use crate::app::deployment::{DeploymentState, ModelGroup};
-use crate::router::{Group, Member};
 use crate::config::WildcardRoute;
+use crate::router::{Group, Member};
 
 /// The deployments for one request: a configured group, or one built for a name a
 /// wildcard route matched (not cached: a client picks the names, so a cache keyed by

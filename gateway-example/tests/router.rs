@@ -24,7 +24,10 @@ fn ok() -> Reply {
 }
 
 fn failing() -> Reply {
-    json(500, r#"{"error":{"message":"internal error","type":"server_error"}}"#)
+    json(
+        500,
+        r#"{"error":{"message":"internal error","type":"server_error"}}"#,
+    )
 }
 
 fn limited(after: &str) -> Reply {
@@ -34,7 +37,9 @@ fn limited(after: &str) -> Reply {
             ("content-type", "application/json".into()),
             ("retry-after", after.into()),
         ],
-        body: Bytes::from(r#"{"error":{"message":"Rate limit reached","code":"rate_limit_exceeded"}}"#),
+        body: Bytes::from(
+            r#"{"error":{"message":"Rate limit reached","code":"rate_limit_exceeded"}}"#,
+        ),
     }
 }
 
@@ -73,9 +78,12 @@ impl Harness {
         let body = format!(
             r#"{{"model":"{model}","stream":{stream},"messages":[{{"role":"user","content":"hi"}}]}}"#
         );
-        let req = http::Request::post(format!("http://{}/v1/chat/completions", self.gateway.addr()))
-            .body(Full::new(Bytes::from(body)))
-            .unwrap();
+        let req = http::Request::post(format!(
+            "http://{}/v1/chat/completions",
+            self.gateway.addr()
+        ))
+        .body(Full::new(Bytes::from(body)))
+        .unwrap();
         let res = tokio::time::timeout(Duration::from_secs(10), self.client.request(req))
             .await
             .expect("answered in time")
@@ -89,7 +97,12 @@ impl Harness {
         let group = header("x-gateway-model-group");
         let retry_after = header("retry-after").and_then(|v| v.parse().ok());
         let status = res.status().as_u16();
-        let body = res.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let body = res
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
         Answer {
             status,
             group,
@@ -117,7 +130,10 @@ async fn a_500_spends_the_retries_then_the_fallback_group_answers_and_is_named()
     assert_eq!(primary.count(), 2, "the first attempt and one retry");
     assert_eq!(backup.count(), 1);
     let metrics = h.gateway.state().router().metrics();
-    assert_eq!(metrics.fallbacks.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(
+        metrics.fallbacks.load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,7 +153,11 @@ async fn a_429_with_retry_after_takes_the_deployment_out_of_rotation_for_that_lo
         assert_eq!(a.status, 200, "{}", a.body);
         assert_eq!(a.group.as_deref(), Some("gpt"));
     }
-    assert_eq!(slow.count(), 1, "cooling for its Retry-After: never asked again");
+    assert_eq!(
+        slow.count(),
+        1,
+        "cooling for its Retry-After: never asked again"
+    );
     assert_eq!(fine.count(), 6);
 }
 
@@ -147,14 +167,25 @@ async fn a_group_whose_deployments_all_cool_answers_503_with_retry_after_at_once
     only.always(ok());
     let h = start(&format!("model_list:\n{}", entry("gpt", &only, 0))).await;
     let first = h.chat("gpt", false).await;
-    assert_eq!(first.status, 429, "the upstream's own answer: {}", first.body);
+    assert_eq!(
+        first.status, 429,
+        "the upstream's own answer: {}",
+        first.body
+    );
     let started = Instant::now();
     let second = h.chat("gpt", false).await;
     assert_eq!(second.status, 503, "{}", second.body);
-    assert!(second.body.contains("no_deployments_available"), "{}", second.body);
+    assert!(
+        second.body.contains("no_deployments_available"),
+        "{}",
+        second.body
+    );
     let after = second.retry_after.expect("Retry-After");
     assert!((25..=30).contains(&after), "{after}");
-    assert!(started.elapsed() < Duration::from_secs(1), "answered at once");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "answered at once"
+    );
     assert_eq!(only.count(), 1, "the provider is not hammered");
 }
 
@@ -173,7 +204,11 @@ async fn allowed_fails_failures_cool_a_deployment_and_the_others_serve() {
     for _ in 0..8 {
         assert_eq!(h.chat("gpt", false).await.status, 200);
     }
-    assert_eq!(broken.count(), 2, "allowed_fails: 1, so the second failure cools it");
+    assert_eq!(
+        broken.count(),
+        2,
+        "allowed_fails: 1, so the second failure cools it"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -201,11 +236,19 @@ async fn context_window_errors_of_openai_anthropic_and_gemini_fall_back_at_once(
         entry("big", &big, 0)
     );
     let h = start(&yaml).await;
-    for (model, upstream) in [("gpt", &openai), ("claude", &anthropic), ("gemini", &gemini)] {
+    for (model, upstream) in [
+        ("gpt", &openai),
+        ("claude", &anthropic),
+        ("gemini", &gemini),
+    ] {
         let a = h.chat(model, false).await;
         assert_eq!(a.status, 200, "{model}: {}", a.body);
         assert_eq!(a.group.as_deref(), Some("big"), "{model}");
-        assert_eq!(upstream.count(), 1, "{model}: not retried on the same model");
+        assert_eq!(
+            upstream.count(),
+            1,
+            "{model}: not retried on the same model"
+        );
     }
     assert_eq!(big.count(), 3);
 }
@@ -228,8 +271,16 @@ async fn a_stream_that_broke_after_its_first_byte_is_not_replayed_on_a_fallback(
     let a = h.chat("primary", true).await;
     assert_eq!(a.status, 200);
     assert_eq!(a.group.as_deref(), Some("primary"));
-    assert!(a.body.contains("stream_broken"), "an error event: {}", a.body);
-    assert!(!a.body.contains("[DONE]"), "a broken stream never ends as if whole: {}", a.body);
+    assert!(
+        a.body.contains("stream_broken"),
+        "an error event: {}",
+        a.body
+    );
+    assert!(
+        !a.body.contains("[DONE]"),
+        "a broken stream never ends as if whole: {}",
+        a.body
+    );
     assert_eq!(primary.count(), 1);
     assert_eq!(backup.count(), 0, "never after the first byte");
 }

@@ -5,11 +5,11 @@
 //! request hangs) and Redis back is shared again.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is the failure report
 
-#[path = "../../provider-adapters/tests/support/mod.rs"]
-mod support;
 #[path = "support/redis_server.rs"]
 #[allow(dead_code)] // `freeze` is for the layer crates' tests
 mod redis_server;
+#[path = "../../provider-adapters/tests/support/mod.rs"]
+mod support;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -66,7 +66,10 @@ async fn two(config: impl Fn() -> Config) -> Instances {
 }
 
 /// Status, `x-cache` and the time one chat request took.
-async fn chat(client: &pool_layer::Client<Full<Bytes>>, gw: &Gateway) -> (u16, Option<String>, Duration) {
+async fn chat(
+    client: &pool_layer::Client<Full<Bytes>>,
+    gw: &Gateway,
+) -> (u16, Option<String>, Duration) {
     let body = r#"{"model":"gpt","messages":[{"role":"user","content":"hi"}]}"#;
     let req = http::Request::post(format!("http://{}/v1/chat/completions", gw.addr()))
         .body(Full::new(Bytes::from(body)))
@@ -77,14 +80,21 @@ async fn chat(client: &pool_layer::Client<Full<Bytes>>, gw: &Gateway) -> (u16, O
         .expect("no request hangs")
         .unwrap();
     let status = res.status().as_u16();
-    let cache = res.headers().get("x-cache").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let cache = res
+        .headers()
+        .get("x-cache")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let _ = res.into_body().collect().await;
     (status, cache, started.elapsed())
 }
 
 /// Waits until the rest of the current minute (the rate window) is at least `margin`.
 async fn away_from_the_minute_boundary(margin: Duration) {
-    let ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
     let left = Duration::from_millis(60_000 - ms % 60_000);
     if left < margin {
         tokio::time::sleep(left + Duration::from_millis(50)).await;
@@ -118,7 +128,11 @@ async fn a_cooldown_started_by_one_instance_holds_on_the_other() {
     let upstream = Upstream::start(vec![limited("30")]).await;
     upstream.always(json(200, OK));
     let gw = two(|| config(&upstream, "", &redis, "")).await;
-    assert_eq!(chat(&gw.client, &gw.a).await.0, 429, "the provider's own 429");
+    assert_eq!(
+        chat(&gw.client, &gw.a).await.0,
+        429,
+        "the provider's own 429"
+    );
     let (status, _, took) = chat(&gw.client, &gw.b).await;
     assert_eq!(status, 503, "b sees a's cooldown");
     assert!(took < Duration::from_secs(1));

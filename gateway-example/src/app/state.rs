@@ -124,9 +124,10 @@ impl AppState {
                 cooldowns: self.router.metrics().cooldowns.load(Relaxed),
                 rate_limited: self.router.metrics().rate_limited.load(Relaxed),
                 unavailable: self.router.metrics().unavailable.load(Relaxed),
-                redis_up: self.router.redis_up().map(|up| {
-                    up && self.response_store.as_ref().is_none_or(|s| s.is_up())
-                }),
+                redis_up: self
+                    .router
+                    .redis_up()
+                    .map(|up| up && self.response_store.as_ref().is_none_or(|s| s.is_up())),
                 redis_fallbacks: self.router.redis_fallbacks()
                     + self.response_store.as_ref().map_or(0, |s| s.errors()),
             },

@@ -65,17 +65,45 @@ pub(crate) fn render(metrics: &Metrics, snapshot: &Snapshot) -> String {
 
 fn router(out: &mut String, r: &RouterNumbers) {
     let counters = [
-        ("gateway_router_fallbacks_total", "Requests sent on to a fallback model group", r.fallbacks),
-        ("gateway_router_cooldowns_total", "Deployment cooldowns started", r.cooldowns),
-        ("gateway_router_rate_limited_total", "Deployments skipped at their rpm/tpm", r.rate_limited),
-        ("gateway_router_unavailable_total", "Requests answered at once: every deployment cooling or at its limit", r.unavailable),
+        (
+            "gateway_router_fallbacks_total",
+            "Requests sent on to a fallback model group",
+            r.fallbacks,
+        ),
+        (
+            "gateway_router_cooldowns_total",
+            "Deployment cooldowns started",
+            r.cooldowns,
+        ),
+        (
+            "gateway_router_rate_limited_total",
+            "Deployments skipped at their rpm/tpm",
+            r.rate_limited,
+        ),
+        (
+            "gateway_router_unavailable_total",
+            "Requests answered at once: every deployment cooling or at its limit",
+            r.unavailable,
+        ),
     ];
     for (name, help, value) in counters {
         one(out, name, help, "counter", value as f64);
     }
     if let Some(up) = r.redis_up {
-        one(out, "gateway_redis_up", "Whether Redis answered the last calls (1) or the gateway runs on local state (0)", "gauge", f64::from(u8::from(up)));
-        one(out, "gateway_redis_fallbacks_total", "Decisions made from this instance's memory because Redis was down", "counter", r.redis_fallbacks as f64);
+        one(
+            out,
+            "gateway_redis_up",
+            "Whether Redis answered the last calls (1) or the gateway runs on local state (0)",
+            "gauge",
+            f64::from(u8::from(up)),
+        );
+        one(
+            out,
+            "gateway_redis_fallbacks_total",
+            "Decisions made from this instance's memory because Redis was down",
+            "counter",
+            r.redis_fallbacks as f64,
+        );
     }
 }
 

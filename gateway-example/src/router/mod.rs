@@ -52,7 +52,9 @@ pub(crate) fn name_answer(headers: &mut http::HeaderMap, group: &str, deployment
     if let Ok(value) = http::HeaderValue::from_str(group) {
         headers.insert(X_MODEL_GROUP, value);
     }
-    let upstream = deployment.and_then(|key| key.rsplit_once(':')).map(|(_, m)| m);
+    let upstream = deployment
+        .and_then(|key| key.rsplit_once(':'))
+        .map(|(_, m)| m);
     if let Some(value) = upstream.and_then(|m| http::HeaderValue::from_str(m).ok()) {
         headers.insert(X_DEPLOYMENT, value);
     }
@@ -69,9 +71,11 @@ pub(crate) fn estimate_tokens(body: &[u8]) -> u64 {
         max_output_tokens: Option<u64>,
     }
     let prompt = (body.len() / 4) as u64;
-    let cap = serde_json::from_slice::<Caps>(body)
-        .ok()
-        .and_then(|c| c.max_tokens.or(c.max_completion_tokens).or(c.max_output_tokens));
+    let cap = serde_json::from_slice::<Caps>(body).ok().and_then(|c| {
+        c.max_tokens
+            .or(c.max_completion_tokens)
+            .or(c.max_output_tokens)
+    });
     prompt.saturating_add(cap.unwrap_or(0))
 }
 

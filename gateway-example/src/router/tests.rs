@@ -138,12 +138,13 @@ async fn a_failed_attempt_is_retried_on_the_other_deployment() {
 
 #[tokio::test(start_paused = true)]
 async fn spent_retries_go_to_the_fallback_group_which_is_named() {
-    let mut config = RouterConfig::default();
-    config.fallbacks = vec![Fallback {
-        model: "gpt".into(),
-        to: vec!["claude".into()],
-    }];
-    let r = router(config);
+    let r = router(RouterConfig {
+        fallbacks: vec![Fallback {
+            model: "gpt".into(),
+            to: vec!["claude".into()],
+        }],
+        ..RouterConfig::default()
+    });
     let g = group("gpt", vec![vec![Err(server_error()); 3]], 1);
     let c = group("claude", vec![vec![]], 0);
     let routed = run(&r, &[&g, &c], "gpt").await;
@@ -159,12 +160,13 @@ async fn spent_retries_go_to_the_fallback_group_which_is_named() {
 
 #[tokio::test(start_paused = true)]
 async fn a_context_window_error_falls_back_at_once_without_retries() {
-    let mut config = RouterConfig::default();
-    config.context_window_fallbacks = vec![Fallback {
-        model: "small".into(),
-        to: vec!["large".into()],
-    }];
-    let r = router(config);
+    let r = router(RouterConfig {
+        context_window_fallbacks: vec![Fallback {
+            model: "small".into(),
+            to: vec!["large".into()],
+        }],
+        ..RouterConfig::default()
+    });
     let too_long = upstream(
         400,
         r#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 300000 tokens > 200000 maximum"}}"#,
@@ -184,9 +186,10 @@ async fn a_context_window_error_falls_back_at_once_without_retries() {
 
 #[tokio::test(start_paused = true)]
 async fn a_bad_request_is_answered_without_retry_or_fallback() {
-    let mut config = RouterConfig::default();
-    config.default_fallbacks = vec!["other".into()];
-    let r = router(config);
+    let r = router(RouterConfig {
+        default_fallbacks: vec!["other".into()],
+        ..RouterConfig::default()
+    });
     let g = group(
         "gpt",
         vec![vec![Err(upstream(
@@ -207,10 +210,11 @@ async fn a_bad_request_is_answered_without_retry_or_fallback() {
 
 #[tokio::test(start_paused = true)]
 async fn failures_over_allowed_fails_cool_the_deployment_then_it_returns() {
-    let mut config = RouterConfig::default();
-    config.allowed_fails = 1;
-    config.cooldown_time = Duration::from_secs(30);
-    let r = router(config);
+    let r = router(RouterConfig {
+        allowed_fails: 1,
+        cooldown_time: Duration::from_secs(30),
+        ..RouterConfig::default()
+    });
     let g = group(
         "gpt",
         vec![vec![Err(server_error()), Err(server_error())], vec![]],

@@ -194,7 +194,7 @@ mod tests {
         c.cool_now(&key(), Duration::from_secs(30));
         let other: Arc<str> = Arc::from("e");
         c.cool_now(&other, Duration::from_secs(30));
-        assert_eq!(c.cooling_now(&[other.clone()]), [None]);
+        assert_eq!(c.cooling_now(std::slice::from_ref(&other)), [None]);
         tokio::time::advance(Duration::from_secs(31)).await;
         c.cool_now(&other, Duration::from_secs(30));
         assert!(c.cooling_now(&[other])[0].is_some());
