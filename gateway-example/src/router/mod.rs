@@ -1,7 +1,7 @@
 //! The router: one place that decides where a request goes and what happens when a
 //! deployment fails, used by every route that calls an upstream.
 //!
-//! - **Selection** ([`select`]): deployments cooling, at their `max_parallel_requests`
+//! - **Selection** (`select`): deployments cooling, at their `max_parallel_requests`
 //!   or over their `rpm`/`tpm` this minute are skipped; `order` ranks levels; the
 //!   routing strategy (and `weight`) picks among the rest.
 //! - **Cooldowns** (`limits_layer::cooldown`): `allowed_fails` failures within a minute
@@ -12,7 +12,7 @@
 //!   per minute, the request's `max_tokens` (or an estimate) reserved up front; a group
 //!   whose deployments are all at their limit answers `429` with the time until a
 //!   slot frees.
-//! - **Retries and fallbacks** ([`serve`]): retries go to another deployment, waiting
+//! - **Retries and fallbacks** (`serve`): retries go to another deployment, waiting
 //!   `retry_after` at least; when a group's retries are spent the request goes to its
 //!   `fallbacks` (or `default_fallbacks`); a context-window or content-policy refusal
 //!   goes at once to `context_window_fallbacks` / `content_policy_fallbacks`. Nothing
