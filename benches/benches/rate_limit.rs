@@ -1,6 +1,7 @@
 //! The rate limiter's cost per request: with the memory store under criterion, and
 //! with the Redis store against a local `redis-server` as p50/p99 of a bounded loop
-//! plus the throughput of 32 concurrent callers.
+//! plus the throughput of 32 concurrent callers, and the router's cooldown check in
+//! Redis (the other round trip a routed request makes when Redis is configured).
 //!
 //! `cargo bench -p benches --bench rate_limit` (the Redis part needs `redis-server`;
 //! `.ci/install-test-deps.sh` installs it).
@@ -17,6 +18,9 @@ use bytes::Bytes;
 use criterion::{black_box, criterion_group, Criterion};
 use http::{Request, Response};
 use http_body_util::Full;
+use std::sync::Arc;
+
+use limits_layer::cooldown::{Cooldowns, RedisCooldowns};
 use limits_layer::rate::store::{RedisConfig, RedisStore};
 use limits_layer::rate::{Demand, Limits, MemoryStore, RateLimitLayer, Store};
 use tower::{service_fn, Service, ServiceExt};
@@ -121,6 +125,24 @@ fn redis_latency() {
                 percentile(&samples, 0.99)
             );
         }
+        // The router's other Redis call per request: the cooldowns of a group's
+        // deployments (one pipelined round trip for all of them).
+        let mut config = RedisConfig::default();
+        config.prefix = limits_layer::cooldown::DEFAULT_COOLDOWN_PREFIX.to_owned();
+        let cooldowns = RedisCooldowns::new(&server.url(), config).unwrap();
+        let keys: Vec<Arc<str>> = vec![Arc::from("gpt#0:openai/m"), Arc::from("gpt#1:openai/m")];
+        let mut samples = Vec::with_capacity(SAMPLES);
+        for _ in 0..SAMPLES {
+            let started = Instant::now();
+            black_box(cooldowns.cooling(&keys).await);
+            samples.push(started.elapsed());
+        }
+        samples.sort();
+        println!(
+            "router cooldown check, redis (2 deployments): p50 {:?}, p99 {:?} ({SAMPLES} sequential checks)",
+            percentile(&samples, 0.50),
+            percentile(&samples, 0.99)
+        );
         let svc = limited(redis.clone());
         let started = Instant::now();
         let callers: Vec<_> = (0..CALLERS)

@@ -29,6 +29,7 @@ pub mod log;
 pub mod metrics;
 pub mod mock;
 pub mod queue;
+pub mod router;
 pub mod routes;
 mod routing;
 pub mod server;

@@ -5,7 +5,6 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
@@ -26,7 +25,7 @@ use serde_json::json;
 use tokio::time::Instant;
 use tower::{ServiceBuilder, ServiceExt};
 
-use crate::app::deployment::{pick, Busy, BusyBody, DeploymentState};
+use crate::app::deployment::{Busy, BusyBody, DeploymentState};
 use crate::app::state::AppState;
 use crate::app::upstream::upstream_service;
 use crate::front::{AuthLayer, RecoverLayer, UpstreamTime};
@@ -254,8 +253,9 @@ async fn handle(state: Arc<AppState>, extra: Extra, worker: usize, req: Request)
 
 type Failed = (ProviderError, Option<Arc<str>>);
 
-/// Sends the request to a deployment of its model, retrying another one (as the hot
-/// routes do) on connect errors, 429 and 5xx before any byte reached the client.
+/// Sends the request to a deployment of its model through the router (retries on
+/// another deployment, cooldowns, rate limits, fallbacks), before any byte reached
+/// the client.
 async fn send(
     state: &AppState,
     extra: Extra,
@@ -263,46 +263,49 @@ async fn send(
     body: Bytes,
 ) -> Result<Response, Failed> {
     let peek = provider_adapters::request::peek(&body).map_err(|e| (e, None))?;
-    let group = state.group(&peek.model).map_err(|e| (e, None))?;
-    let model = group.name.clone();
-    let attempts = group.max_retries + 1;
-    let mut tried = Vec::new();
+    let tokens = if state.any_tpm {
+        crate::router::estimate_tokens(&body)
+    } else {
+        0
+    };
     let started = Instant::now();
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let index = pick(&group, state.config.strategy, &tried);
-        let deployment = group.deployments[index].clone();
-        let busy = Busy::new(deployment.clone());
-        match attempt_once(
-            state,
-            extra,
-            worker,
-            &body,
-            peek.stream,
-            &deployment,
-            &model,
+    let routed = state
+        .router
+        .serve(
+            &peek.model,
+            tokens,
+            |name| state.group(name),
+            |deployment: Arc<DeploymentState>| {
+                let (body, model) = (&body, &peek.model);
+                async move {
+                    let busy = Busy::new(deployment.clone());
+                    let res =
+                        attempt_once(state, extra, worker, body, peek.stream, &deployment, model)
+                            .await?;
+                    Ok((res, busy))
+                }
+            },
         )
-        .await
-        {
-            Ok(res) => {
-                let (mut parts, body) = res.into_parts();
-                parts.extensions.insert(ModelName(model));
-                parts.extensions.insert(UpstreamTime(started.elapsed()));
-                let body = Body::new(BusyBody {
-                    inner: body,
-                    _busy: busy,
-                });
-                return Ok(Response::from_parts(parts, body));
-            }
-            Err(err) if err.is_retryable() && attempt < attempts => {
-                tried.push(index);
-                drop(busy);
-                let backoff = Duration::from_millis(50 * 2u64.pow(attempt.min(5) - 1));
-                tokio::time::sleep(backoff.min(Duration::from_secs(1))).await;
-            }
-            Err(err) => return Err((err, Some(model))),
+        .await;
+    let model = routed.group.clone();
+    let deployment = routed.deployment.as_deref();
+    match routed.result {
+        Ok((res, busy)) => {
+            let (mut parts, body) = res.into_parts();
+            let reservation = routed
+                .reservation
+                .and_then(|r| crate::router::settle(r, &parts.extensions));
+            crate::router::name_answer(&mut parts.headers, &model, deployment);
+            parts.extensions.insert(ModelName(model));
+            parts.extensions.insert(UpstreamTime(started.elapsed()));
+            let body = Body::new(BusyBody {
+                inner: body,
+                _busy: busy,
+                _reservation: reservation,
+            });
+            Ok(Response::from_parts(parts, body))
         }
+        Err(err) => Err((err, Some(model))),
     }
 }
 

@@ -2,11 +2,14 @@
 //! `AppState`, see `AppState::group`), then LiteLLM's wildcard routes, the most specific pattern first.
 
 use std::ops::Deref;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use provider_adapters::Endpoint;
 
-use crate::app::deployment::ModelGroup;
+use crate::app::deployment::{DeploymentState, ModelGroup};
 use crate::config::WildcardRoute;
+use crate::router::{Group, Member};
 
 /// The deployments for one request: a configured group, or one built for a name a
 /// wildcard route matched (not cached: a client picks the names, so a cache keyed by
@@ -26,6 +29,30 @@ impl Deref for GroupRef<'_> {
             GroupRef::Fixed(group) => group,
             GroupRef::Wild(group) => group,
         }
+    }
+}
+
+impl Group for GroupRef<'_> {
+    type Deployment = DeploymentState;
+
+    fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    fn members(&self) -> Vec<&Member> {
+        self.deployments.iter().map(|d| &d.member).collect()
+    }
+
+    fn deployment(&self, i: usize) -> Arc<DeploymentState> {
+        self.deployments[i].clone()
+    }
+
+    fn max_retries(&self) -> u32 {
+        self.max_retries
+    }
+
+    fn turn(&self) -> usize {
+        self.next.fetch_add(1, Ordering::Relaxed)
     }
 }
 

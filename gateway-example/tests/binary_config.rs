@@ -144,7 +144,7 @@ async fn an_endless_config_file_is_refused_not_read_forever() {
 async fn check_config_lists_ignored_settings_and_a_summary() {
     let path = write_config(
         "litellm.yaml",
-        "model_list:\n  - model_name: a\n    litellm_params: {model: mock/a, rpm: 5}\n  - model_name: \"openai/*\"\n    litellm_params: {model: \"openai/*\", api_key: sk-x}\nlitellm_settings: {drop_params: true, success_callback: [langfuse]}\nguardrails: []\n",
+        "model_list:\n  - model_name: a\n    litellm_params: {model: mock/a, organization: org-x}\n  - model_name: \"openai/*\"\n    litellm_params: {model: \"openai/*\", api_key: sk-x}\nlitellm_settings: {drop_params: true, success_callback: [langfuse]}\nguardrails: []\n",
     );
     let (code, stdout, stderr) = check(&path).await;
     assert_eq!(code, Some(0), "{stderr}");
@@ -152,7 +152,7 @@ async fn check_config_lists_ignored_settings_and_a_summary() {
         "ignored (accepted, not used by this gateway):",
         "  (top level): guardrails",
         "  litellm_settings: success_callback",
-        "  model_list[].litellm_params: rpm",
+        "  model_list[].litellm_params: organization",
     ] {
         assert!(stdout.contains(line), "`{line}` missing:\n{stdout}");
     }
@@ -166,14 +166,14 @@ async fn check_config_lists_ignored_settings_and_a_summary() {
 async fn the_ignored_settings_are_listed_once_at_start() {
     let path = write_config(
         "start.yaml",
-        "model_list:\n  - model_name: a\n    litellm_params: {model: mock/a, rpm: 5}\n  - model_name: b\n    litellm_params: {model: mock/b, rpm: 6}\nlitellm_settings: {drop_params: true, set_verbose: false}\nmcp_servers: {}\n",
+        "model_list:\n  - model_name: a\n    litellm_params: {model: mock/a, organization: org-x}\n  - model_name: b\n    litellm_params: {model: mock/b, organization: org-y}\nlitellm_settings: {drop_params: true, set_verbose: false}\nmcp_servers: {}\n",
     );
     let (stdout, stderr) = start_and_stop(&path, &[]).await;
     assert_eq!(stdout, "", "nothing on stdout");
     for line in [
         "(top level): mcp_servers",
         "litellm_settings: set_verbose",
-        "model_list[].litellm_params: rpm (×2)",
+        "model_list[].litellm_params: organization (×2)",
     ] {
         assert_eq!(stderr.matches(line).count(), 1, "`{line}` once:\n{stderr}");
     }

@@ -75,7 +75,6 @@ fn the_quickstart_config_serves_its_models_and_lists_what_it_ignores() {
         [
             "general_settings: alerting",
             "litellm_settings: success_callback",
-            "model_list[].litellm_params: rpm (×3)",
             "model_list[].model_info: version",
         ]
     );
@@ -256,7 +255,7 @@ fn provider_defaults_come_from_the_environment_as_in_litellm() {
 }
 
 #[test]
-fn entry_level_rpm_and_tpm_are_accepted_and_model_info_is_used() {
+fn entry_level_rpm_and_tpm_are_used_and_model_info_is_used() {
     let config = ok("entry_keys.yaml", &[]);
     let info = &deployment(&config, "gpt-4o").info;
     assert_eq!(info.id.as_deref(), Some("my-unique-id"));
@@ -276,11 +275,7 @@ fn entry_level_rpm_and_tpm_are_accepted_and_model_info_is_used() {
     );
     assert_eq!(
         config.ignored_lines(),
-        [
-            "model_list[]: rpm, tpm",
-            "model_list[].litellm_params: tpm",
-            "model_list[].model_info: access_groups, supports_vision, version",
-        ]
+        ["model_list[].model_info: access_groups, supports_vision, version",]
     );
 }
 
@@ -308,11 +303,19 @@ fn unknown_litellm_sections_are_listed_and_the_used_settings_applied() {
         [
             "(top level): files_settings, finetune_settings, guardrails, mcp_servers, search_tools, vector_store_registry",
             "general_settings: database_url, store_model_in_db",
-            "litellm_settings: cache, cache_params, set_verbose",
-            "router_settings: redis_host, redis_port",
+            "litellm_settings: set_verbose",
         ]
     );
-    assert_eq!(config.ignored.len(), 13);
+    assert_eq!(config.ignored.len(), 9);
+    assert_eq!(
+        config.router.redis.as_ref().map(|s| s.expose()),
+        Some("redis://localhost:6379"),
+        "router_settings.redis_host and redis_port"
+    );
+    assert!(
+        config.router.redis_cache.is_some(),
+        "cache_params.type: redis"
+    );
 }
 
 #[test]

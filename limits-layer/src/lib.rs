@@ -42,9 +42,12 @@
 
 pub mod admission;
 pub mod callbacks;
+pub mod cooldown;
 pub mod events;
 pub mod http;
 pub mod rate;
+#[cfg(feature = "redis")]
+mod redis_link;
 
 /// The boxed error type of this crate's services.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

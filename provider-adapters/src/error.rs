@@ -26,6 +26,15 @@ pub enum ErrorKind {
     /// The gateway's own queue refused the request (full, or waited too long): another
     /// deployment behind the same queue would not do better, so it is not retried.
     Queue,
+    /// The upstream refused the prompt as longer than the model's context window
+    /// (OpenAI `context_length_exceeded`, Anthropic's `prompt is too long`, Gemini's
+    /// `input token count ... exceeds the maximum`): another deployment of the same
+    /// model would refuse it too, so a router goes to a `context_window_fallbacks` group.
+    ContextWindowExceeded,
+    /// The upstream refused the content by its policy (OpenAI/Azure
+    /// `content_policy_violation` / `content_filter`): a router goes to a
+    /// `content_policy_fallbacks` group.
+    ContentPolicyViolation,
     /// Any other error (an edge's own).
     Other,
 }
@@ -184,14 +193,35 @@ impl ProviderError {
             }
         };
         let code = code.map(mask);
+        let reason = classify(status, code.as_deref(), &message);
         Self {
             status,
             code,
             message: format!("upstream error: {message}"),
             retry_after,
-            reason: ErrorKind::Upstream,
+            reason,
             source: None,
         }
+    }
+
+    /// Whether the prompt did not fit the model's context window.
+    pub fn is_context_window_exceeded(&self) -> bool {
+        self.reason == ErrorKind::ContextWindowExceeded
+    }
+
+    /// Whether the upstream refused the content by its policy.
+    pub fn is_content_policy_violation(&self) -> bool {
+        self.reason == ErrorKind::ContentPolicyViolation
+    }
+
+    /// The upstream's `Retry-After` as a duration: delta seconds (`Retry-After: 7`)
+    /// only; an HTTP date or anything else is `None`.
+    pub fn retry_after_duration(&self) -> Option<std::time::Duration> {
+        let text = self.retry_after.as_ref()?.to_str().ok()?.trim();
+        text.parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| std::time::Duration::from_secs_f64(s.min(86_400.0)))
     }
 
     /// The gateway's own queue refused the request (429 `queue_full` at once, 503
@@ -207,6 +237,13 @@ impl ProviderError {
         err.retry_after = Some(rejection.retry_after());
         err.reason = ErrorKind::Queue;
         err
+    }
+
+    /// With a `Retry-After` of `after`, in whole seconds (rounded up, at least 1).
+    pub fn with_retry_after(mut self, after: std::time::Duration) -> Self {
+        let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        self.retry_after = Some(HeaderValue::from(secs.max(1)));
+        self
     }
 
     /// With this machine-readable code.
@@ -329,6 +366,39 @@ fn extract(json: &Value) -> (Option<String>, Option<String>) {
     (message, code)
 }
 
+/// The kind of an upstream error response. OpenAI (and every OpenAI-compatible
+/// server) names context-window and policy refusals by `code`; Anthropic and Gemini
+/// send a generic `invalid_request_error` / `INVALID_ARGUMENT` whose only distinguishing
+/// part is the message their API documents for it, so for those two codes (and only
+/// those) the message is what tells them apart, as in every other gateway.
+fn classify(status: StatusCode, code: Option<&str>, message: &str) -> ErrorKind {
+    if !status.is_client_error() {
+        return ErrorKind::Upstream;
+    }
+    match code {
+        Some("context_length_exceeded" | "string_above_max_length") => {
+            return ErrorKind::ContextWindowExceeded
+        }
+        Some("content_policy_violation" | "content_filter") => {
+            return ErrorKind::ContentPolicyViolation
+        }
+        _ => {}
+    }
+    let lower = message.to_ascii_lowercase();
+    let generic = matches!(
+        code,
+        Some("invalid_request_error" | "INVALID_ARGUMENT") | None
+    );
+    let too_long = lower.contains("prompt is too long")
+        || (lower.contains("input token count") && lower.contains("exceeds the maximum"))
+        || lower.contains("maximum context length");
+    if generic && too_long {
+        ErrorKind::ContextWindowExceeded
+    } else {
+        ErrorKind::Upstream
+    }
+}
+
 /// Longest upstream error text kept when the body is not error JSON, in bytes.
 const MAX_RAW_MESSAGE: usize = 512;
 
@@ -393,6 +463,48 @@ mod tests {
             assert_eq!(err.message(), format!("upstream error: {message}"));
             assert_eq!(err.status(), 429);
         }
+    }
+
+    #[test]
+    fn each_providers_context_window_error_is_recognised() {
+        let cases: [&[u8]; 3] = [
+            br#"{"error":{"message":"This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#,
+            br#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 208310 tokens > 200000 maximum"}}"#,
+            br#"{"error":{"code":400,"message":"The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).","status":"INVALID_ARGUMENT"}}"#,
+        ];
+        for body in cases {
+            let err = ProviderError::from_upstream(StatusCode::BAD_REQUEST, body, None, None);
+            assert!(err.is_context_window_exceeded(), "{err:?}");
+            assert!(!err.is_retryable());
+        }
+        let other = br#"{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: must be positive"}}"#;
+        let err = ProviderError::from_upstream(StatusCode::BAD_REQUEST, other, None, None);
+        assert!(err.is_upstream());
+    }
+
+    #[test]
+    fn a_content_policy_refusal_is_recognised() {
+        let body = br#"{"error":{"message":"The response was filtered","type":null,"code":"content_filter","param":"prompt"}}"#;
+        let err = ProviderError::from_upstream(StatusCode::BAD_REQUEST, body, None, None);
+        assert!(err.is_content_policy_violation());
+    }
+
+    #[test]
+    fn retry_after_in_seconds_is_read() {
+        let err = ProviderError::from_upstream(
+            StatusCode::TOO_MANY_REQUESTS,
+            b"{}",
+            Some(HeaderValue::from_static("7")),
+            None,
+        );
+        assert_eq!(
+            err.retry_after_duration(),
+            Some(std::time::Duration::from_secs(7))
+        );
+        let date = HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT");
+        let err =
+            ProviderError::from_upstream(StatusCode::TOO_MANY_REQUESTS, b"{}", Some(date), None);
+        assert_eq!(err.retry_after_duration(), None);
     }
 
     #[test]

@@ -13,10 +13,10 @@ use super::layer::{Shared, X_CACHE};
 
 /// A stored response: head and whole body.
 pub(super) struct CachedResponse {
-    status: StatusCode,
-    version: Version,
-    headers: HeaderMap,
-    body: Bytes,
+    pub(super) status: StatusCode,
+    pub(super) version: Version,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Bytes,
 }
 
 impl CachedResponse {
@@ -43,15 +43,22 @@ impl CachedResponse {
 pub(super) struct Recorder {
     shared: Arc<Shared>,
     key: CacheKey,
-    status: StatusCode,
-    version: Version,
-    headers: HeaderMap,
+    pub(super) status: StatusCode,
+    pub(super) version: Version,
+    pub(super) headers: HeaderMap,
     chunks: Vec<Bytes>,
     len: usize,
+    /// The shared store's key, when there is one.
+    remote_key: Option<String>,
 }
 
 impl Recorder {
-    pub(super) fn new<B>(shared: Arc<Shared>, key: CacheKey, res: &Response<B>) -> Self {
+    pub(super) fn new<B>(
+        shared: Arc<Shared>,
+        key: CacheKey,
+        remote_key: Option<String>,
+        res: &Response<B>,
+    ) -> Self {
         let mut headers = res.headers().clone();
         headers.remove(X_CACHE);
         Self {
@@ -62,6 +69,7 @@ impl Recorder {
             headers,
             chunks: Vec::new(),
             len: 0,
+            remote_key,
         }
     }
 
@@ -93,6 +101,12 @@ impl Recorder {
             headers: self.headers,
             body,
         };
+        #[cfg(feature = "redis")]
+        if let (Some((store, ttl)), Some(key)) = (&self.shared.remote, self.remote_key) {
+            store.put(key, stored.encode(), *ttl);
+        }
+        #[cfg(not(feature = "redis"))]
+        let _ = self.remote_key;
         // The weigher re-checks the size; a refusal here just means "not cached".
         let _ = self.shared.cache.insert(self.key, stored);
     }

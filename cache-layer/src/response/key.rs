@@ -57,6 +57,53 @@ impl CacheKey {
     }
 }
 
+/// The shared store's key: SHA-256 (hex) of the method, path and query, the caller's
+/// identity and the body (JSON in canonical form), each length-prefixed.
+#[cfg(feature = "redis")]
+pub(super) fn stable_key(parts: &Parts, body: &Bytes) -> String {
+    use std::fmt::Write;
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut part = |bytes: &[u8]| {
+        ctx.update(&(bytes.len() as u64).to_be_bytes());
+        ctx.update(bytes);
+    };
+    part(parts.method.as_str().as_bytes());
+    part(
+        parts
+            .uri
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str())
+            .as_bytes(),
+    );
+    match parts.extensions.get::<CallerId>() {
+        Some(CallerId(id)) => {
+            part(b"id");
+            part(id.as_bytes());
+        }
+        None => {
+            part(b"headers");
+            for name in [http::header::AUTHORIZATION.as_str(), "x-api-key"] {
+                for value in parts.headers.get_all(name) {
+                    part(value.as_bytes());
+                }
+                part(b"");
+            }
+        }
+    }
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(json) => part(json.to_string().as_bytes()),
+        Err(_) => part(body),
+    }
+    let digest = ctx.finish();
+    digest
+        .as_ref()
+        .iter()
+        .fold(String::with_capacity(64), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
 /// Hashes a request body: JSON normalized (keys sorted, whitespace gone), anything
 /// else as raw bytes.
 pub(super) fn hash_body(body: &Bytes, hasher: &impl BuildHasher) -> BodyKind {

@@ -49,6 +49,9 @@ pub(super) struct Shared {
     pub(super) max_item_bytes: usize,
     pub(super) body_hasher: RandomState,
     pub(super) identity_hasher: RandomState,
+    /// The shared second level, and the TTL of what goes there.
+    #[cfg(feature = "redis")]
+    pub(super) remote: Option<(Arc<dyn super::SharedStore>, Duration)>,
 }
 
 impl ResponseCacheLayer {
@@ -77,8 +80,26 @@ impl ResponseCacheLayer {
                 max_item_bytes: config.max_item_bytes,
                 body_hasher: RandomState::new(),
                 identity_hasher: RandomState::new(),
+                #[cfg(feature = "redis")]
+                remote: None,
             }),
         }
+    }
+
+    /// A layer with these settings and a second level shared by instances (`store`,
+    /// entries kept for `config.ttl`).
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` is zero.
+    #[cfg(feature = "redis")]
+    pub fn with_shared_store(config: ResponseCacheConfig, store: impl super::SharedStore) -> Self {
+        let ttl = config.ttl;
+        let mut layer = Self::with_config(config);
+        if let Some(shared) = Arc::get_mut(&mut layer.shared) {
+            shared.remote = Some((Arc::new(store), ttl));
+        }
+        layer
     }
 
     /// A snapshot of the cache's counters.

@@ -16,6 +16,11 @@
 //!   stored.
 //! - Every response carries `x-cache: hit` or `x-cache: miss`.
 //!
+//! - With the `redis` feature, [`ResponseCacheLayer::with_shared_store`] adds a second
+//!   level shared by instances (`RedisResponseStore`): a local miss asks it, a stored
+//!   response goes to both. Its keys are SHA-256 digests of the same parts (caller
+//!   included), as a 64-bit hash with a per-process key cannot be shared.
+//!
 //! The layer buffers the request body to hash it, so put it behind a request body
 //! limit (the gateway does).
 //!
@@ -49,8 +54,14 @@ mod body;
 mod key;
 mod layer;
 mod service;
+#[cfg(feature = "redis")]
+mod store;
 
 pub use self::body::ResponseBody;
 pub use self::key::CallerId;
 pub use self::layer::{ResponseCacheConfig, ResponseCacheLayer, X_CACHE};
 pub use self::service::{ResponseCache, ResponseFuture};
+#[cfg(feature = "redis")]
+pub use self::store::{
+    RedisResponseStore, SharedStore, StoreFuture, DEFAULT_NAMESPACE, DEFAULT_STORE_TIMEOUT,
+};

@@ -116,12 +116,31 @@ where
             return Ok(hit.to_response());
         }
     }
+    #[cfg(feature = "redis")]
+    let remote_key = match (&shared.remote, &key) {
+        (Some(_), Some(_)) => Some(super::key::stable_key(&parts, &bytes)),
+        _ => None,
+    };
+    #[cfg(not(feature = "redis"))]
+    let remote_key: Option<String> = None;
+    #[cfg(feature = "redis")]
+    if let (Some((store, _)), Some(rk), Some(key), false) =
+        (&shared.remote, &remote_key, &key, asked.no_cache)
+    {
+        let found = store.get(rk.clone()).await;
+        if let Some(hit) = found.and_then(super::body::CachedResponse::decode) {
+            tracing::trace!("shared response cache hit");
+            let res = hit.to_response();
+            let _ = shared.cache.insert(key.clone(), hit);
+            return Ok(res);
+        }
+    }
 
     let req = Request::from_parts(parts, ReqBody::from(bytes));
     let res = inner.call(req).await.map_err(Into::into)?;
     let recorder = key
         .filter(|_| storable(&res, shared.max_item_bytes))
-        .map(|key| Recorder::new(shared.clone(), key, &res));
+        .map(|key| Recorder::new(shared.clone(), key, remote_key, &res));
     Ok(miss(res, recorder))
 }
 

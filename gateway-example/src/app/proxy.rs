@@ -1,8 +1,7 @@
-//! The handler of the hot routes: the request to a deployment of its model, retried
-//! on another one when the failure allows it.
+//! The handler of the hot routes: the request to a deployment of its model, through
+//! the router (retries on another deployment, cooldowns, rate limits, fallbacks).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -15,7 +14,7 @@ use provider_adapters::body::ReadError;
 use provider_adapters::{Api, ProviderError};
 use tokio::time::Instant;
 
-use super::deployment::{pick, Busy, BusyBody};
+use super::deployment::{Busy, BusyBody, DeploymentState};
 use super::state::AppState;
 use crate::front::{UpstreamTime, X_REQUEST_ID};
 use crate::shape::ErrorShape;
@@ -53,73 +52,75 @@ pub(super) async fn proxy(
         Ok(peek) => peek,
         Err(err) => return answer(error_response(&err)),
     };
-    let group = match state.group(&peek.model) {
-        Ok(group) => group,
-        Err(err) => return answer(error_response(&err)),
+    let tokens = if state.any_tpm {
+        crate::router::estimate_tokens(&body)
+    } else {
+        0
     };
-    let model = group.name.clone();
-
-    let attempts = group.max_retries + 1;
-    let mut tried: Vec<usize> = Vec::new();
-    let mut attempt = 0;
-    // Time spent waiting for upstreams, over every attempt (the overhead header
-    // leaves it out).
-    let mut upstream = Duration::ZERO;
-    loop {
-        attempt += 1;
-        let index = pick(&group, state.config.strategy, &tried);
-        let deployment = group.deployments[index].clone();
-        let busy = Busy::new(deployment.clone());
-        let client = state
-            .clients
-            .new_service(deployment.target.for_worker(worker));
-        let started = Instant::now();
-        let result = client
-            .send_with_headers(api, body.clone(), &peek, Some(&forwarded))
-            .await;
-        upstream += started.elapsed();
-        match result {
-            Ok(res) => {
-                let (mut parts, body) = res.into_parts();
-                if let Some(dropped) = parts
-                    .extensions
-                    .remove::<provider_adapters::DroppedParams>()
-                {
-                    let provider = client.endpoint().provider.as_str();
-                    state.metrics.dropped_params(provider, &dropped.0);
+    // The response head of the deployment that answered, with what it needs until the
+    // body ends (its busy count, its stream limits).
+    let routed = state
+        .router
+        .serve(
+            &peek.model,
+            tokens,
+            |name| state.group(name),
+            |deployment: Arc<DeploymentState>| {
+                let (state, body, peek, forwarded) = (&state, &body, &peek, &forwarded);
+                async move {
+                    let busy = Busy::new(deployment.clone());
+                    let client = state
+                        .clients
+                        .new_service(deployment.target.for_worker(worker));
+                    let started = Instant::now();
+                    let res = client
+                        .send_with_headers(api, body.clone(), peek, Some(forwarded))
+                        .await?;
+                    let endpoint = &deployment.target.endpoint;
+                    let limits = crate::conn::SendLimits {
+                        stall: endpoint.stream_timeout,
+                        deadline: started.checked_add(endpoint.timeout),
+                        anthropic: api == Api::Messages,
+                    };
+                    Ok((res, busy, limits, endpoint.provider.as_str()))
                 }
-                parts.extensions.insert(ModelName(model));
-                parts.extensions.insert(UpstreamTime(upstream));
-                let endpoint = &deployment.target.endpoint;
-                parts.extensions.insert(crate::conn::SendLimits {
-                    stall: endpoint.stream_timeout,
-                    deadline: started.checked_add(endpoint.timeout),
-                    anthropic: api == Api::Messages,
-                });
-                // The deployment counts as busy until the response body ends.
-                return http::Response::from_parts(
-                    parts,
-                    http_body_util::Either::Left(BusyBody {
-                        inner: body,
-                        _busy: busy,
-                    }),
-                );
+            },
+        )
+        .await;
+    let model = routed.group.clone();
+    match routed.result {
+        Ok((res, busy, limits, provider)) => {
+            let (mut parts, body) = res.into_parts();
+            let reservation = routed
+                .reservation
+                .and_then(|r| crate::router::settle(r, &parts.extensions));
+            if let Some(dropped) = parts
+                .extensions
+                .remove::<provider_adapters::DroppedParams>()
+            {
+                state.metrics.dropped_params(provider, &dropped.0);
             }
-            Err(err) if err.is_retryable() && attempt < attempts => {
-                tracing::info!(model = %model, attempt, error = %err, "upstream failed: retrying on another deployment");
-                tried.push(index);
-                drop(busy);
-                let backoff = Duration::from_millis(50 * 2u64.pow(attempt.min(5) - 1))
-                    .min(Duration::from_secs(1));
-                tokio::time::sleep(backoff).await;
-            }
-            Err(err) => {
-                log_failure(&model, &err);
-                let mut res = answer(error_response(&err));
-                res.extensions_mut().insert(ModelName(model));
-                res.extensions_mut().insert(UpstreamTime(upstream));
-                return res;
-            }
+            crate::router::name_answer(&mut parts.headers, &model, routed.deployment.as_deref());
+            parts.extensions.insert(ModelName(model));
+            parts.extensions.insert(UpstreamTime(routed.upstream));
+            parts.extensions.insert(limits);
+            // The deployment counts as busy until the response body ends.
+            http::Response::from_parts(
+                parts,
+                http_body_util::Either::Left(BusyBody {
+                    inner: body,
+                    _busy: busy,
+                    _reservation: reservation,
+                }),
+            )
+        }
+        Err(err) => {
+            log_failure(&model, &err);
+            let mut res = answer(error_response(&err));
+            crate::router::name_answer(res.headers_mut(), &model, routed.deployment.as_deref());
+            res.extensions_mut().insert(ModelName(model));
+            res.extensions_mut().insert(UpstreamTime(routed.upstream));
+            res
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The state every handler shares, built once from the config.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::Arc;
 
@@ -15,11 +16,12 @@ use limits_layer::callbacks::{Registry, RegistryConfig};
 use provider_adapters::ProviderError;
 use tower_layer::Layer;
 
-use super::deployment::{DeploymentState, MakeClient, ModelGroup, Target};
+use super::deployment::{member_key, DeploymentState, MakeClient, ModelGroup, Target};
 use crate::config::Config;
 use crate::metrics::{Metrics, Snapshot};
 use crate::mock::MockProvider;
 use crate::queue::SharedQueue;
+use crate::router::{Member, Router};
 use crate::routing::{GroupRef, Wildcards};
 
 /// Everything the handlers share.
@@ -37,6 +39,10 @@ pub struct AppState {
     pub(crate) models: HashMap<String, ModelGroup>,
     pub(crate) names: Vec<String>,
     pub(crate) wildcards: Wildcards,
+    /// Where each request goes: cooldowns, rate limits, retries, fallbacks.
+    pub(crate) router: Arc<Router>,
+    /// Whether any deployment has a `tpm` (only then is a request's token need read).
+    pub(crate) any_tpm: bool,
     _mock: Option<MockProvider>,
 }
 
@@ -71,22 +77,20 @@ impl AppState {
             queue: config.limits.callback_queue,
             ..RegistryConfig::default()
         });
-        let response_cache = config.cache.responses.enabled.then(|| {
-            ResponseCacheLayer::with_config(ResponseCacheConfig {
-                ttl: config.cache.responses.ttl,
-                capacity: config.cache.responses.capacity,
-                max_item_bytes: config.cache.responses.max_item_bytes,
-            })
-        });
+        let router = Arc::new(Router::new(&config).map_err(std::io::Error::other)?);
+        let any_tpm = config.deployments.iter().any(|d| d.routing.tpm.is_some());
+        let (response_cache, response_store) = response_cache(&config)?;
         let metrics = {
             let (http, admission, clients) = (http.clone(), admission.clone(), clients.clone());
             let (response_cache, registry) = (response_cache.clone(), registry.clone());
+            let (router, response_store) = (router.clone(), response_store.clone());
             Metrics::with_snapshot(move || Snapshot {
                 pool: http.metrics(),
                 admission: admission.metrics(),
                 client_cache: clients.metrics(),
                 response_cache: response_cache.as_ref().map(|c| c.metrics()),
                 callbacks: registry.metrics(),
+                router: router_numbers(&router, response_store.as_ref()),
             })
         };
         let client_connections = Arc::new(tokio::sync::Semaphore::new(
@@ -105,6 +109,8 @@ impl AppState {
             models,
             names,
             wildcards,
+            router,
+            any_tpm,
             _mock: mock,
         }))
     }
@@ -115,6 +121,11 @@ impl AppState {
             metrics: self.metrics.clone(),
             log_requests: self.config.server.log_requests,
         }
+    }
+
+    /// The router (its decision counters and Redis health).
+    pub fn router(&self) -> &Router {
+        &self.router
     }
 
     /// The callback registry (register your own callbacks here).
@@ -166,14 +177,16 @@ impl AppState {
             .unwrap_or_default();
         let deployments = routes
             .into_iter()
-            .map(|(endpoint, _)| {
+            .enumerate()
+            .map(|(i, (endpoint, _))| {
+                let key = member_key(model, i, &endpoint);
                 Arc::new(DeploymentState {
                     target: Target {
                         key: endpoint.client_key(),
                         endpoint: Arc::new(endpoint),
                         worker: 0,
                     },
-                    in_flight: AtomicUsize::new(0),
+                    member: Member::new(key, crate::config::DeploymentRouting::default()),
                     mock: false,
                 })
             })
@@ -184,6 +197,64 @@ impl AppState {
             next: AtomicUsize::new(0),
             max_retries,
         })))
+    }
+}
+
+/// The router's counters and the Redis health of the router and the response cache.
+fn router_numbers(
+    router: &Router,
+    store: Option<&cache_layer::response::RedisResponseStore>,
+) -> crate::metrics::RouterNumbers {
+    let m = router.metrics();
+    crate::metrics::RouterNumbers {
+        fallbacks: m.fallbacks.load(Relaxed),
+        cooldowns: m.cooldowns.load(Relaxed),
+        rate_limited: m.rate_limited.load(Relaxed),
+        unavailable: m.unavailable.load(Relaxed),
+        redis_up: router
+            .redis_up()
+            .map(|up| up && store.is_none_or(|s| s.is_up())),
+        redis_fallbacks: router.redis_fallbacks() + store.map_or(0, |s| s.errors()),
+    }
+}
+
+/// The response cache: off, in process (`cache.responses`), or in process with a
+/// shared Redis level (`litellm_settings.cache` with `cache_params.type: redis`).
+type ResponseCaches = (
+    Option<ResponseCacheLayer>,
+    Option<cache_layer::response::RedisResponseStore>,
+);
+
+fn response_cache(config: &Config) -> std::io::Result<ResponseCaches> {
+    let responses = &config.cache.responses;
+    let settings = |ttl| ResponseCacheConfig {
+        ttl,
+        capacity: responses.capacity,
+        max_item_bytes: responses.max_item_bytes,
+    };
+    let shared = config.router.redis_cache.as_ref();
+    match (shared, &config.router.redis) {
+        (Some(cache), Some(url)) => {
+            let namespace = cache
+                .namespace
+                .as_deref()
+                .unwrap_or(cache_layer::response::DEFAULT_NAMESPACE);
+            let store = cache_layer::response::RedisResponseStore::new(
+                url.expose(),
+                namespace,
+                cache_layer::response::DEFAULT_STORE_TIMEOUT,
+            )
+            .map_err(std::io::Error::other)?;
+            let ttl = cache.ttl.unwrap_or(responses.ttl);
+            let layer = ResponseCacheLayer::with_shared_store(settings(ttl), store.clone());
+            Ok((Some(layer), Some(store)))
+        }
+        _ => Ok((
+            responses
+                .enabled
+                .then(|| ResponseCacheLayer::with_config(settings(responses.ttl))),
+            None,
+        )),
     }
 }
 
@@ -219,6 +290,10 @@ fn model_groups(
         if d.mock {
             endpoint.api_base = mock.map(MockProvider::base_url);
         }
+        let index = models
+            .get(&d.model_name)
+            .map_or(0, |g: &ModelGroup| g.deployments.len());
+        let member = Member::new(member_key(&d.model_name, index, &endpoint), d.routing);
         let target = Target {
             key: endpoint.client_key(),
             endpoint: Arc::new(endpoint),
@@ -236,7 +311,7 @@ fn model_groups(
         group.max_retries = group.max_retries.max(d.max_retries);
         group.deployments.push(Arc::new(DeploymentState {
             target,
-            in_flight: AtomicUsize::new(0),
+            member,
             mock: d.mock,
         }));
     }

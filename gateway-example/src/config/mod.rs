@@ -24,6 +24,7 @@ mod models;
 mod provider_env;
 mod raw;
 mod reader;
+mod router;
 mod sections;
 mod settings;
 mod vertex;
@@ -39,6 +40,10 @@ pub use self::bedrock::AwsParams;
 pub use self::error::{ConfigError, ConfigErrors, Ignored};
 pub use self::litellm::{endpoint, infer_provider, prefix_hint, qualify, EnvDefaults, Params};
 pub use self::reader::{Env, MAX_COUNT, MAX_REPORTED, MAX_SECONDS};
+pub use self::router::{
+    Fallback, RedisCache, RouterConfig, DEFAULT_ALLOWED_FAILS, DEFAULT_COOLDOWN_TIME,
+    DEFAULT_MAX_FALLBACKS, DEFAULT_RETRY_AFTER, MAX_RETRY_WAIT,
+};
 pub use self::settings::{
     CacheConfig, LimitsConfig, PoolConfig, ResponsesConfig, ServerConfig, Strategy,
 };
@@ -111,6 +116,36 @@ pub struct Deployment {
     pub max_retries: u32,
     /// `model_info`.
     pub info: ModelInfo,
+    /// `rpm`, `tpm`, `weight`, `order`, `max_parallel_requests`.
+    pub routing: DeploymentRouting,
+}
+
+/// How the router treats one deployment (`litellm_params`, or the entry's own
+/// `rpm`/`tpm`, where LiteLLM also reads them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeploymentRouting {
+    /// Most requests a minute (`rpm`); at it, the deployment is skipped.
+    pub rpm: Option<u64>,
+    /// Most tokens a minute (`tpm`), reserved from `max_tokens` or an estimate.
+    pub tpm: Option<u64>,
+    /// Share of the traffic against the group's other deployments (`weight`, default 1).
+    pub weight: u32,
+    /// Tried only when every deployment of a lower `order` is unavailable (default 0).
+    pub order: u32,
+    /// Most requests in flight (`max_parallel_requests`); at it, skipped.
+    pub max_parallel_requests: Option<usize>,
+}
+
+impl Default for DeploymentRouting {
+    fn default() -> Self {
+        Self {
+            rpm: None,
+            tpm: None,
+            weight: 1,
+            order: 0,
+            max_parallel_requests: None,
+        }
+    }
 }
 
 /// One `model_list` entry whose `model_name` has a `*` (LiteLLM's wildcard routing):
@@ -162,6 +197,8 @@ pub struct Config {
     pub aliases: Vec<ModelAlias>,
     /// `router_settings.routing_strategy`.
     pub strategy: Strategy,
+    /// Fallbacks, cooldowns, retry waits, Redis (`router_settings`).
+    pub router: RouterConfig,
     /// LiteLLM settings accepted and not acted on, to list at start.
     pub ignored: Ignored,
     /// Other things to say at start (a setting replaced by the gateway's own).
@@ -210,6 +247,14 @@ impl Config {
         };
         let (deployments, wildcards) =
             models::model_list(&mut ctx, raw.model_list.as_ref(), &inherited);
+        let served = |name: &str| {
+            deployments.iter().any(|d| d.model_name == name)
+                || litellm.aliases.iter().any(|a| a.alias == name)
+                || wildcards
+                    .iter()
+                    .any(|w| captures(&w.pattern, name).is_some())
+        };
+        litellm.router.check_names(&mut ctx, &served);
         for alias in &litellm.aliases {
             if !deployments.iter().any(|d| d.model_name == alias.model) {
                 ctx.error(
@@ -251,6 +296,7 @@ impl Config {
             wildcards,
             aliases: litellm.aliases,
             strategy: litellm.strategy,
+            router: litellm.router,
             ignored: ctx.ignored,
             warnings: ctx.warnings,
         })

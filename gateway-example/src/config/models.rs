@@ -48,12 +48,15 @@ const USED_PARAMS: &[(&str, &str)] = &[
     ("aws_session_name", "aws_session_name"),
     ("aws_sts_endpoint", "aws_sts_endpoint"),
     ("aws_bedrock_runtime_endpoint", "api_base"),
+    ("rpm", "rpm"),
+    ("tpm", "tpm"),
+    ("weight", "weight"),
+    ("order", "order"),
+    ("max_parallel_requests", "max_parallel_requests"),
 ];
 
 /// LiteLLM `litellm_params` keys accepted and listed as ignored.
 const IGNORED_PARAMS: &[&str] = &[
-    "rpm",
-    "tpm",
     "input_cost_per_token",
     "output_cost_per_token",
     "input_cost_per_second",
@@ -62,9 +65,6 @@ const IGNORED_PARAMS: &[&str] = &[
     "additional_drop_params",
     "tags",
     "region_name",
-    "weight",
-    "order",
-    "max_parallel_requests",
     "max_budget",
     "budget_duration",
     "cache_control_injection_points",
@@ -88,9 +88,12 @@ const IGNORED_PARAMS: &[&str] = &[
     "configurable_clientside_auth_params",
 ];
 
-/// Entry-level keys besides `model_name`, `litellm_params` and `model_info`: LiteLLM
-/// accepts `rpm`/`tpm` here too (the router reads either place).
-const ENTRY_IGNORED: &[&str] = &["rpm", "tpm", "model_id", "deployment_id"];
+/// Entry-level keys besides `model_name`, `litellm_params`, `model_info` and
+/// `rpm`/`tpm` (LiteLLM's router reads those in either place) that are accepted.
+const ENTRY_IGNORED: &[&str] = &["model_id", "deployment_id"];
+
+/// Largest `rpm`/`tpm`/`weight`/`order`/`max_parallel_requests`.
+const MAX_ROUTING: u64 = 1 << 40;
 
 /// `model_info` keys the gateway uses (shown by `GET /v1/models/{id}`).
 const INFO_USED: &[&str] = &[
@@ -143,9 +146,12 @@ fn entry(ctx: &mut Ctx<'_>, at: &str, item: &Value, inherited: &Inherited) -> Op
     let mut model_name = None;
     let mut params = None;
     let mut info = ModelInfo::default();
+    let mut entry_limits = (None, None);
     for (key, value) in entries(ctx, at, Some(item)) {
         let path = format!("{at}.{key}");
         match key.as_str() {
+            "rpm" => entry_limits.0 = ctx.whole(&path, Some(&value), 1, MAX_ROUTING),
+            "tpm" => entry_limits.1 = ctx.whole(&path, Some(&value), 1, MAX_ROUTING),
             "model_name" => match &value {
                 Value::String(s) if !s.trim().is_empty() => model_name = Some(s.clone()),
                 _ => ctx.error(&path, "must be a non-empty string"),
@@ -183,7 +189,9 @@ fn entry(ctx: &mut Ctx<'_>, at: &str, item: &Value, inherited: &Inherited) -> Op
         return None;
     };
     let at = format!("{at}.litellm_params");
-    let read = read_params(ctx, &at, &params, inherited)?;
+    let mut read = read_params(ctx, &at, &params, inherited)?;
+    read.routing.rpm = read.routing.rpm.or(entry_limits.0);
+    read.routing.tpm = read.routing.tpm.or(entry_limits.1);
     // Built even after an error in the entry, so that the model's own problem is
     // reported in the same run.
     let built = build(ctx, &at, model_name, read, info, inherited);
@@ -197,6 +205,7 @@ struct Read {
     params: Params,
     max_retries: u32,
     mock_response: Option<String>,
+    routing: super::DeploymentRouting,
 }
 
 fn read_params(ctx: &mut Ctx<'_>, at: &str, value: &Value, inherited: &Inherited) -> Option<Read> {
@@ -209,6 +218,7 @@ fn read_params(ctx: &mut Ctx<'_>, at: &str, value: &Value, inherited: &Inherited
     };
     let mut max_retries = inherited.max_retries;
     let mut mock_response = None;
+    let mut routing = super::DeploymentRouting::default();
     let used: Vec<&str> = USED_PARAMS.iter().map(|(k, _)| *k).collect();
     for (key, value) in entries(ctx, at, Some(value)) {
         let path = format!("{at}.{key}");
@@ -270,6 +280,19 @@ fn read_params(ctx: &mut Ctx<'_>, at: &str, value: &Value, inherited: &Inherited
                     }
                 }
             }
+            "rpm" => routing.rpm = ctx.whole(&path, v, 1, MAX_ROUTING),
+            "tpm" => routing.tpm = ctx.whole(&path, v, 1, MAX_ROUTING),
+            "weight" => routing.weight = weight(ctx, &path, &value).unwrap_or(routing.weight),
+            "order" => {
+                if let Some(n) = ctx.whole(&path, v, 0, u64::from(u32::MAX)) {
+                    routing.order = n as u32;
+                }
+            }
+            "max_parallel_requests" => {
+                routing.max_parallel_requests = ctx
+                    .whole(&path, v, 1, MAX_ROUTING)
+                    .and_then(|n| usize::try_from(n).ok())
+            }
             // A deployment's own `drop_params` wins over `litellm_settings`'.
             "drop_params" => {
                 if let Some(drop) = ctx.boolean(&path, v) {
@@ -296,7 +319,26 @@ fn read_params(ctx: &mut Ctx<'_>, at: &str, value: &Value, inherited: &Inherited
         params,
         max_retries,
         mock_response,
+        routing,
     })
+}
+
+/// `weight`: LiteLLM takes any positive number; kept to whole shares from 1 to 1000
+/// (a fraction is rounded, at least 1).
+fn weight(ctx: &mut Ctx<'_>, key: &str, value: &Value) -> Option<u32> {
+    match value.as_f64() {
+        Some(w) if w.is_finite() && w > 0.0 && w <= 1000.0 => Some((w.round() as u32).max(1)),
+        _ => {
+            ctx.error(
+                key,
+                format!(
+                    "must be a weight above 0 and at most 1000, got {}",
+                    describe(value)
+                ),
+            );
+            None
+        }
+    }
 }
 
 fn build(
@@ -362,6 +404,7 @@ fn build(
             mock_response: read.mock_response,
             max_retries: read.max_retries,
             info,
+            routing: read.routing,
         })),
         Err(problem) => {
             ctx.error(&key, problem);

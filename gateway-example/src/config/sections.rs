@@ -276,6 +276,33 @@ pub(crate) struct LiteLlm {
     /// `litellm_settings.drop_params`: parameters a provider cannot honour are dropped
     /// instead of refused.
     pub(crate) drop_params: bool,
+    /// Fallbacks, cooldowns, retries, Redis.
+    pub(crate) router: super::router::RouterConfig,
+}
+
+/// `litellm_settings` keys the gateway acts on (for near-miss errors).
+const LITELLM_USED: &[&str] = &[
+    "num_retries",
+    "request_timeout",
+    "drop_params",
+    "cache",
+    "cache_params",
+    "fallbacks",
+    "context_window_fallbacks",
+    "content_policy_fallbacks",
+    "default_fallbacks",
+];
+
+/// A key the gateway does not act on: listed as ignored, or an error when it is a near
+/// miss of one it does act on (a typo that would silently change behaviour).
+fn unused(ctx: &mut Ctx<'_>, section: &str, key: &str, used: &[&str]) {
+    match near_miss(key, used) {
+        Some(close) => ctx.error(
+            &format!("{section}.{key}"),
+            format!("unknown field `{key}` (did you mean `{close}`?)"),
+        ),
+        None => ctx.ignored.add(section, key),
+    }
 }
 
 /// `litellm_settings`, `router_settings`, `general_settings` (read after
@@ -288,7 +315,11 @@ pub(crate) fn litellm(ctx: &mut Ctx<'_>, raw: &super::raw::RawFile) -> LiteLlm {
         timeout: None,
         master_key: None,
         drop_params: false,
+        router: super::router::RouterConfig::default(),
     };
+    let mut redis = super::router::RedisParts::default();
+    let mut cache = None;
+    let mut cache_params = None;
     for (key, value) in entries(ctx, "litellm_settings", raw.litellm_settings.as_ref()) {
         let path = format!("litellm_settings.{key}");
         match key.as_str() {
@@ -301,9 +332,23 @@ pub(crate) fn litellm(ctx: &mut Ctx<'_>, raw: &super::raw::RawFile) -> LiteLlm {
             "drop_params" => {
                 out.drop_params = ctx.boolean(&path, Some(&value)).unwrap_or(false);
             }
-            _ => ctx.ignored.add("litellm_settings", &key),
+            "cache" => cache = ctx.boolean(&path, Some(&value)),
+            "cache_params" => cache_params = Some(value),
+            k if k.ends_with("fallbacks") && super::router::ROUTER_KEYS.contains(&k) => {
+                out.router.take(ctx, &mut redis, k, &path, &value);
+            }
+            _ => unused(ctx, "litellm_settings", &key, LITELLM_USED),
         }
     }
+    out.router
+        .cache(ctx, &mut redis, cache, cache_params.as_ref());
+    let mut used: Vec<&str> = vec![
+        "routing_strategy",
+        "model_group_alias",
+        "num_retries",
+        "timeout",
+    ];
+    used.extend(super::router::ROUTER_KEYS);
     for (key, value) in entries(ctx, "router_settings", raw.router_settings.as_ref()) {
         let path = format!("router_settings.{key}");
         match key.as_str() {
@@ -315,9 +360,13 @@ pub(crate) fn litellm(ctx: &mut Ctx<'_>, raw: &super::raw::RawFile) -> LiteLlm {
                 }
             }
             "timeout" => out.timeout = ctx.seconds(&path, Some(&value)).or(out.timeout),
-            _ => ctx.ignored.add("router_settings", &key),
+            k if super::router::ROUTER_KEYS.contains(&k) => {
+                out.router.take(ctx, &mut redis, k, &path, &value);
+            }
+            _ => unused(ctx, "router_settings", &key, &used),
         }
     }
+    out.router.redis = redis.url(ctx);
     for (key, value) in entries(ctx, "general_settings", raw.general_settings.as_ref()) {
         match key.as_str() {
             "master_key" => out.master_key = master_key(ctx, "general_settings.master_key", &value),
@@ -380,6 +429,8 @@ fn strategy(ctx: &mut Ctx<'_>, key: &str, value: &Value) -> Strategy {
     match ctx.string(key, Some(value)).as_deref() {
         Some("least-busy") | None => Strategy::LeastBusy,
         Some("simple-shuffle" | "round-robin") => Strategy::RoundRobin,
+        Some("usage-based-routing-v2" | "usage-based-routing") => Strategy::UsageBased,
+        Some("latency-based-routing") => Strategy::LatencyBased,
         Some(other) => {
             ctx.warnings.push(format!(
                 "{}: `{key}: {other}` is not supported; using least-busy",

@@ -106,6 +106,13 @@ pub struct CacheConfig {
 pub enum Strategy {
     /// The deployment with the fewest requests in flight (default).
     LeastBusy,
-    /// In turn.
+    /// In turn (LiteLLM's `simple-shuffle`), in proportion to `weight`.
     RoundRobin,
+    /// The deployment with the fewest tokens reserved this minute, as this instance
+    /// counted them (`usage-based-routing-v2`); `rpm`/`tpm` are enforced by every
+    /// strategy.
+    UsageBased,
+    /// The deployment with the lowest recent latency to the response head
+    /// (`latency-based-routing`).
+    LatencyBased,
 }

@@ -18,7 +18,7 @@ use prometheus_client::registry::{Registry, Unit};
 
 mod snapshot;
 
-pub use self::snapshot::Snapshot;
+pub use self::snapshot::{RouterNumbers, Snapshot};
 use self::snapshot::SnapshotCollector;
 
 /// The content type of `/metrics`: OpenMetrics text, as prometheus-client writes it.

@@ -27,6 +27,25 @@ pub struct Snapshot {
     pub response_cache: Option<CacheMetrics>,
     /// The callback registry.
     pub callbacks: CallbackMetrics,
+    /// The router's decisions and its Redis health.
+    pub router: RouterNumbers,
+}
+
+/// The router's counters (see `crate::router`), as plain numbers.
+#[derive(Debug, Clone, Default)]
+pub struct RouterNumbers {
+    /// Requests sent on to a fallback group.
+    pub fallbacks: u64,
+    /// Cooldowns started.
+    pub cooldowns: u64,
+    /// Deployments skipped at their rpm/tpm.
+    pub rate_limited: u64,
+    /// Requests answered at once: every deployment cooling or at its limit.
+    pub unavailable: u64,
+    /// Whether Redis answered the last calls (`None`: no Redis configured).
+    pub redis_up: Option<bool>,
+    /// Decisions made from this instance's memory because Redis was down.
+    pub redis_fallbacks: u64,
 }
 
 /// Takes a [`Snapshot`] at each scrape.
@@ -51,8 +70,55 @@ impl Collector for SnapshotCollector {
         if let Some(response) = &s.response_cache {
             cache(out, "response", response)?;
         }
-        callbacks(out, &s.callbacks)
+        callbacks(out, &s.callbacks)?;
+        router(out, &s.router)
     }
+}
+
+fn router(out: &mut DescriptorEncoder<'_>, r: &RouterNumbers) -> fmt::Result {
+    use Kind::{Counter, Gauge};
+    let counters = [
+        (
+            "gateway_router_fallbacks",
+            "Requests sent on to a fallback model group",
+            r.fallbacks,
+        ),
+        (
+            "gateway_router_cooldowns",
+            "Deployment cooldowns started",
+            r.cooldowns,
+        ),
+        (
+            "gateway_router_rate_limited",
+            "Deployments skipped at their rpm/tpm",
+            r.rate_limited,
+        ),
+        (
+            "gateway_router_unavailable",
+            "Requests answered at once: every deployment cooling or at its limit",
+            r.unavailable,
+        ),
+    ];
+    for (name, help, value) in counters {
+        one(out, name, help, Counter, value)?;
+    }
+    if let Some(up) = r.redis_up {
+        one(
+            out,
+            "gateway_redis_up",
+            "Whether Redis answered the last calls (1) or the gateway runs on local state (0)",
+            Gauge,
+            u64::from(up),
+        )?;
+        one(
+            out,
+            "gateway_redis_fallbacks",
+            "Decisions made from this instance's memory because Redis was down",
+            Counter,
+            r.redis_fallbacks,
+        )?;
+    }
+    Ok(())
 }
 
 /// Whether a sample is a gauge or a counter (whose name gets `_total`).

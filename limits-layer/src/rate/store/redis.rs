@@ -1,15 +1,14 @@
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::{BoxFuture, FutureExt};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
-use tokio::time::Instant;
 
 use super::{Decision, Limits, MemoryStore, Store, Ticket};
 use crate::rate::RateLimited;
+use crate::redis_link::Link;
 use crate::BoxError;
 
 /// Default timeout of every Redis call (connect included); then the local fallback.
@@ -101,23 +100,20 @@ pub struct RedisMetrics {
 /// a local [`MemoryStore`] instead (per-instance limits), counted in
 /// [`RedisMetrics::fallbacks`], with one WARN when Redis goes down and one INFO when it
 /// answers again. While it is down, one call tries Redis again every `probe_interval`
-/// and the others go straight to the fallback; no call waits longer than `timeout`. Recovery is automatic: the connection reconnects by itself
-/// and the first successful call makes the store shared again.
+/// and the others go straight to the fallback; no call waits longer than `timeout`.
+/// Recovery is automatic: the connection reconnects by itself and the first successful
+/// call makes the store shared again.
 #[derive(Clone)]
 pub struct RedisStore {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    conn: ConnectionManager,
+    link: Link,
     config: RedisConfig,
     fallback: MemoryStore,
     reserve: Script,
     reconcile: Script,
-    up: AtomicBool,
-    last_failure: Mutex<Option<Instant>>,
-    fallbacks: AtomicU64,
-    errors: AtomicU64,
 }
 
 impl RedisStore {
@@ -133,34 +129,31 @@ impl RedisStore {
         config: RedisConfig,
         fallback: MemoryStore,
     ) -> Result<Self, BoxError> {
-        let client = redis::Client::open(url)?;
-        let manager = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.timeout))
-            .set_response_timeout(Some(config.timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(config.probe_interval);
-        let conn = ConnectionManager::new_lazy_with_config(client, manager)?;
+        let link = Link::new(
+            url,
+            config.prefix.clone(),
+            config.timeout,
+            config.probe_interval,
+            "rate limits",
+        )?;
         Ok(Self {
             inner: Arc::new(Inner {
-                conn,
+                link,
                 config,
                 fallback,
                 reserve: Script::new(RESERVE),
                 reconcile: Script::new(RECONCILE),
-                up: AtomicBool::new(true),
-                last_failure: Mutex::new(None),
-                fallbacks: AtomicU64::new(0),
-                errors: AtomicU64::new(0),
             }),
         })
     }
 
     /// The health counters.
     pub fn metrics(&self) -> RedisMetrics {
+        let link = &self.inner.link;
         RedisMetrics {
-            fallbacks: self.inner.fallbacks.load(Ordering::Relaxed),
-            errors: self.inner.errors.load(Ordering::Relaxed),
-            up: self.inner.up.load(Ordering::Relaxed),
+            fallbacks: link.fallbacks.load(Ordering::Relaxed),
+            errors: link.errors.load(Ordering::Relaxed),
+            up: link.is_up(),
         }
     }
 
@@ -171,79 +164,27 @@ impl RedisStore {
 }
 
 impl Inner {
-    fn key(&self, key: &str) -> String {
-        format!("{}:{key}", self.config.prefix)
-    }
-
-    /// Whether to skip Redis: it failed less than `probe_interval` ago. When the interval
-    /// is over, the first caller probes and restarts the interval, so concurrent callers
-    /// keep using the fallback instead of all waiting on a Redis that may still be down.
-    fn resting(&self) -> bool {
-        let mut last = self.last_failure.lock().unwrap_or_else(|p| p.into_inner());
-        match *last {
-            Some(at) if at.elapsed() < self.config.probe_interval => true,
-            Some(_) => {
-                *last = Some(Instant::now());
-                false
-            }
-            None => false,
-        }
-    }
-
-    fn succeeded(&self) {
-        *self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        if !self.up.swap(true, Ordering::Relaxed) {
-            tracing::info!(prefix = %self.config.prefix, "redis answers again: rate limits are shared again");
-        }
-    }
-
-    fn failed(&self, err: &dyn fmt::Display) {
-        self.errors.fetch_add(1, Ordering::Relaxed);
-        *self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-        if self.up.swap(false, Ordering::Relaxed) {
-            tracing::warn!(prefix = %self.config.prefix, error = %err,
-                "redis is down: rate limits fall back to this instance's memory");
-        }
-    }
-
     async fn reserve(&self, key: &Arc<str>, tokens: u64, limits: Limits) -> Decision {
-        if !self.resting() {
-            let mut conn = self.conn.clone();
-            let opt = |n: Option<u64>| n.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
-            let mut call = self.reserve.key(self.key(key));
-            call.arg(limits.window_ms())
-                .arg(opt(limits.rpm))
-                .arg(opt(limits.tpm))
-                .arg(tokens);
-            let answer = tokio::time::timeout(
-                self.config.timeout,
-                call.invoke_async::<(i64, u64, i64)>(&mut conn),
-            )
-            .await;
-            match answer {
-                Ok(Ok(answer)) => {
-                    self.succeeded();
-                    return decision(key, tokens, answer);
-                }
-                Ok(Err(err)) => self.failed(&err),
-                Err(_) => self.failed(&"timed out"),
-            }
+        let opt = |n: Option<u64>| n.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        let mut call = self.reserve.key(self.link.key(key));
+        call.arg(limits.window_ms())
+            .arg(opt(limits.rpm))
+            .arg(opt(limits.tpm))
+            .arg(tokens);
+        if let Some(answer) = self.link.invoke::<(i64, u64, i64)>(&call, true).await {
+            return decision(key, tokens, answer);
         }
-        self.fallbacks.fetch_add(1, Ordering::Relaxed);
+        self.link.fallbacks.fetch_add(1, Ordering::Relaxed);
         self.fallback.try_reserve(key, tokens, limits)
     }
 
     async fn reconcile(&self, ticket: Ticket, actual: u64) {
         let delta = i128::from(actual) - i128::from(ticket.reserved());
         let delta = i64::try_from(delta).unwrap_or(if delta < 0 { i64::MIN } else { i64::MAX });
-        let mut conn = self.conn.clone();
-        let mut call = self.reconcile.key(self.key(ticket.key()));
+        let mut call = self.reconcile.key(self.link.key(ticket.key()));
         call.arg(ticket.window()).arg(delta);
-        match tokio::time::timeout(self.config.timeout, call.invoke_async::<i64>(&mut conn)).await {
-            Ok(Ok(_)) => self.succeeded(),
-            Ok(Err(err)) => self.failed(&err),
-            Err(_) => self.failed(&"timed out"),
-        }
+        // Not a probe: a ticket counted in Redis is reconciled there whenever possible.
+        let _ = self.link.invoke::<i64>(&call, false).await;
     }
 }
 
