@@ -9,7 +9,8 @@
 //!   cools it for that long. A group whose deployments are all cooling answers `429`
 //!   with `Retry-After` at once.
 //! - **Rate limits** (`limits_layer::rate`): a deployment's `rpm`/`tpm` are counted
-//!   per minute, the request's `max_tokens` (or an estimate) reserved up front; a group
+//!   per minute, the request's `max_tokens` (or an estimate) reserved up front and
+//!   settled with the usage the provider reports (`reservation`); a group
 //!   whose deployments are all at their limit answers `429` with the time until a
 //!   slot frees.
 //! - **Retries and fallbacks** (`serve`): retries go to another deployment, waiting

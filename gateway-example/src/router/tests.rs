@@ -309,3 +309,69 @@ async fn a_deployment_at_its_rpm_is_skipped_and_all_at_limit_is_a_429() {
         .unwrap_or(0);
     assert!((1..=60).contains(&after), "{after}");
 }
+
+fn tpm(tokens: u64) -> DeploymentRouting {
+    DeploymentRouting {
+        tpm: Some(tokens),
+        ..DeploymentRouting::default()
+    }
+}
+
+fn used(prompt_tokens: u64, completion_tokens: u64) -> limits_layer::callbacks::Usage {
+    limits_layer::callbacks::Usage {
+        prompt_tokens,
+        completion_tokens,
+        ..Default::default()
+    }
+}
+
+fn status(routed: Routed<Arc<str>>) -> Option<StatusCode> {
+    routed.result.err().map(|e| e.status())
+}
+
+// `run` reserves 10 tokens a request: under `tpm: 15` a second one fits only once the
+// first was settled below 5.
+
+#[tokio::test(start_paused = true)]
+async fn a_tpm_reservation_is_settled_with_the_usage_of_a_whole_answer() {
+    let r = router(RouterConfig::default());
+    let g = group_with("gpt", vec![vec![]], 0, tpm(15));
+    let first = run(&r, &[&g], "gpt").await;
+    let mut extensions = http::Extensions::new();
+    extensions.insert(used(2, 1));
+    let held = first.reservation.and_then(|res| settle(res, &extensions));
+    assert!(held.is_none(), "a whole answer settles at once");
+    let second = run(&r, &[&g], "gpt").await;
+    assert!(second.result.is_ok(), "3 used and 10 reserved fit in 15");
+    // Never settled: its 10 stand, and a third does not fit.
+    drop(second.reservation);
+    let third = run(&r, &[&g], "gpt").await;
+    assert_eq!(status(third), Some(StatusCode::TOO_MANY_REQUESTS));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_streams_reservation_is_settled_when_its_body_is_dropped() {
+    let r = router(RouterConfig::default());
+    let g = group_with("gpt", vec![vec![]], 0, tpm(15));
+    let first = run(&r, &[&g], "gpt").await;
+    let cell = limits_layer::callbacks::UsageCell::default();
+    let mut extensions = http::Extensions::new();
+    extensions.insert(cell.clone());
+    let held = first.reservation.and_then(|res| settle(res, &extensions));
+    assert!(held.is_some(), "a stream's usage comes at its end");
+    cell.set(used(1, 1));
+    drop(held);
+    let second = run(&r, &[&g], "gpt").await;
+    assert!(second.result.is_ok(), "2 used and 10 reserved fit in 15");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_the_provider_refused_gives_its_tokens_back() {
+    let r = router(RouterConfig::default());
+    let refusal = upstream(400, r#"{"error":{"message":"bad"}}"#, None);
+    let g = group_with("gpt", vec![vec![Err(refusal)]], 0, tpm(15));
+    let refused = run(&r, &[&g], "gpt").await;
+    assert_eq!(status(refused), Some(StatusCode::BAD_REQUEST));
+    let next = run(&r, &[&g], "gpt").await;
+    assert!(next.result.is_ok(), "the refused request's 10 were released");
+}
