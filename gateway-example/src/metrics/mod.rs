@@ -18,8 +18,8 @@ use prometheus_client::registry::{Registry, Unit};
 
 mod snapshot;
 
-pub use self::snapshot::{RouterNumbers, Snapshot};
 use self::snapshot::SnapshotCollector;
+pub use self::snapshot::{RouterNumbers, Snapshot};
 
 /// The content type of `/metrics`: OpenMetrics text, as prometheus-client writes it.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";

@@ -73,7 +73,10 @@ fn total(usage: Usage) -> u64 {
 /// Settles `reservation` with the usage in a response's `extensions`: a whole answer's
 /// now; a stream's (in its [`UsageCell`]) when the returned reservation is dropped
 /// with the body.
-pub(crate) fn settle(reservation: Reservation, extensions: &http::Extensions) -> Option<Reservation> {
+pub(crate) fn settle(
+    reservation: Reservation,
+    extensions: &http::Extensions,
+) -> Option<Reservation> {
     reservation.settle(
         extensions.get::<Usage>().copied(),
         extensions.get::<UsageCell>().cloned(),

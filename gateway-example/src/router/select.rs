@@ -25,6 +25,7 @@ pub(crate) fn candidates(
     strategy: Strategy,
     turn: usize,
 ) -> Result<Vec<usize>, Unavailable> {
+    // `cooling` may be empty: nothing cools.
     let available: Vec<usize> = (0..members.len())
         .filter(|i| cooling.get(*i).copied().flatten().is_none())
         .filter(|i| {
@@ -43,16 +44,15 @@ pub(crate) fn candidates(
             .unwrap_or(Duration::from_secs(1));
         return Err(Unavailable::Cooling(soonest));
     };
-    let level: Vec<usize> = available
-        .into_iter()
-        .filter(|i| members[*i].routing.order == order)
-        .collect();
-    let untried: Vec<usize> = level
-        .iter()
-        .copied()
-        .filter(|i| !tried.contains(i))
-        .collect();
-    let mut pool = if untried.is_empty() { level } else { untried };
+    // The lowest order's, untried ones if any (the usual case, one order and a first
+    // attempt, filters nothing and allocates no more).
+    let mut pool = available;
+    if pool.iter().any(|i| members[*i].routing.order != order) {
+        pool.retain(|i| members[*i].routing.order == order);
+    }
+    if !tried.is_empty() && pool.iter().any(|i| !tried.contains(i)) {
+        pool.retain(|i| !tried.contains(i));
+    }
     rank(members, &mut pool, strategy, turn);
     Ok(pool)
 }

@@ -149,15 +149,11 @@ impl Router {
         Fut: Future<Output = Result<R, ProviderError>>,
     {
         let members = group.members();
-        let keys: Vec<Arc<str>> = members.iter().map(|m| m.key.clone()).collect();
         let attempts = group.max_retries() + 1;
         let mut tried: Vec<usize> = Vec::new();
         let mut last_key = None;
         for attempt in 1..=attempts {
-            let (i, reservation) = match self
-                .pick(&members, &keys, &tried, tokens, group.turn())
-                .await
-            {
+            let (i, reservation) = match self.pick(&members, &tried, tokens, group.turn()).await {
                 Ok(picked) => picked,
                 Err(err) => {
                     self.metrics.unavailable.fetch_add(1, Ordering::Relaxed);
@@ -220,12 +216,17 @@ impl Router {
     async fn pick(
         &self,
         members: &[&Member],
-        keys: &[Arc<str>],
         tried: &[usize],
         tokens: u64,
         turn: usize,
     ) -> Result<(usize, Option<Reservation>), ProviderError> {
-        let cooling = self.cooldowns.cooling(keys).await;
+        // Nothing cooling anywhere (known without I/O): no lookup, every one in rotation.
+        let cooling = if self.cooldowns.none_cooling() {
+            Vec::new()
+        } else {
+            let keys: Vec<Arc<str>> = members.iter().map(|m| m.key.clone()).collect();
+            self.cooldowns.cooling(&keys).await
+        };
         let order =
             match candidates(members, &cooling, tried, self.strategy, turn) {
                 Ok(order) => order,
@@ -256,8 +257,7 @@ impl Router {
                 }
                 Ok(Decision::Admitted(ticket)) => {
                     m.add_tokens(reserve);
-                    let reservation =
-                        tpm.map(|_| Reservation::new(self.limits.clone(), ticket));
+                    let reservation = tpm.map(|_| Reservation::new(self.limits.clone(), ticket));
                     return Ok((i, reservation));
                 }
                 // A store error admits: a limit store must not stop the traffic.

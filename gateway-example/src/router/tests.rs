@@ -373,5 +373,8 @@ async fn a_request_the_provider_refused_gives_its_tokens_back() {
     let refused = run(&r, &[&g], "gpt").await;
     assert_eq!(status(refused), Some(StatusCode::BAD_REQUEST));
     let next = run(&r, &[&g], "gpt").await;
-    assert!(next.result.is_ok(), "the refused request's 10 were released");
+    assert!(
+        next.result.is_ok(),
+        "the refused request's 10 were released"
+    );
 }

@@ -1,5 +1,6 @@
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,11 +18,16 @@ pub const DEFAULT_MAX_COOLDOWN_KEYS: usize = 10_000;
 #[derive(Clone)]
 pub struct MemoryCooldowns {
     inner: Arc<Mutex<State>>,
+    /// Keys whose entry has a cooldown set (ended or not), kept equal to the count in
+    /// `State` under its lock: zero means nothing cools, read without the lock.
+    cooling: Arc<AtomicUsize>,
 }
 
 struct State {
     keys: HashMap<Arc<str>, Entry>,
     max_keys: usize,
+    /// Entries with `until` set.
+    cooling: usize,
 }
 
 #[derive(Clone, Copy)]
@@ -50,7 +56,9 @@ impl MemoryCooldowns {
             inner: Arc::new(Mutex::new(State {
                 keys: HashMap::new(),
                 max_keys: max_keys.max(1),
+                cooling: 0,
             })),
+            cooling: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -58,35 +66,44 @@ impl MemoryCooldowns {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The time left of each key's cooldown, now.
+    /// Publishes the state's count of cooling entries (called under its lock).
+    fn publish(&self, state: &State) {
+        self.cooling.store(state.cooling, Ordering::Release);
+    }
+
+    /// `true` when no key has a cooldown set: one atomic read, no lock.
+    pub fn none_cooling_now(&self) -> bool {
+        self.cooling.load(Ordering::Acquire) == 0
+    }
+
+    /// The time left of each key's cooldown, now (a cooldown found ended is cleared).
     pub fn cooling_now(&self, keys: &[Arc<str>]) -> Vec<Option<Duration>> {
         let now = Instant::now();
-        let state = self.lock();
-        keys.iter()
+        let mut state = self.lock();
+        let left = keys
+            .iter()
             .map(|k| {
-                let until = state.keys.get(k)?.until?;
-                (until > now).then(|| until - now)
+                let entry = state.keys.get_mut(k)?;
+                let until = entry.until?;
+                if until > now {
+                    return Some(until - now);
+                }
+                entry.until = None;
+                state.cooling -= 1;
+                None
             })
-            .collect()
+            .collect();
+        self.publish(&state);
+        left
     }
 
     /// Counts a failure now; `Some(cooldown)` if it started one.
     pub fn failure_now(&self, key: &Arc<str>, policy: CooldownPolicy) -> Option<Duration> {
         let now = Instant::now();
         let mut state = self.lock();
-        let entry = state.entry(key, now)?;
-        if now.duration_since(entry.window_start) >= policy.window {
-            entry.window_start = now;
-            entry.failures = 0;
-        }
-        entry.failures = entry.failures.saturating_add(1);
-        if entry.failures > policy.allowed_fails {
-            entry.failures = 0;
-            entry.window_start = now;
-            entry.until = Some(now + policy.cooldown);
-            return Some(policy.cooldown);
-        }
-        None
+        let started = state.failure(key, policy, now);
+        self.publish(&state);
+        started
     }
 
     /// Cools `key` for `time` from now, unless it already cools longer.
@@ -95,12 +112,42 @@ impl MemoryCooldowns {
         let until = now + time.min(MAX_COOLDOWN);
         let mut state = self.lock();
         if let Some(entry) = state.entry(key, now) {
-            entry.until = Some(entry.until.map_or(until, |u| u.max(until)));
+            let was = entry
+                .until
+                .replace(entry.until.map_or(until, |u| u.max(until)));
+            if was.is_none() {
+                state.cooling += 1;
+            }
         }
+        self.publish(&state);
     }
 }
 
 impl State {
+    /// [`MemoryCooldowns::failure_now`] under the lock.
+    fn failure(
+        &mut self,
+        key: &Arc<str>,
+        policy: CooldownPolicy,
+        now: Instant,
+    ) -> Option<Duration> {
+        let entry = self.entry(key, now)?;
+        if now.duration_since(entry.window_start) >= policy.window {
+            entry.window_start = now;
+            entry.failures = 0;
+        }
+        entry.failures = entry.failures.saturating_add(1);
+        if entry.failures <= policy.allowed_fails {
+            return None;
+        }
+        entry.failures = 0;
+        entry.window_start = now;
+        if entry.until.replace(now + policy.cooldown).is_none() {
+            self.cooling += 1;
+        }
+        Some(policy.cooldown)
+    }
+
     /// The key's entry, made if there is room (after dropping entries that no longer
     /// hold anything); `None` when the key set is full.
     fn entry(&mut self, key: &Arc<str>, now: Instant) -> Option<&mut Entry> {
@@ -110,6 +157,8 @@ impl State {
                     || (e.failures > 0
                         && now.duration_since(e.window_start) < super::DEFAULT_FAILURE_WINDOW)
             });
+            // What is left with a cooldown set (the ended ones went, or had none).
+            self.cooling = self.keys.values().filter(|e| e.until.is_some()).count();
             if self.keys.len() >= self.max_keys {
                 return None;
             }
@@ -123,6 +172,10 @@ impl State {
 }
 
 impl Cooldowns for MemoryCooldowns {
+    fn none_cooling(&self) -> bool {
+        self.none_cooling_now()
+    }
+
     fn cooling(&self, keys: &[Arc<str>]) -> BoxFuture<'static, Vec<Option<Duration>>> {
         future::ready(self.cooling_now(keys)).boxed()
     }
@@ -167,6 +220,25 @@ mod tests {
         assert_eq!(c.cooling_now(&[key()]), [Some(Duration::from_secs(10))]);
         tokio::time::advance(Duration::from_secs(10)).await;
         assert_eq!(c.cooling_now(&[key()]), [None]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn none_cooling_holds_exactly_while_no_cooldown_is_set() {
+        let c = MemoryCooldowns::new();
+        let policy = CooldownPolicy::new(0, Duration::from_secs(10));
+        assert!(c.none_cooling_now());
+        c.failure_now(&key(), policy);
+        assert!(!c.none_cooling_now(), "a cooldown started by failures");
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert!(!c.none_cooling_now(), "ended, but not yet seen ended");
+        assert_eq!(c.cooling_now(&[key()]), [None]);
+        assert!(c.none_cooling_now(), "seen ended, cleared");
+        c.cool_now(&key(), Duration::from_secs(5));
+        c.cool_now(&key(), Duration::from_secs(9));
+        assert!(!c.none_cooling_now(), "an explicit cooldown");
+        tokio::time::advance(Duration::from_secs(9)).await;
+        assert_eq!(c.cooling_now(&[key()]), [None]);
+        assert!(c.none_cooling_now(), "one key cooled twice counts once");
     }
 
     #[tokio::test(start_paused = true)]

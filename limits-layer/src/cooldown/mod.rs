@@ -89,6 +89,15 @@ pub trait Cooldowns: Send + Sync + 'static {
 
     /// Cools `key` for `time` (at most [`MAX_COOLDOWN`]), unless it already cools longer.
     fn cool(&self, key: &Arc<str>, time: Duration) -> BoxFuture<'static, ()>;
+
+    /// `true` when no key is cooling, known without I/O (then [`cooling`] would answer
+    /// `None` for every key, and a caller may skip it). `false` means "ask": the
+    /// default, and always the answer of a store whose state is remote.
+    ///
+    /// [`cooling`]: Cooldowns::cooling
+    fn none_cooling(&self) -> bool {
+        false
+    }
 }
 
 impl<T: Cooldowns + ?Sized> Cooldowns for Arc<T> {
@@ -106,5 +115,9 @@ impl<T: Cooldowns + ?Sized> Cooldowns for Arc<T> {
 
     fn cool(&self, key: &Arc<str>, time: Duration) -> BoxFuture<'static, ()> {
         (**self).cool(key, time)
+    }
+
+    fn none_cooling(&self) -> bool {
+        (**self).none_cooling()
     }
 }
