@@ -325,7 +325,7 @@ async fn wait_until(
     client: &Client<Body>,
     mut pred: impl FnMut(&pool_layer::PoolMetrics) -> bool,
 ) -> pool_layer::PoolMetrics {
-    // The server sees a close a moment before hyper's connection task drops the IO.
+    // The server sees a close a moment before the client drops the IO.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let metrics = client.metrics();

@@ -13,17 +13,21 @@ use bytes::Bytes;
 use http::Response;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper::client::conn::http1;
 use pin_project_lite::pin_project;
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::h1::H1;
 use super::host::Host;
 use super::{ClientError, Pool};
 use crate::BoxError;
 
 /// What a response body does when it ends or is dropped: give its connection back (if
 /// it may be reused) and its slot.
-pub(super) trait Done: Send + Sync {
+pub(super) trait Done: Send {
+    /// Drives the connection, if the body's request has one of its own (HTTP/1):
+    /// called before each poll of the body, whose bytes it reads.
+    fn drive(&mut self, _cx: &mut Context<'_>) {}
+
     fn done(self: Box<Self>, reusable: bool);
 }
 
@@ -32,7 +36,7 @@ pub(super) struct H1Done<B> {
     pub(super) host: Arc<Host<B>>,
     /// The shard whose thread runs the connection, whose idle list it goes back to.
     pub(super) home: usize,
-    pub(super) sender: http1::SendRequest<B>,
+    pub(super) conn: H1<B>,
     /// Freed after the connection is back, so the request it wakes finds it.
     pub(super) slot: OwnedSemaphorePermit,
 }
@@ -43,10 +47,14 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
+    fn drive(&mut self, cx: &mut Context<'_>) {
+        self.conn.drive(cx);
+    }
+
     fn done(self: Box<Self>, reusable: bool) {
         let this = *self;
         if reusable {
-            this.pool.put(&this.host, this.home, this.sender);
+            this.pool.put(&this.host, this.home, this.conn);
         }
         drop(this.slot);
     }
@@ -118,6 +126,9 @@ impl HttpBody for Body {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let mut this = self.project();
+        if let Some(done) = this.done.as_mut() {
+            done.drive(cx);
+        }
         let frame = std::task::ready!(this.inner.as_mut().poll_frame(cx));
         match &frame {
             Some(Ok(_)) if !this.inner.is_end_stream() => {}
