@@ -9,6 +9,14 @@ use gateway_example::config::{Config, DEMO};
 use gateway_example::Gateway;
 use tracing_subscriber::EnvFilter;
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[cfg(all(feature = "jemalloc", not(feature = "mimalloc")))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// An OpenAI/Anthropic-compatible LLM gateway: bounded, leak-proof, fast.
 ///
 /// With no arguments it serves an embedded demo config on 127.0.0.1:4000, whose models

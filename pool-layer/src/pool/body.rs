@@ -126,10 +126,17 @@ impl HttpBody for Body {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let mut this = self.project();
-        if let Some(done) = this.done.as_mut() {
-            done.drive(cx);
+        // The body first: a frame may be buffered already, and polling it tells hyper's
+        // state machine that the body wants more; then the connection, which reads it.
+        // (The other order wakes and polls the task once more per response.)
+        let mut frame = this.inner.as_mut().poll_frame(cx);
+        if frame.is_pending() {
+            if let Some(done) = this.done.as_mut() {
+                done.drive(cx);
+                frame = this.inner.as_mut().poll_frame(cx);
+            }
         }
-        let frame = std::task::ready!(this.inner.as_mut().poll_frame(cx));
+        let frame = std::task::ready!(frame);
         match &frame {
             Some(Ok(_)) if !this.inner.is_end_stream() => {}
             Some(Ok(_)) | None => {
