@@ -23,6 +23,7 @@ pub mod app;
 pub mod config;
 pub mod conn;
 pub mod front;
+pub mod http;
 pub mod intake;
 pub mod metrics;
 pub mod mock;

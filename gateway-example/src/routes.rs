@@ -26,10 +26,11 @@ use serde_json::json;
 use tokio::time::Instant;
 use tower::{ServiceBuilder, ServiceExt};
 
-use crate::app::{
-    admission_error, error_response, pick, AppState, Busy, BusyBody, DeploymentState,
-};
+use crate::app::deployment::{pick, Busy, BusyBody, DeploymentState};
+use crate::app::state::AppState;
+use crate::app::upstream::upstream_service;
 use crate::front::{AuthLayer, RecoverLayer, UpstreamTime};
+use crate::http::error::{admission_error, error_response};
 use crate::shape::ErrorShape;
 use tower_layer::Layer;
 
@@ -136,9 +137,7 @@ pub(crate) fn add_azure(
                                 };
                             Ok(match api {
                                 Some(api) => {
-                                    crate::app::upstream_service(&state, api, worker)
-                                        .oneshot(req)
-                                        .await?
+                                    upstream_service(&state, api, worker).oneshot(req).await?
                                 }
                                 None => {
                                     service(&state, Extra::Completions, worker)

@@ -1,14 +1,11 @@
 //! Routing a requested model name to deployments: exact `model_name`s first (in
-//! `AppState`), then LiteLLM's wildcard routes, the most specific pattern first.
+//! `AppState`, see `AppState::group`), then LiteLLM's wildcard routes, the most specific pattern first.
 
 use std::ops::Deref;
-use std::sync::atomic::AtomicUsize;
-use std::sync::Arc;
 
-use http::StatusCode;
-use provider_adapters::{Endpoint, ProviderError};
+use provider_adapters::Endpoint;
 
-use crate::app::{AppState, DeploymentState, ModelGroup, Target};
+use crate::app::deployment::ModelGroup;
 use crate::config::WildcardRoute;
 
 /// The deployments for one request: a configured group, or one built for a name a
@@ -68,59 +65,5 @@ impl Wildcards {
             }
         }
         Some(Ok(out))
-    }
-}
-
-impl AppState {
-    /// The deployments serving `model`: its `model_list` entries, or else those of
-    /// the most specific wildcard route that matches it, built for this name.
-    pub(crate) fn group(&self, model: &str) -> Result<GroupRef<'_>, ProviderError> {
-        if let Some(group) = self.models.get(model).or_else(|| {
-            let alias = self.config.aliases.iter().find(|a| a.alias == model)?;
-            self.models.get(&alias.model)
-        }) {
-            return Ok(GroupRef::Fixed(group));
-        }
-        let routes = match self.wildcards.resolve(model) {
-            None => {
-                return Err(ProviderError::new(
-                    StatusCode::NOT_FOUND,
-                    format!("model `{model}` is not served here; GET /v1/models lists the models"),
-                )
-                .with_code("model_not_found"))
-            }
-            Some(Err(problem)) => {
-                return Err(ProviderError::bad_request(format!(
-                    "model `{model}` matches a wildcard route, but {problem}"
-                ))
-                .with_code("invalid_model"))
-            }
-            Some(Ok(routes)) => routes,
-        };
-        let max_retries = routes
-            .iter()
-            .map(|(_, retries)| *retries)
-            .max()
-            .unwrap_or_default();
-        let deployments = routes
-            .into_iter()
-            .map(|(endpoint, _)| {
-                Arc::new(DeploymentState {
-                    target: Target {
-                        key: endpoint.client_key(),
-                        endpoint: Arc::new(endpoint),
-                        worker: 0,
-                    },
-                    in_flight: AtomicUsize::new(0),
-                    mock: false,
-                })
-            })
-            .collect();
-        Ok(GroupRef::Wild(Box::new(ModelGroup {
-            name: Arc::from(model),
-            deployments,
-            next: AtomicUsize::new(0),
-            max_retries,
-        })))
     }
 }

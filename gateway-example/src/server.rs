@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_service::Service;
 
-use crate::app::AppState;
+use crate::app::state::AppState;
 use crate::conn::{self, ClientIo, ConnState, Phase, Watched};
 
 /// Serves `app` on `listener` until `shutdown` resolves, then stops accepting, marks

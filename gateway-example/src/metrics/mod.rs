@@ -4,19 +4,20 @@
 //! Prometheus text format.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex};
 
 use limits_layer::callbacks::{callback_fn, Event, FnCallback};
 use limits_layer::events::Observer;
-use prometheus_client::encoding::text::encode_registry;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::app::AppState;
+mod snapshot;
+
+pub(crate) use self::snapshot::render;
+pub use self::snapshot::Snapshot;
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -219,258 +220,6 @@ impl Metrics {
     }
 }
 
-fn gauge(out: &mut String, name: &str, help: &str, kind: &str, samples: &[(String, f64)]) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-    for (labels, value) in samples {
-        let _ = writeln!(out, "{name}{labels} {value}");
-    }
-}
-
-fn one(out: &mut String, name: &str, help: &str, kind: &str, value: f64) {
-    gauge(out, name, help, kind, &[(String::new(), value)]);
-}
-
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// The whole `/metrics` text.
-pub(crate) fn render(state: &AppState) -> String {
-    let mut out = String::new();
-    let _ = encode_registry(&mut out, &state.metrics.registry);
-
-    let pool = state.http.metrics();
-    let c = &pool.connections;
-    one(
-        &mut out,
-        "gateway_pool_open_connections",
-        "Upstream connections open or opening",
-        "gauge",
-        c.open_connections as f64,
-    );
-    gauge(
-        &mut out,
-        "gateway_pool_open_connections_per_host",
-        "Upstream connections per host",
-        "gauge",
-        &c.open_per_host
-            .iter()
-            .map(|(h, n)| (format!("{{host=\"{}\"}}", escape(h.as_str())), *n as f64))
-            .collect::<Vec<_>>(),
-    );
-    one(
-        &mut out,
-        "gateway_pool_max_connections",
-        "Global cap on upstream connections",
-        "gauge",
-        c.max_connections as f64,
-    );
-    one(
-        &mut out,
-        "gateway_pool_waiting",
-        "Connects waiting for a permit",
-        "gauge",
-        c.waiting as f64,
-    );
-    one(
-        &mut out,
-        "gateway_pool_connects_total",
-        "Upstream connections made",
-        "counter",
-        c.connects as f64,
-    );
-    one(
-        &mut out,
-        "gateway_pool_connect_errors_total",
-        "Upstream connects that failed",
-        "counter",
-        c.connect_errors as f64,
-    );
-    one(
-        &mut out,
-        "gateway_pool_limit_timeouts_total",
-        "Connects that gave up waiting for a permit",
-        "counter",
-        c.limit_timeouts as f64,
-    );
-    one(
-        &mut out,
-        "gateway_pool_slot_waiting",
-        "Requests waiting for an upstream connection slot (counted in limits.max_queued)",
-        "gauge",
-        pool.waiting as f64,
-    );
-    gauge(
-        &mut out,
-        "gateway_pool_slot_rejected_total",
-        "Requests refused while waiting for an upstream connection slot",
-        "counter",
-        &[
-            (
-                "{reason=\"queue_full\"}".to_string(),
-                pool.rejected_full as f64,
-            ),
-            (
-                "{reason=\"queue_timeout\"}".to_string(),
-                pool.rejected_timeout as f64,
-            ),
-        ],
-    );
-    one(
-        &mut out,
-        "gateway_dns_hits_total",
-        "DNS cache hits",
-        "counter",
-        pool.dns.hits as f64,
-    );
-    one(
-        &mut out,
-        "gateway_dns_misses_total",
-        "DNS lookups made",
-        "counter",
-        pool.dns.misses as f64,
-    );
-    one(
-        &mut out,
-        "gateway_dns_errors_total",
-        "DNS lookups failed",
-        "counter",
-        pool.dns.errors as f64,
-    );
-
-    let a = state.admission.metrics();
-    one(
-        &mut out,
-        "gateway_in_flight",
-        "Requests holding an admission slot",
-        "gauge",
-        a.in_flight as f64,
-    );
-    one(
-        &mut out,
-        "gateway_queued",
-        "Requests waiting for a slot",
-        "gauge",
-        a.queued as f64,
-    );
-    one(
-        &mut out,
-        "gateway_admitted_total",
-        "Requests admitted",
-        "counter",
-        a.admitted as f64,
-    );
-    gauge(
-        &mut out,
-        "gateway_rejected_total",
-        "Requests rejected by admission",
-        "counter",
-        &[
-            (
-                "{reason=\"queue_full\"}".to_string(),
-                a.rejected_overload as f64,
-            ),
-            (
-                "{reason=\"queue_timeout\"}".to_string(),
-                a.rejected_timeout as f64,
-            ),
-        ],
-    );
-
-    for (name, m) in [
-        ("client", Some(state.clients.metrics())),
-        (
-            "response",
-            state.response_cache.as_ref().map(|c| c.metrics()),
-        ),
-    ] {
-        let Some(m) = m else { continue };
-        one(
-            &mut out,
-            &format!("gateway_{name}_cache_entries"),
-            "Cache entries",
-            "gauge",
-            m.entries as f64,
-        );
-        one(
-            &mut out,
-            &format!("gateway_{name}_cache_hits_total"),
-            "Cache hits",
-            "counter",
-            m.hits as f64,
-        );
-        one(
-            &mut out,
-            &format!("gateway_{name}_cache_misses_total"),
-            "Cache misses",
-            "counter",
-            m.misses as f64,
-        );
-        gauge(
-            &mut out,
-            &format!("gateway_{name}_cache_evictions_total"),
-            "Cache evictions by cause",
-            "counter",
-            &[
-                ("{cause=\"expired\"}".to_string(), m.evicted_expired as f64),
-                (
-                    "{cause=\"capacity\"}".to_string(),
-                    m.evicted_capacity as f64,
-                ),
-            ],
-        );
-        one(
-            &mut out,
-            &format!("gateway_{name}_cache_refused_oversize_total"),
-            "Items over the size cap",
-            "counter",
-            m.refused_oversize as f64,
-        );
-    }
-
-    let cb = state.registry.metrics();
-    one(
-        &mut out,
-        "gateway_callbacks",
-        "Callbacks registered",
-        "gauge",
-        cb.callbacks as f64,
-    );
-    one(
-        &mut out,
-        "gateway_callback_events_total",
-        "Events queued for callbacks",
-        "counter",
-        cb.emitted as f64,
-    );
-    one(
-        &mut out,
-        "gateway_callback_events_dropped_total",
-        "Events dropped: queue full",
-        "counter",
-        cb.dropped as f64,
-    );
-    one(
-        &mut out,
-        "gateway_callback_events_dropped_slow_total",
-        "Events a slow callback missed",
-        "counter",
-        cb.dropped_slow as f64,
-    );
-    one(
-        &mut out,
-        "gateway_callback_panics_total",
-        "Callback panics",
-        "counter",
-        cb.panicked as f64,
-    );
-    out
-}
-
 /// FNV-1a over the labels: a few dozen bytes per event, where SipHash cost several
 /// hundred instructions. Collisions are told apart by the labels themselves.
 fn label_hash(route: &str, model: Option<&str>, status: Option<u16>) -> u64 {
@@ -496,6 +245,7 @@ fn label_hash(route: &str, model: Option<&str>, status: Option<u16>) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prometheus_client::encoding::text::encode_registry;
 
     fn text(metrics: &Metrics) -> String {
         let mut out = String::new();
