@@ -24,8 +24,14 @@ use crate::BoxError;
 /// What a response body does when it ends or is dropped: give its connection back (if
 /// it may be reused) and its slot.
 pub(super) trait Done: Send {
-    /// Drives the connection, if the body's request has one of its own (HTTP/1):
-    /// called before each poll of the body, whose bytes it reads.
+    /// True if the body's request has a connection of its own (HTTP/1), which
+    /// [`drive`](Done::drive) polls.
+    fn drives(&self) -> bool {
+        false
+    }
+
+    /// Drives the connection, if the body's request has one of its own: called when
+    /// the body has no frame ready, as it reads the body's bytes.
     fn drive(&mut self, _cx: &mut Context<'_>) {}
 
     fn done(self: Box<Self>, reusable: bool);
@@ -47,6 +53,10 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
+    fn drives(&self) -> bool {
+        true
+    }
+
     fn drive(&mut self, cx: &mut Context<'_>) {
         self.conn.drive(cx);
     }
@@ -126,16 +136,25 @@ impl HttpBody for Body {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let mut this = self.project();
-        // The body first: a frame may be buffered already, and polling it tells hyper's
-        // state machine that the body wants more; then the connection, which reads it.
-        // (The other order wakes and polls the task once more per response.)
-        let mut frame = this.inner.as_mut().poll_frame(cx);
-        if frame.is_pending() {
-            if let Some(done) = this.done.as_mut() {
-                done.drive(cx);
-                frame = this.inner.as_mut().poll_frame(cx);
+        let frame = match this.done.as_mut() {
+            // HTTP/1: the body first, without a waker (a frame may be buffered already,
+            // and the poll tells hyper's state machine that the body wants more); then
+            // the connection, which reads it, with the task's waker on its socket; then
+            // the body again. Frames come only from this task's own polls of the
+            // connection, so the first poll leaves no waker that would wake this very
+            // task when the connection hands one over.
+            Some(done) if done.drives() => {
+                let mut no_wake = Context::from_waker(std::task::Waker::noop());
+                match this.inner.as_mut().poll_frame(&mut no_wake) {
+                    Poll::Pending => {
+                        done.drive(cx);
+                        this.inner.as_mut().poll_frame(cx)
+                    }
+                    ready => ready,
+                }
             }
-        }
+            _ => this.inner.as_mut().poll_frame(cx),
+        };
         let frame = std::task::ready!(frame);
         match &frame {
             Some(Ok(_)) if !this.inner.is_end_stream() => {}

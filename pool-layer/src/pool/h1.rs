@@ -76,8 +76,17 @@ impl<B> H1<B> {
 
     /// Waits until the connection can take a request: an idle connection's state
     /// machine is polled first, which also notices a close by the server.
+    ///
+    /// Polled first without a waker: hyper's state machine then leaves a waker that
+    /// does nothing on the channel the request is about to be sent on, and sending it
+    /// does not wake (and so poll again) this very task; a waker is left only if the
+    /// connection is not ready at once.
     pub(super) async fn ready(&mut self) -> hyper::Result<()> {
+        self.drive(&mut Context::from_waker(Waker::noop()));
         poll_fn(|cx| {
+            if let Poll::Ready(ready) = self.sender.poll_ready(cx) {
+                return Poll::Ready(ready);
+            }
             self.drive(cx);
             self.sender.poll_ready(cx)
         })
@@ -94,13 +103,22 @@ impl<B> H1<B> {
         B: http_body::Body + 'static,
     {
         let mut response = std::pin::pin!(self.sender.try_send_request(req));
-        poll_fn(|cx| {
+        let res = poll_fn(|cx| {
             // The connection first: it writes the request and reads the response,
-            // which the response future then finds in its channel without a wake-up.
+            // which the response future then finds in its channel. The response comes
+            // only from this task's own polls of the connection, whose socket holds
+            // the task's waker: the response future needs none (one would wake this
+            // very task when the response is handed over, for one more poll).
             self.drive(cx);
-            response.as_mut().poll(cx)
+            response
+                .as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()))
         })
-        .await
+        .await;
+        // Again without a waker, so that the body's first poll (which tells hyper the
+        // body wants data) does not wake this task either.
+        self.drive(&mut Context::from_waker(Waker::noop()));
+        res
     }
 }
 
