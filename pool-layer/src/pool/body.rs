@@ -13,27 +13,17 @@ use bytes::Bytes;
 use http::Response;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
+use hyper::client::conn::http1;
 use pin_project_lite::pin_project;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::h1::H1;
 use super::host::Host;
 use super::{ClientError, Pool};
 use crate::BoxError;
 
 /// What a response body does when it ends or is dropped: give its connection back (if
 /// it may be reused) and its slot.
-pub(super) trait Done: Send {
-    /// True if the body's request has a connection of its own (HTTP/1), which
-    /// [`drive`](Done::drive) polls.
-    fn drives(&self) -> bool {
-        false
-    }
-
-    /// Drives the connection, if the body's request has one of its own: called when
-    /// the body has no frame ready, as it reads the body's bytes.
-    fn drive(&mut self, _cx: &mut Context<'_>) {}
-
+pub(super) trait Done: Send + Sync {
     fn done(self: Box<Self>, reusable: bool);
 }
 
@@ -42,7 +32,7 @@ pub(super) struct H1Done<B> {
     pub(super) host: Arc<Host<B>>,
     /// The shard whose thread runs the connection, whose idle list it goes back to.
     pub(super) home: usize,
-    pub(super) conn: H1<B>,
+    pub(super) sender: http1::SendRequest<B>,
     /// Freed after the connection is back, so the request it wakes finds it.
     pub(super) slot: OwnedSemaphorePermit,
 }
@@ -53,18 +43,10 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    fn drives(&self) -> bool {
-        true
-    }
-
-    fn drive(&mut self, cx: &mut Context<'_>) {
-        self.conn.drive(cx);
-    }
-
     fn done(self: Box<Self>, reusable: bool) {
         let this = *self;
         if reusable {
-            this.pool.put(&this.host, this.home, this.conn);
+            this.pool.put(&this.host, this.home, this.sender);
         }
         drop(this.slot);
     }
@@ -136,26 +118,7 @@ impl HttpBody for Body {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let mut this = self.project();
-        let frame = match this.done.as_mut() {
-            // HTTP/1: the body first, without a waker (a frame may be buffered already,
-            // and the poll tells hyper's state machine that the body wants more); then
-            // the connection, which reads it, with the task's waker on its socket; then
-            // the body again. Frames come only from this task's own polls of the
-            // connection, so the first poll leaves no waker that would wake this very
-            // task when the connection hands one over.
-            Some(done) if done.drives() => {
-                let mut no_wake = Context::from_waker(std::task::Waker::noop());
-                match this.inner.as_mut().poll_frame(&mut no_wake) {
-                    Poll::Pending => {
-                        done.drive(cx);
-                        this.inner.as_mut().poll_frame(cx)
-                    }
-                    ready => ready,
-                }
-            }
-            _ => this.inner.as_mut().poll_frame(cx),
-        };
-        let frame = std::task::ready!(frame);
+        let frame = std::task::ready!(this.inner.as_mut().poll_frame(cx));
         match &frame {
             Some(Ok(_)) if !this.inner.is_end_stream() => {}
             Some(Ok(_)) | None => {

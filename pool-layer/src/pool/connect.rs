@@ -10,7 +10,6 @@ use hyper_util::client::legacy::connect::Connection;
 use tower::ServiceExt;
 
 use super::error::Kind;
-use super::h1::H1;
 use super::host::Host;
 use super::{lock, ClientError, Conn, Counted, Pool};
 use crate::limit::LimitTimeout;
@@ -124,7 +123,7 @@ where
                 .handshake(io)
                 .await
                 .map_err(|err| ClientError::new(Kind::Handshake(err)))?;
-            drive(host, conn);
+            drive(host, "HTTP/2", conn);
             Ok(Conn::H2(self.keep_h2(host, shard, sender)))
         } else {
             let (sender, conn) = self
@@ -132,8 +131,8 @@ where
                 .handshake(io)
                 .await
                 .map_err(|err| ClientError::new(Kind::Handshake(err)))?;
-            // Not spawned: the requests that use the connection drive it (see `h1`).
-            Ok(Conn::H1(H1::new(sender, conn)))
+            drive(host, "HTTP/1", conn);
+            Ok(Conn::H1(sender))
         }
     }
 }
@@ -148,18 +147,17 @@ impl ClientError {
     }
 }
 
-/// Runs an HTTP/2 connection's hyper task on the current thread's runtime until the
+/// Runs a connection's hyper task on the current thread's runtime until the
 /// connection ends (its last sender dropped, or closed by either side); the socket
-/// and its permits go with it. (Its streams are many requests' at once, so it has a
-/// task of its own, unlike an HTTP/1 connection.)
-fn drive<B, C>(host: &Host<B>, conn: C)
+/// and its permits go with it.
+fn drive<B, C>(host: &Host<B>, protocol: &'static str, conn: C)
 where
     C: Future<Output = Result<(), hyper::Error>> + Send + 'static,
 {
     let key = host.key.clone();
     tokio::spawn(async move {
         if let Err(err) = conn.await {
-            tracing::debug!(host = %key, error = %err, "HTTP/2 connection ended");
+            tracing::debug!(host = %key, error = %err, "{protocol} connection ended");
         }
     });
 }
