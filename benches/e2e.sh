@@ -53,7 +53,8 @@ BARE_PROXY=target/release/bare-proxy
 
 pids=()
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # Each was started through taskset in a subshell: its process is the child.
+  for pid in "${pids[@]}"; do pkill -P "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; done
   [ -f "$work/up.pid" ] && kill "$(cat "$work/up.pid")" 2>/dev/null || true
   [ -f "$work/proxy.pid" ] && kill "$(cat "$work/proxy.pid")" 2>/dev/null || true
   [ -f "$work/proxy1.pid" ] && kill "$(cat "$work/proxy1.pid")" 2>/dev/null || true
@@ -135,8 +136,9 @@ procs() {
   case $1 in
     nginx) echo "$(cat "$work/proxy.pid") $(pgrep -P "$(cat "$work/proxy.pid")" | tr '\n' ' ')" ;;
     nginx-1) echo "$(cat "$work/proxy1.pid") $(pgrep -P "$(cat "$work/proxy1.pid")" | tr '\n' ' ')" ;;
-    gateway) echo "$gw_pid" ;;
-    hyper) echo "$bare_pid" ;;
+    # Started through taskset in a subshell: the process is its child.
+    gateway) echo "$gw_pid $(pgrep -P "$gw_pid" | tr '\n' ' ')" ;;
+    hyper) echo "$bare_pid $(pgrep -P "$bare_pid" | tr '\n' ' ')" ;;
     *) echo "" ;;
   esac
 }
