@@ -5,7 +5,7 @@
 #
 #   benches/callgrind.sh [BINARY]      (default: a fresh build of the gateway in the
 #                                       `profiling` profile: release code with line tables)
-#   benches/callgrind.sh --bare        (the bare-proxy binary instead: the same server
+#   benches/callgrind.sh --bare [BINARY] (the bare-proxy binary instead: the same server
 #                                       and pool, none of the gateway's layers)
 #   benches/callgrind.sh --stack       (no sockets: the in-process layer stack of the
 #                                       `full_stack` criterion bench, per request, over
@@ -47,8 +47,12 @@ fi
 
 ensure_tools nginx wrk valgrind
 if [ "${1:-}" = --bare ]; then
-  cargo build --profile profiling -q -p benches --bin bare-proxy
-  BIN=target/profiling/bare-proxy
+  if [ $# -ge 2 ]; then
+    BIN=$2
+  else
+    cargo build --profile profiling -q -p benches --bin bare-proxy
+    BIN=target/profiling/bare-proxy
+  fi
   ARGS=("127.0.0.1:$GW" "http://127.0.0.1:$UP" 1)
   NAME=bare-proxy
 else

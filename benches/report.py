@@ -15,7 +15,8 @@ streams = {r["target"]: r for r in rows if r["kind"] == "stream"}
 added = next((r for r in rows if r["kind"] == "stream_added" and r.get("target", "gateway") == "gateway"), None)
 added_nginx = next((r for r in rows if r["kind"] == "stream_added" and r.get("target") == "nginx"), None)
 
-TARGETS = ["direct", "nginx", "hyper", "gateway"]
+setup = next((r for r in rows if r["kind"] == "setup"), None)
+TARGETS = ["direct", "nginx", "nginx-1", "hyper", "gateway"]
 groups = defaultdict(list)
 for r in load:
     groups[(r["target"], r["connections"])].append(r)
@@ -27,6 +28,9 @@ def summary(target, c):
     rps = [r["wrk"]["requests"] / (r["wrk"]["duration_us"] / 1e6) for r in runs]
     requests = sum(r["wrk"]["requests"] for r in runs)
     cpu_us = sum(r["cpu_ticks"] * 1e6 / r["clk_tck"] for r in runs)
+    # Older runs have no machine-wide figures.
+    sys_us = sum(r.get("system_ticks", 0) * 1e6 / r["clk_tck"] for r in runs)
+    px_us = sum(r.get("proxy_cpus_ticks", 0) * 1e6 / r["clk_tck"] for r in runs)
     med = lambda key: statistics.median(r["wrk"][key] for r in runs)
     return {
         "rps": statistics.median(rps),
@@ -35,6 +39,8 @@ def summary(target, c):
         "p999": med("p999_us"),
         "errors": sum(r["wrk"]["errors"] for r in runs),
         "cpu_per_req": cpu_us / requests if target != "direct" and requests else None,
+        "sys_per_req": sys_us / requests if sys_us and requests else None,
+        "px_per_req": px_us / requests if px_us and target != "direct" and requests else None,
         "rss_mb": max(r["peak_rss_kb"] for r in runs) / 1024 if target != "direct" else None,
         "sockets": max(r["upstream_sockets"] for r in runs),
         "rounds": len(runs),
@@ -45,15 +51,23 @@ table = {(t, c): summary(t, c) for t in TARGETS for c in conns if groups[(t, c)]
 fmt = lambda v, f: "–" if v is None else f.format(v)
 
 lines = ["# End-to-end benchmark", ""]
+where = ""
+if setup:
+    where = (f" {setup['cpus']} cores: every proxy pinned (taskset) to CPUs {setup['proxy_cpus']} "
+             f"with {setup['workers']} worker(s) (`nginx-1`: nginx with one), wrk and the upstream "
+             f"pinned to CPUs {setup['load_cpus']}.")
 lines.append(
-    "Loopback, one machine (2 cores): wrk → target → nginx upstream returning a fixed "
-    "~600-byte chat completion. Medians over rounds; targets interleaved. "
-    "CPU is the proxy's own (user + system) per request; RSS is its peak. "
+    "Loopback, one machine: wrk → target → nginx upstream returning a fixed "
+    f"~600-byte chat completion.{where} Medians over rounds; targets interleaved. "
+    "CPU is the proxy's own (user + system of its processes) per request; `system CPU` is "
+    "the whole machine's busy time per request (wrk and the upstream included; the kernel "
+    "charges loopback receive work to the writer), `proxy cores` that of the proxy's cores "
+    "alone; RSS is the proxy's peak. "
     "`hyper` is `bare-proxy`: the gateway's server loop, workers and upstream pool with "
-    "none of its layers, no JSON and no routing, the floor under any gateway built on them.")
+    "none of its layers, no JSON and no routing.")
 lines.append("")
-lines.append("| target | conns | req/s | p50 µs | p99 µs | p99.9 µs | added p50 µs | added p99 µs | CPU µs/req | peak RSS MB | upstream sockets | errors |")
-lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+lines.append("| target | conns | req/s | p50 µs | p99 µs | p99.9 µs | added p50 µs | added p99 µs | CPU µs/req | proxy cores µs/req | system CPU µs/req | peak RSS MB | upstream sockets | errors |")
+lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for c in conns:
     direct = table.get(("direct", c))
     for t in TARGETS:
@@ -65,17 +79,23 @@ for c in conns:
         lines.append(
             f"| {t} | {c} | {s['rps']:,.0f} | {s['p50']:,.0f} | {s['p99']:,.0f} | {s['p999']:,.0f} | "
             f"{fmt(add50, '{:,.0f}')} | {fmt(add99, '{:,.0f}')} | {fmt(s['cpu_per_req'], '{:.1f}')} | "
+            f"{fmt(s['px_per_req'], '{:.1f}')} | {fmt(s['sys_per_req'], '{:.1f}')} | "
             f"{fmt(s['rss_mb'], '{:.1f}')} | {s['sockets']} | {s['errors']} |")
 lines.append("")
 lines.append("## Headline ratios (gateway vs nginx reverse proxy)")
 lines.append("")
-for c in conns:
-    g, n = table.get(("gateway", c)), table.get(("nginx", c))
-    if g and n:
-        lines.append(
-            f"- {c} connections: throughput ×{g['rps'] / n['rps']:.2f} "
-            f"({g['rps']:,.0f} vs {n['rps']:,.0f} req/s); CPU per request ×{g['cpu_per_req'] / n['cpu_per_req']:.2f} "
-            f"({g['cpu_per_req']:.1f} vs {n['cpu_per_req']:.1f} µs); p99 {g['p99']:,.0f} vs {n['p99']:,.0f} µs")
+for ref in ["nginx", "nginx-1"]:
+    for c in conns:
+        g, n = table.get(("gateway", c)), table.get((ref, c))
+        if g and n:
+            system = ""
+            if g["sys_per_req"] and n["sys_per_req"]:
+                system = (f"; system CPU per request ×{g['sys_per_req'] / n['sys_per_req']:.2f} "
+                          f"({g['sys_per_req']:.1f} vs {n['sys_per_req']:.1f} µs)")
+            lines.append(
+                f"- vs {ref}, {c} connections: throughput ×{g['rps'] / n['rps']:.2f} "
+                f"({g['rps']:,.0f} vs {n['rps']:,.0f} req/s); CPU per request ×{g['cpu_per_req'] / n['cpu_per_req']:.2f} "
+                f"({g['cpu_per_req']:.1f} vs {n['cpu_per_req']:.1f} µs){system}; p99 {g['p99']:,.0f} vs {n['p99']:,.0f} µs")
 lines.append("")
 lines.append("## The hyper floor (bare-proxy vs nginx, gateway vs bare-proxy)")
 lines.append("")
@@ -108,7 +128,7 @@ open(out_md, "w").write("\n".join(lines) + "\n")
 
 # --- SVG: throughput and p99 latency, grouped bars per concurrency ---
 W, H, PAD = 900, 380, 50
-COLORS = {"direct": "#9e9e9e", "nginx": "#2e7d32", "hyper": "#ef6c00", "gateway": "#1565c0"}
+COLORS = {"direct": "#9e9e9e", "nginx": "#2e7d32", "nginx-1": "#81c784", "hyper": "#ef6c00", "gateway": "#1565c0"}
 panel_w = (W - 3 * PAD) / 2
 
 
@@ -139,7 +159,7 @@ svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-f
 svg += panel(PAD, "Throughput (req/s, higher is better)", "rps", "requests per second")
 svg += panel(2 * PAD + panel_w, "p99 latency (µs, lower is better)", "p99", "microseconds")
 for j, t in enumerate(TARGETS):
-    svg.append(f'<rect x="{W - 420 + j * 105}" y="{H - 16}" width="12" height="12" fill="{COLORS[t]}"/>')
-    svg.append(f'<text x="{W - 404 + j * 105}" y="{H - 6}" font-size="12">{t}</text>')
+    svg.append(f'<rect x="{W - 500 + j * 100}" y="{H - 16}" width="12" height="12" fill="{COLORS[t]}"/>')
+    svg.append(f'<text x="{W - 484 + j * 100}" y="{H - 6}" font-size="12">{t}</text>')
 svg.append("</svg>")
 open(out_svg, "w").write("\n".join(svg) + "\n")

@@ -45,11 +45,10 @@ pub async fn serve<S>(
     let server = &state.config.server;
     let idle = server.header_read_timeout;
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(idle)
-        .keep_alive(true);
+    // No header-read timer of hyper's: it armed (and boxed) a `Sleep` per request. The
+    // connection's watchdog (`crate::conn`) already closes a connection with no
+    // request in flight for `idle`, a slow or unfinished request head included.
+    builder.http1().header_read_timeout(None).keep_alive(true);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -122,10 +121,10 @@ pub async fn serve<S>(
 /// Keeps a timer due within `period` on the current runtime, for as long as it lives.
 ///
 /// Tokio wakes its event loop through an eventfd write whenever a timer is registered
-/// that is due before every other one, even from the loop's own thread. hyper arms a
-/// header-read timer for each request on a kept-alive connection, and the request
-/// timeout arms another; those were often the earliest timers: 0.3 extra `write`
-/// syscalls (and loop turns) per request. With a sooner timer always pending they
+/// that is due before every other one, even from the loop's own thread. The request
+/// timeout arms a timer per request (as hyper's header-read timer did, before the
+/// connection watchdog replaced it); those were often the earliest timers: 0.3 extra
+/// `write` syscalls (and loop turns) per request. With a sooner timer always pending they
 /// never are; the pacer itself costs one wakeup per `period`. [`serve`] runs one with
 /// a period of a second (or half the header-read timeout, if shorter).
 ///
