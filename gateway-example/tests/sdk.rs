@@ -4,8 +4,6 @@
 //! makes a venv under the target directory with `tests/sdk/requirements.txt` from PyPI.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test setup: a panic is the failure report
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use gateway_example::config::{Config, DEMO};
@@ -13,46 +11,9 @@ use gateway_example::Gateway;
 
 mod sdk_support;
 
-fn sdk_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk")
-}
-
-/// A Python with the pinned SDKs installed.
-fn python() -> PathBuf {
-    if let Ok(python) = std::env::var("GATEWAY_SDK_PYTHON") {
-        return PathBuf::from(python);
-    }
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sdk-venv");
-    let python = venv.join("bin/python");
-    let requirements = std::fs::read_to_string(sdk_dir().join("requirements.txt")).unwrap();
-    let marker = venv.join("installed.txt");
-    if std::fs::read_to_string(&marker).ok().as_deref() == Some(requirements.as_str()) {
-        return python;
-    }
-    let run = |cmd: &mut Command| {
-        let out = cmd
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-        assert!(
-            out.status.success(),
-            "{cmd:?} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run(Command::new("python3").args(["-m", "venv"]).arg(&venv));
-    run(Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-r",
-        ])
-        .arg(sdk_dir().join("requirements.txt")));
-    std::fs::write(&marker, requirements).unwrap();
-    python
-}
+#[path = "support/python.rs"]
+mod python_support;
+use python_support::{python, sdk_dir};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_python_sdks_work_against_the_gateway() {
