@@ -16,6 +16,7 @@ use crate::aws::{sign_request, CredentialCache};
 use crate::body::ReadError;
 use crate::capability::DroppedParams;
 use crate::google::TokenCache;
+use crate::ibm::IamTokenCache;
 use crate::plan::{self, Plan, Reply};
 use crate::providers::{parse_object, Operation};
 use crate::request::{peek, Peek};
@@ -123,6 +124,8 @@ struct Prepared {
     aws: Option<CredentialCache>,
     /// A service account's token (Vertex AI), added to each request as sent.
     google: Option<TokenCache>,
+    /// An IBM Cloud API key's IAM token (watsonx.ai), added to each request as sent.
+    ibm: Option<IamTokenCache>,
     chat: Result<http::Uri, ProviderError>,
     chat_stream: Result<http::Uri, ProviderError>,
     embeddings: Result<http::Uri, ProviderError>,
@@ -154,10 +157,21 @@ impl Prepared {
             }
             _ => None,
         };
+        let ibm = match (&ep.provider, &ep.api_key) {
+            // A static token, if given, is sent as it is (see the adapter's `auth`).
+            (Provider::Watsonx, Some(key))
+                if ep.watsonx.as_ref().is_none_or(|w| w.token.is_none()) =>
+            {
+                let url = ep.watsonx.as_ref().map_or(crate::ibm::IAM_URL, |w| w.iam_url());
+                Some(IamTokenCache::new(key.clone(), url))
+            }
+            _ => None,
+        };
         Self {
             headers,
             aws,
             google,
+            ibm,
             chat,
             chat_stream: uri(Operation::Chat { stream: true }),
             embeddings: uri(Operation::Embeddings),
@@ -379,6 +393,12 @@ impl ProviderClient {
         if let Some(google) = &self.prepared.google {
             let label = format!("vertex_ai deployment `{}`", self.endpoint.model);
             let token = google.get(&self.http, &label).await?;
+            let value = crate::providers::sensitive(&format!("Bearer {}", token.expose()))?;
+            req.headers_mut().insert(http::header::AUTHORIZATION, value);
+        }
+        if let Some(ibm) = &self.prepared.ibm {
+            let label = format!("watsonx deployment `{}`", self.endpoint.model);
+            let token = ibm.get(&self.http, &label).await?;
             let value = crate::providers::sensitive(&format!("Bearer {}", token.expose()))?;
             req.headers_mut().insert(http::header::AUTHORIZATION, value);
         }
