@@ -162,7 +162,10 @@ impl Prepared {
             (Provider::Watsonx, Some(key))
                 if ep.watsonx.as_ref().is_none_or(|w| w.token.is_none()) =>
             {
-                let url = ep.watsonx.as_ref().map_or(crate::ibm::IAM_URL, |w| w.iam_url());
+                let url = ep
+                    .watsonx
+                    .as_ref()
+                    .map_or(crate::ibm::IAM_URL, |w| w.iam_url());
                 Some(IamTokenCache::new(key.clone(), url))
             }
             _ => None,

@@ -18,7 +18,8 @@ use support::{json as reply_json, sse, End, Reply, Upstream};
 
 const ANSWER: &str = include_str!("fixtures/watsonx_chat_response.json");
 const STREAM: &str = include_str!("fixtures/watsonx_stream.sse");
-const CHAT: &str = r#"{"model":"m","messages":[{"role":"user","content":"How far is Paris from Bangalore?"}]}"#;
+const CHAT: &str =
+    r#"{"model":"m","messages":[{"role":"user","content":"How far is Paris from Bangalore?"}]}"#;
 
 fn token(access_token: &str, expires_in: u64) -> Reply {
     // IAM's answer (https://cloud.ibm.com/docs/account?topic=account-iamtoken_from_apikey).
@@ -49,7 +50,10 @@ fn client(ep: Endpoint) -> ProviderClient {
     ProviderClient::new(ep, pool_layer::Client::builder().build())
 }
 
-async fn send(client: &ProviderClient, body: &str) -> Result<Value, provider_adapters::ProviderError> {
+async fn send(
+    client: &ProviderClient,
+    body: &str,
+) -> Result<Value, provider_adapters::ProviderError> {
     let res = client
         .send(Api::ChatCompletions, Bytes::from(body.to_string()))
         .await?;
@@ -85,7 +89,10 @@ async fn the_api_key_is_exchanged_at_iam_and_the_chat_api_gets_the_token() {
     let body = seen.json();
     assert_eq!(body["model_id"], "ibm/granite-3-8b-instruct");
     assert_eq!(body["project_id"], "proj-123");
-    assert!(body.get("model").is_none() && body.get("stream").is_none(), "{body}");
+    assert!(
+        body.get("model").is_none() && body.get("stream").is_none(),
+        "{body}"
+    );
     assert_eq!(
         body["messages"],
         json!([{"role": "user", "content": "How far is Paris from Bangalore?"}])
@@ -102,7 +109,11 @@ async fn concurrent_requests_share_one_iam_exchange() {
     let wx = Upstream::start(vec![]).await;
     wx.always(reply_json(200, ANSWER));
     let client = client(endpoint("watsonx/ibm/granite-3-8b-instruct", &wx, &iam));
-    let (a, b, c) = tokio::join!(send(&client, CHAT), send(&client, CHAT), send(&client, CHAT));
+    let (a, b, c) = tokio::join!(
+        send(&client, CHAT),
+        send(&client, CHAT),
+        send(&client, CHAT)
+    );
     a.unwrap();
     b.unwrap();
     c.unwrap();
@@ -143,7 +154,11 @@ async fn a_refused_api_key_is_a_401_naming_the_deployment_and_iams_reason() {
         "BXNIM0415E",
         "Provided API key could not be found.",
     ] {
-        assert!(err.message().contains(part), "`{part}` missing: {}", err.message());
+        assert!(
+            err.message().contains(part),
+            "`{part}` missing: {}",
+            err.message()
+        );
     }
     assert!(!err.message().contains("ibm-api-key"), "{}", err.message());
     assert_eq!(wx.count(), 0);
@@ -233,7 +248,11 @@ async fn tool_choice_modes_are_tool_choice_option_and_a_named_tool_stays_tool_ch
     let iam = Upstream::start(vec![token("iam.t", 3600)]).await;
     let wx = Upstream::start(vec![]).await;
     wx.always(reply_json(200, ANSWER));
-    let client = client(endpoint("watsonx/meta-llama/llama-3-3-70b-instruct", &wx, &iam));
+    let client = client(endpoint(
+        "watsonx/meta-llama/llama-3-3-70b-instruct",
+        &wx,
+        &iam,
+    ));
     let tools = r#"[{"type":"function","function":{"name":"distance","parameters":{"type":"object","properties":{"to":{"type":"string"}}}}}]"#;
     for (choice, option, named) in [
         (r#""required""#, Some("required"), None),
@@ -265,7 +284,11 @@ async fn a_parameter_watsonx_lacks_is_refused_by_name() {
     let body = r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"parallel_tool_calls":false,"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}]}"#;
     let err = send(&client, body).await.unwrap_err();
     assert!(err.is_unsupported_params(), "{err:?}");
-    assert!(err.message().contains("parallel_tool_calls"), "{}", err.message());
+    assert!(
+        err.message().contains("parallel_tool_calls"),
+        "{}",
+        err.message()
+    );
     assert!(err.message().contains("watsonx"), "{}", err.message());
     assert_eq!(wx.count(), 0);
 }
@@ -307,7 +330,10 @@ async fn a_deployed_model_is_called_at_its_deployment_without_model_or_project()
         "/ml/v1/deployments/dep-42/text/chat?version=2024-03-13"
     );
     let body = seen.json();
-    assert!(body.get("model_id").is_none() && body.get("project_id").is_none(), "{body}");
+    assert!(
+        body.get("model_id").is_none() && body.get("project_id").is_none(),
+        "{body}"
+    );
 }
 
 #[tokio::test]

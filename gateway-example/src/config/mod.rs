@@ -27,6 +27,7 @@ mod reader;
 mod sections;
 mod settings;
 mod vertex;
+mod watsonx;
 mod wildcard;
 
 use std::io::Read;
@@ -42,6 +43,7 @@ pub use self::reader::{Env, MAX_COUNT, MAX_REPORTED, MAX_SECONDS};
 pub use self::settings::{
     CacheConfig, LimitsConfig, PoolConfig, ResponsesConfig, ServerConfig, Strategy,
 };
+pub use self::watsonx::WatsonxParams;
 pub(crate) use self::wildcard::{captures, specificity};
 
 /// The demo config served when no `--config` is given.

@@ -117,8 +117,10 @@ impl Adapter for Watsonx {
 
     fn encode(&self, req: &ChatRequest<'_>, ep: &Endpoint) -> Result<Bytes, ProviderError> {
         let body = encode::encode(req, &ep.model)?;
-        let mut set: Vec<(&str, String)> =
-            scope(ep).into_iter().map(|(k, v)| (k, json_string(v))).collect();
+        let mut set: Vec<(&str, String)> = scope(ep)
+            .into_iter()
+            .map(|(k, v)| (k, json_string(v)))
+            .collect();
         let mut remove = vec!["model", "stream", "stream_options"];
         // `tool_choice` takes a named tool only; the modes are `tool_choice_option`.
         let mode = match req.tool_choice {
