@@ -120,7 +120,8 @@ pub struct ProviderClient {
 /// cache keeps clients, so this is once per deployment, not per request).
 struct Prepared {
     headers: Result<http::HeaderMap, ProviderError>,
-    /// AWS keys of a SigV4-signed provider (Bedrock): each request is signed as sent.
+    /// AWS keys of a SigV4-signed provider (Bedrock, SageMaker): each request is
+    /// signed as sent.
     aws: Option<CredentialCache>,
     /// A service account's token (Vertex AI), added to each request as sent.
     google: Option<TokenCache>,
@@ -148,7 +149,7 @@ impl Prepared {
             }
         }
         let aws = match ep.provider {
-            Provider::Bedrock => ep.aws.clone().map(CredentialCache::new),
+            Provider::Bedrock | Provider::SagemakerChat => ep.aws.clone().map(CredentialCache::new),
             _ => None,
         };
         let google = match ep.provider {
@@ -410,12 +411,16 @@ impl ProviderClient {
         };
         let creds = aws.get(&self.http).await?;
         let region = aws.auth().region.as_str();
+        let service = match self.endpoint.provider {
+            Provider::SagemakerChat => "sagemaker",
+            _ => "bedrock",
+        };
         sign_request(
             req,
             body,
             &creds,
             region,
-            "bedrock",
+            service,
             std::time::SystemTime::now(),
         )?;
         Ok(true)

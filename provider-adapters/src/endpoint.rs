@@ -40,6 +40,8 @@ pub enum Provider {
     VertexAiAnthropic,
     /// IBM watsonx.ai's text chat API, with an IBM Cloud IAM token.
     Watsonx,
+    /// An Amazon SageMaker endpoint serving the Messages API, SigV4-signed.
+    SagemakerChat,
 }
 
 impl Provider {
@@ -62,6 +64,8 @@ impl Provider {
             "ollama" | "ollama_chat" => Provider::Ollama,
             "bedrock" => return crate::providers::bedrock::parse_model(model, name),
             "watsonx" => Provider::Watsonx,
+            "sagemaker_chat" => Provider::SagemakerChat,
+            "sagemaker" => return Err(crate::providers::sagemaker::parse_legacy(model, name)),
             other => match compatible::find(other) {
                 Some(c) => {
                     return Ok((Provider::OpenAi, name, Some(c.base).filter(|b| !b.is_empty())))
@@ -69,7 +73,8 @@ impl Provider {
                 None => {
                     return Err(format!(
                         "unknown provider `{other}` in `{model}`; supported: openai, azure, anthropic, \
-                         gemini, vertex_ai, ollama, bedrock, and OpenAI-compatible {}; any other \
+                         gemini, vertex_ai, ollama, bedrock, watsonx, sagemaker_chat, and \
+                         OpenAI-compatible {}; any other \
                          OpenAI-compatible server is `openai_compatible/MODEL` with `api_base`",
                         compatible::prefixes()
                     ))
@@ -91,6 +96,7 @@ impl Provider {
             Provider::Bedrock => "bedrock",
             Provider::VertexAiAnthropic => "vertex_ai_anthropic",
             Provider::Watsonx => "watsonx",
+            Provider::SagemakerChat => "sagemaker_chat",
         }
     }
 }
@@ -113,7 +119,7 @@ pub struct Endpoint {
     pub vertex_project: Option<String>,
     /// Vertex AI location (default `us-central1`).
     pub vertex_location: Option<String>,
-    /// AWS region and keys (Bedrock).
+    /// AWS region and keys (Bedrock, SageMaker).
     pub aws: Option<AwsAuth>,
     /// A Google service account (Vertex AI's `vertex_credentials`): its tokens are
     /// fetched and renewed per deployment, instead of a static `api_key`.
@@ -179,7 +185,7 @@ impl Endpoint {
             Provider::VertexAi | Provider::VertexAiAnthropic if self.vertex_project.is_none() => {
                 Err("vertex_ai models need `vertex_project`".into())
             }
-            Provider::Bedrock => match &self.aws {
+            Provider::Bedrock | Provider::SagemakerChat => match &self.aws {
                 Some(aws) => aws.validate(),
                 None => AwsAuth::default().validate(),
             },

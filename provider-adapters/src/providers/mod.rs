@@ -10,6 +10,7 @@ pub(crate) mod compatible;
 pub(crate) mod gemini;
 pub(crate) mod ollama;
 pub(crate) mod openai;
+pub(crate) mod sagemaker;
 pub(crate) mod vertex_anthropic;
 pub(crate) mod watsonx;
 
@@ -87,6 +88,7 @@ pub(crate) const ALL: &[Provider] = &[
     Provider::Bedrock,
     Provider::VertexAiAnthropic,
     Provider::Watsonx,
+    Provider::SagemakerChat,
 ];
 
 /// Every provider's [`Adapter::forwarded_headers`], together (checked by a test).
@@ -105,6 +107,7 @@ pub(crate) fn adapter(p: Provider) -> &'static dyn Adapter {
         Provider::Bedrock => &bedrock::Bedrock,
         Provider::VertexAiAnthropic => &vertex_anthropic::VertexAnthropic,
         Provider::Watsonx => &watsonx::Watsonx,
+        Provider::SagemakerChat => &sagemaker::SagemakerChat,
     }
 }
 
