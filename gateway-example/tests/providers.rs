@@ -293,6 +293,41 @@ async fn watsonx_deployments_exchange_their_key_at_iam_or_use_the_environments_t
     assert_eq!(iam.count(), 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sagemaker_chat_deployment_signs_for_sagemaker_with_its_keys() {
+    let upstream = Upstream::start(vec![reply_json(200, OPENAI_CHAT)]).await;
+    let yaml = format!(
+        "model_list:\n  - model_name: tgi\n    litellm_params: {{model: sagemaker_chat/my-tgi-endpoint, aws_access_key_id: os.environ/SM_KEY, aws_secret_access_key: os.environ/SM_SECRET, aws_region_name: eu-west-1, api_base: \"{}\"}}\n",
+        upstream.base()
+    );
+    let vars = env(&[("SM_KEY", "AKIASAGEMAKER"), ("SM_SECRET", "sm-secret")]);
+    let config = Config::parse_with_env(&yaml, "t.yaml", &vars).unwrap_or_else(|e| panic!("{e}"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gateway = Gateway::start(config, listener).await.unwrap();
+    let (status, answer) = chat(&gateway, "tgi").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["choices"][0]["message"]["content"], "hi");
+    let seen = upstream.seen(0);
+    assert_eq!(
+        seen.path_and_query,
+        "/endpoints/my-tgi-endpoint/invocations"
+    );
+    let auth = seen.headers["authorization"].to_str().unwrap();
+    assert!(
+        auth.contains("Credential=AKIASAGEMAKER/") && auth.contains("/eu-west-1/sagemaker/"),
+        "{auth}"
+    );
+}
+
+#[test]
+fn the_legacy_sagemaker_prefix_is_a_config_error_naming_sagemaker_chat() {
+    let yaml = "model_list:\n  - model_name: s\n    litellm_params: {model: sagemaker/my-endpoint, aws_region_name: us-east-1}\n";
+    let err = Config::parse_with_env(yaml, "t.yaml", &|_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("sagemaker_chat/my-endpoint"), "{err}");
+}
+
 #[test]
 fn a_watsonx_deployment_without_a_project_names_the_keys_and_variables() {
     let yaml = "model_list:\n  - model_name: w\n    litellm_params: {model: watsonx/ibm/granite-3-8b-instruct, api_key: k, api_base: \"https://us-south.ml.cloud.ibm.com\"}\n";
@@ -323,7 +358,8 @@ async fn every_new_provider_passes_check_config() {
     );
     let yaml = format!(
         "{yaml}  - model_name: vertex-sa\n    litellm_params: {{model: vertex_ai/claude-3-5-haiku@20241022, vertex_credentials: \"{key}\"}}\n\
-         \x20 - model_name: granite\n    litellm_params: {{model: watsonx/ibm/granite-3-8b-instruct, api_key: k, project_id: p, api_base: \"https://us-south.ml.cloud.ibm.com\"}}\n"
+         \x20 - model_name: granite\n    litellm_params: {{model: watsonx/ibm/granite-3-8b-instruct, api_key: k, project_id: p, api_base: \"https://us-south.ml.cloud.ibm.com\"}}\n\
+         \x20 - model_name: tgi\n    litellm_params: {{model: sagemaker_chat/my-tgi-endpoint, aws_access_key_id: AKIA3, aws_secret_access_key: s3, aws_region_name: us-east-1}}\n"
     );
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("providers.yaml");
     std::fs::write(&path, &yaml).unwrap();
@@ -344,7 +380,7 @@ async fn every_new_provider_passes_check_config() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let n = COMPATIBLE.len() + 4;
+    let n = COMPATIBLE.len() + 5;
     assert!(
         stdout.contains(&format!("ok: {n} deployments of {n} models")),
         "{stdout}"

@@ -242,7 +242,10 @@ pub fn endpoint(model: &str, params: &Params, env: &EnvDefaults) -> Result<Endpo
             .clone()
             .or_else(|| env.first(&[VERTEXAI_LOCATION]).map(|(_, v)| v));
     }
-    if endpoint.provider == Provider::Bedrock {
+    if matches!(
+        endpoint.provider,
+        Provider::Bedrock | Provider::SagemakerChat
+    ) {
         endpoint.aws = Some(super::bedrock::auth(params, env));
     }
     if endpoint.provider == Provider::Watsonx {

@@ -47,6 +47,7 @@ pub(crate) const PROVIDER_ENV: &[ProviderEnv] = &[
     ),
     env("vertex_ai", &[], &[], false),
     env("bedrock", &[], &["AWS_BEDROCK_RUNTIME_ENDPOINT"], false),
+    env("sagemaker_chat", &[], &[], false),
     env("ollama", &[], &["OLLAMA_API_BASE"], false),
     // A key or a `token`: `Endpoint::validate` says which is missing.
     env(
