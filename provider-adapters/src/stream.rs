@@ -83,7 +83,8 @@ pub(crate) enum Framing {
     EventStream(EventStreamParser),
     /// Server-sent events carried in the payloads of AWS event-stream `PayloadPart`
     /// messages (SageMaker's InvokeEndpointWithResponseStream).
-    EventStreamSse(EventStreamParser, SseParser),
+    /// (The SSE parser boxed: the variant would otherwise double the enum's size.)
+    EventStreamSse(EventStreamParser, Box<SseParser>),
 }
 
 impl Framing {
@@ -104,7 +105,7 @@ impl Framing {
 
     /// Server-sent events inside AWS event-stream payloads.
     pub(crate) fn event_stream_sse() -> Self {
-        Framing::EventStreamSse(EventStreamParser::default(), SseParser::default())
+        Framing::EventStreamSse(EventStreamParser::default(), Box::default())
     }
 }
 
