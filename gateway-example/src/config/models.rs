@@ -49,7 +49,6 @@ const USED_PARAMS: &[(&str, &str)] = &[
     ("aws_sts_endpoint", "aws_sts_endpoint"),
     ("aws_bedrock_runtime_endpoint", "api_base"),
     ("project_id", "project_id"),
-    ("watsonx_project", "project_id"),
     ("space_id", "space_id"),
     ("token", "token"),
 ];
