@@ -125,8 +125,9 @@ struct Prepared {
     aws: Option<CredentialCache>,
     /// A service account's token (Vertex AI), added to each request as sent.
     google: Option<TokenCache>,
-    /// An IBM Cloud API key's IAM token (watsonx.ai), added to each request as sent.
-    ibm: Option<IamTokenCache>,
+    /// An IBM Cloud API key's IAM token (watsonx.ai), added to each request as sent;
+    /// shared with every deployment of the same key.
+    ibm: Option<Arc<IamTokenCache>>,
     chat: Result<http::Uri, ProviderError>,
     chat_stream: Result<http::Uri, ProviderError>,
     embeddings: Result<http::Uri, ProviderError>,
@@ -167,7 +168,7 @@ impl Prepared {
                     .watsonx
                     .as_ref()
                     .map_or(crate::ibm::IAM_URL, |w| w.iam_url());
-                Some(IamTokenCache::new(key.clone(), url))
+                Some(IamTokenCache::shared(key.clone(), url))
             }
             _ => None,
         };

@@ -1,9 +1,12 @@
 //! IBM Cloud IAM (watsonx.ai's authentication): an API key exchanged for a bearer
 //! token at the IAM token endpoint (`grant_type=urn:ibm:params:oauth:grant-type:apikey`),
-//! the token cached per deployment (one key each), renewed [`IAM_REFRESH_AHEAD`] of
-//! its expiry, one exchange in flight at a time, each bounded by [`IAM_TIMEOUT`].
+//! the token cached per key (deployments sharing a key share it), renewed
+//! [`IAM_REFRESH_AHEAD`] of its expiry, one exchange in flight at a time, each bounded
+//! by [`IAM_TIMEOUT`].
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, LazyLock, PoisonError, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -77,7 +80,14 @@ struct TokenError {
     message: Option<String>,
 }
 
-/// One deployment's IAM token.
+/// The token caches of the live deployments, by IAM URL and API key: deployments that
+/// share a key share one token and one exchange. Entries are weak (a cache lives as
+/// long as a client holding it) and dead ones are swept at each insert, so the map
+/// holds no more than the live deployments' keys.
+type Shared = HashMap<(String, Secret), Weak<IamTokenCache>>;
+static SHARED: LazyLock<std::sync::Mutex<Shared>> = LazyLock::new(Default::default);
+
+/// One API key's IAM token.
 #[derive(Debug)]
 pub(crate) struct IamTokenCache {
     api_key: Secret,
@@ -87,12 +97,23 @@ pub(crate) struct IamTokenCache {
 }
 
 impl IamTokenCache {
-    pub(crate) fn new(api_key: Secret, url: &str) -> Self {
-        Self {
-            api_key,
-            url: url.to_string(),
-            token: Mutex::new(None),
+    /// The cache of `api_key` at `url`: the one another live deployment already
+    /// holds, else a new one.
+    pub(crate) fn shared(api_key: Secret, url: &str) -> Arc<Self> {
+        // A std lock, never held across an await: only the map is guarded here.
+        let mut map = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = (url.to_string(), api_key);
+        if let Some(live) = map.get(&key).and_then(Weak::upgrade) {
+            return live;
         }
+        map.retain(|_, cache| cache.strong_count() > 0);
+        let cache = Arc::new(Self {
+            api_key: key.1.clone(),
+            url: key.0.clone(),
+            token: Mutex::new(None),
+        });
+        map.insert(key, Arc::downgrade(&cache));
+        cache
     }
 
     /// A bearer token valid now, for the deployment `label`.

@@ -123,6 +123,31 @@ async fn concurrent_requests_share_one_iam_exchange() {
 }
 
 #[tokio::test]
+async fn deployments_that_share_a_key_share_its_token_and_another_key_gets_its_own() {
+    let iam = Upstream::start(vec![]).await;
+    iam.always(token("iam.per-key", 3600));
+    let wx = Upstream::start(vec![]).await;
+    wx.always(reply_json(200, ANSWER));
+    let a = client(endpoint("watsonx/ibm/granite-3-8b-instruct", &wx, &iam));
+    let b = client(endpoint(
+        "watsonx/meta-llama/llama-3-3-70b-instruct",
+        &wx,
+        &iam,
+    ));
+    let other = endpoint("watsonx/ibm/granite-3-8b-instruct", &wx, &iam)
+        .with_api_key(Secret::new("another-key".to_string()));
+    let c = client(other);
+    send(&a, CHAT).await.unwrap();
+    send(&b, CHAT).await.unwrap();
+    assert_eq!(iam.count(), 1, "one exchange for the shared key");
+    send(&c, CHAT).await.unwrap();
+    assert_eq!(iam.count(), 2);
+    assert!(String::from_utf8(iam.seen(1).body.to_vec())
+        .unwrap()
+        .ends_with("apikey=another-key"));
+}
+
+#[tokio::test]
 async fn a_token_inside_the_renewal_margin_is_renewed_before_use() {
     let short = provider_adapters::ibm::IAM_REFRESH_AHEAD.as_secs() - 60;
     let iam = Upstream::start(vec![token("iam.short", short), token("iam.next", 3600)]).await;
