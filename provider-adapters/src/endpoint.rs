@@ -63,8 +63,8 @@ impl Provider {
             "vertex_ai" => Provider::VertexAi,
             "ollama" | "ollama_chat" => Provider::Ollama,
             "bedrock" => return crate::providers::bedrock::parse_model(model, name),
-            "watsonx" => Provider::Watsonx,
-            "sagemaker_chat" => Provider::SagemakerChat,
+            "watsonx" => return crate::providers::watsonx::parse_model(model, name),
+            "sagemaker_chat" => return crate::providers::sagemaker::parse_model(model, name),
             "sagemaker" => return Err(crate::providers::sagemaker::parse_legacy(model, name)),
             other => match compatible::find(other) {
                 Some(c) => {

@@ -259,6 +259,15 @@ fn the_legacy_sagemaker_prefix_is_refused_naming_sagemaker_chat() {
 }
 
 #[test]
+fn an_endpoint_name_that_is_not_one_path_segment_is_refused() {
+    for name in ["a/b", "x?y=1", "-lead", "with space", ""] {
+        let model = format!("sagemaker_chat/{name}");
+        assert!(Endpoint::new(&model).is_err(), "{model}");
+    }
+    assert!(Endpoint::new("sagemaker_chat/hf-llm-mistral-7b-2024-05-01").is_ok());
+}
+
+#[test]
 fn an_endpoint_without_keys_or_region_says_what_is_missing() {
     let ep = Endpoint::new(MODEL).unwrap();
     assert!(ep.validate().unwrap_err().contains("aws_region_name"));

@@ -393,6 +393,16 @@ async fn embeddings_go_to_text_embeddings_and_come_back_as_an_openai_list() {
 }
 
 #[test]
+fn a_deployment_id_that_is_not_one_path_segment_is_refused() {
+    for id in ["a/b", "x?version=1", ""] {
+        let model = format!("watsonx/deployment/{id}");
+        assert!(Endpoint::new(&model).is_err(), "{model}");
+    }
+    assert!(Endpoint::new("watsonx/deployment/my_serving-name-1").is_ok());
+    assert!(Endpoint::new("watsonx/meta-llama/llama-3-3-70b-instruct").is_ok());
+}
+
+#[test]
 fn a_deployment_without_a_url_key_or_project_is_refused_with_what_is_missing() {
     let ep = Endpoint::new("watsonx/ibm/granite-3-8b-instruct").unwrap();
     assert!(ep.validate().unwrap_err().contains("api_base"));

@@ -23,6 +23,25 @@ use crate::{Api, Endpoint, Provider, ProviderError};
 #[derive(Debug)]
 pub(crate) struct SagemakerChat;
 
+/// `sagemaker_chat/ENDPOINT`: the name is one path segment, so it must be an endpoint
+/// name as SageMaker defines them (letters, digits, hyphens; at most 63).
+pub(crate) fn parse_model<'m>(
+    model: &str,
+    name: &'m str,
+) -> Result<(Provider, &'m str, Option<&'static str>), String> {
+    let valid = name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if !valid {
+        return Err(format!(
+            "`{model}`: `{name}` is not a SageMaker endpoint name (letters, digits and \
+             hyphens, at most 63, starting and ending with a letter or digit)"
+        ));
+    }
+    Ok((Provider::SagemakerChat, name, None))
+}
+
 /// `sagemaker/ENDPOINT`: refused, naming what is not carried and the prefix that is.
 pub(crate) fn parse_legacy(model: &str, name: &str) -> String {
     format!(

@@ -23,6 +23,27 @@ use crate::{Api, Endpoint, Provider, ProviderError};
 #[derive(Debug)]
 pub(crate) struct Watsonx;
 
+/// `watsonx/MODEL_ID` or `watsonx/deployment/ID`; a deployment id (or serving name)
+/// goes into the URL path, so it must be one segment of letters, digits, `-` and `_`.
+pub(crate) fn parse_model<'m>(
+    model: &str,
+    name: &'m str,
+) -> Result<(Provider, &'m str, Option<&'static str>), String> {
+    if let Some(id) = name.strip_prefix("deployment/") {
+        let valid = !id.is_empty()
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid {
+            return Err(format!(
+                "`{model}`: `{id}` is not a watsonx.ai deployment id or serving name \
+                 (letters, digits, `-` and `_`)"
+            ));
+        }
+    }
+    Ok((Provider::Watsonx, name, None))
+}
+
 /// The deployment id of `watsonx/deployment/ID`, if the model is one.
 fn deployment(ep: &Endpoint) -> Option<&str> {
     ep.model.strip_prefix("deployment/")
