@@ -328,7 +328,7 @@ fn a_migration_gets_every_error_in_one_round_with_lines_and_hints() {
     assert!(claude.problem.contains("ANTHROPIC_API_KEY"), "{claude}");
     let unknown = errors.at("model_list[1].litellm_params.model").unwrap();
     assert!(
-        unknown.problem.contains("unknown provider `sagemaker`")
+        unknown.problem.contains("unknown provider `replicate`")
             && unknown.problem.contains("bedrock")
             && unknown
                 .problem

@@ -228,6 +228,118 @@ fn an_unknown_provider_lists_the_supported_ones_and_the_escape_hatch() {
     }
 }
 
+const WATSONX_CHAT: &str = r#"{"id":"chatcmpl-wx","model_id":"ibm/granite-3-8b-instruct","model":"ibm/granite-3-8b-instruct","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from watsonx"},"finish_reason":"stop"}],"created":1728806199,"usage":{"completion_tokens":3,"prompt_tokens":4,"total_tokens":7}}"#;
+
+fn watsonx_yaml(upstream: &Upstream) -> String {
+    format!(
+        "model_list:\n\
+         \x20 - model_name: granite\n\
+         \x20   litellm_params:\n\
+         \x20     model: watsonx/ibm/granite-3-8b-instruct\n\
+         \x20     api_key: os.environ/MY_IBM_KEY\n\
+         \x20     project_id: proj-gw\n\
+         \x20     api_base: \"{base}\"\n\
+         \x20 - model_name: granite-env\n\
+         \x20   litellm_params:\n\
+         \x20     model: watsonx/ibm/granite-3-2b-instruct\n",
+        base = upstream.base()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watsonx_deployments_exchange_their_key_at_iam_or_use_the_environments_token() {
+    let iam = Upstream::start(vec![reply_json(
+        200,
+        r#"{"access_token":"iam.gw","refresh_token":"not_supported","token_type":"Bearer","expires_in":3600,"expiration":1700003600}"#,
+    )])
+    .await;
+    let wx = Upstream::start(vec![]).await;
+    wx.always(reply_json(200, WATSONX_CHAT));
+    let iam_url = format!("{}/identity/token", iam.base());
+    let base = wx.base();
+    let vars = env(&[
+        ("MY_IBM_KEY", "ibm-key-1"),
+        ("WATSONX_IAM_URL", iam_url.as_str()),
+        ("WATSONX_URL", base.as_str()),
+        ("WATSONX_TOKEN", "env-bearer"),
+        ("WATSONX_DEPLOYMENT_SPACE_ID", "space-env"),
+    ]);
+    let config = Config::parse_with_env(&watsonx_yaml(&wx), "t.yaml", &vars)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gateway = Gateway::start(config, listener).await.unwrap();
+
+    let (status, answer) = chat(&gateway, "granite").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["choices"][0]["message"]["content"],
+        "Hello from watsonx"
+    );
+    let seen = wx.seen(0);
+    assert_eq!(seen.path_and_query, "/ml/v1/text/chat?version=2024-03-13");
+    assert_eq!(seen.headers["authorization"], "Bearer iam.gw");
+    assert_eq!(seen.json()["project_id"], "proj-gw");
+    assert_eq!(
+        String::from_utf8(iam.seen(0).body.to_vec()).unwrap(),
+        "grant_type=urn%3Aibm%3Aparams%3Aoauth%3Agrant-type%3Aapikey&apikey=ibm-key-1"
+    );
+
+    let (status, _) = chat(&gateway, "granite-env").await;
+    assert_eq!(status, 200);
+    let seen = wx.seen(1);
+    assert_eq!(seen.headers["authorization"], "Bearer env-bearer");
+    assert_eq!(seen.json()["space_id"], "space-env");
+    assert_eq!(seen.json()["model_id"], "ibm/granite-3-2b-instruct");
+    assert_eq!(iam.count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sagemaker_chat_deployment_signs_for_sagemaker_with_its_keys() {
+    let upstream = Upstream::start(vec![reply_json(200, OPENAI_CHAT)]).await;
+    let yaml = format!(
+        "model_list:\n  - model_name: tgi\n    litellm_params: {{model: sagemaker_chat/my-tgi-endpoint, aws_access_key_id: os.environ/SM_KEY, aws_secret_access_key: os.environ/SM_SECRET, aws_region_name: eu-west-1, api_base: \"{}\"}}\n",
+        upstream.base()
+    );
+    let vars = env(&[("SM_KEY", "AKIASAGEMAKER"), ("SM_SECRET", "sm-secret")]);
+    let config = Config::parse_with_env(&yaml, "t.yaml", &vars).unwrap_or_else(|e| panic!("{e}"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gateway = Gateway::start(config, listener).await.unwrap();
+    let (status, answer) = chat(&gateway, "tgi").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["choices"][0]["message"]["content"], "hi");
+    let seen = upstream.seen(0);
+    assert_eq!(
+        seen.path_and_query,
+        "/endpoints/my-tgi-endpoint/invocations"
+    );
+    let auth = seen.headers["authorization"].to_str().unwrap();
+    assert!(
+        auth.contains("Credential=AKIASAGEMAKER/") && auth.contains("/eu-west-1/sagemaker/"),
+        "{auth}"
+    );
+}
+
+#[test]
+fn the_legacy_sagemaker_prefix_is_a_config_error_naming_sagemaker_chat() {
+    let yaml = "model_list:\n  - model_name: s\n    litellm_params: {model: sagemaker/my-endpoint, aws_region_name: us-east-1}\n";
+    let err = Config::parse_with_env(yaml, "t.yaml", &|_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("sagemaker_chat/my-endpoint"), "{err}");
+}
+
+#[test]
+fn a_watsonx_deployment_without_a_project_names_the_keys_and_variables() {
+    let yaml = "model_list:\n  - model_name: w\n    litellm_params: {model: watsonx/ibm/granite-3-8b-instruct, api_key: k, api_base: \"https://us-south.ml.cloud.ibm.com\"}\n";
+    let err = Config::parse_with_env(yaml, "t.yaml", &|_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("project_id") && err.contains("WATSONX_PROJECT_ID"),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn every_new_provider_passes_check_config() {
     let upstream = Upstream::start(vec![]).await;
@@ -245,7 +357,9 @@ async fn every_new_provider_passes_check_config() {
         "/../provider-adapters/tests/fixtures/vertex_service_account.json"
     );
     let yaml = format!(
-        "{yaml}  - model_name: vertex-sa\n    litellm_params: {{model: vertex_ai/claude-3-5-haiku@20241022, vertex_credentials: \"{key}\"}}\n"
+        "{yaml}  - model_name: vertex-sa\n    litellm_params: {{model: vertex_ai/claude-3-5-haiku@20241022, vertex_credentials: \"{key}\"}}\n\
+         \x20 - model_name: granite\n    litellm_params: {{model: watsonx/ibm/granite-3-8b-instruct, api_key: k, project_id: p, api_base: \"https://us-south.ml.cloud.ibm.com\"}}\n\
+         \x20 - model_name: tgi\n    litellm_params: {{model: sagemaker_chat/my-tgi-endpoint, aws_access_key_id: AKIA3, aws_secret_access_key: s3, aws_region_name: us-east-1}}\n"
     );
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("providers.yaml");
     std::fs::write(&path, &yaml).unwrap();
@@ -266,7 +380,7 @@ async fn every_new_provider_passes_check_config() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let n = COMPATIBLE.len() + 3;
+    let n = COMPATIBLE.len() + 5;
     assert!(
         stdout.contains(&format!("ok: {n} deployments of {n} models")),
         "{stdout}"

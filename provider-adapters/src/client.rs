@@ -16,6 +16,7 @@ use crate::aws::{sign_request, CredentialCache};
 use crate::body::ReadError;
 use crate::capability::DroppedParams;
 use crate::google::TokenCache;
+use crate::ibm::IamTokenCache;
 use crate::plan::{self, Plan, Reply};
 use crate::providers::{parse_object, Operation};
 use crate::request::{peek, Peek};
@@ -119,10 +120,14 @@ pub struct ProviderClient {
 /// cache keeps clients, so this is once per deployment, not per request).
 struct Prepared {
     headers: Result<http::HeaderMap, ProviderError>,
-    /// AWS keys of a SigV4-signed provider (Bedrock): each request is signed as sent.
+    /// AWS keys of a SigV4-signed provider (Bedrock, SageMaker): each request is
+    /// signed as sent.
     aws: Option<CredentialCache>,
     /// A service account's token (Vertex AI), added to each request as sent.
     google: Option<TokenCache>,
+    /// An IBM Cloud API key's IAM token (watsonx.ai), added to each request as sent;
+    /// shared with every deployment of the same key.
+    ibm: Option<Arc<IamTokenCache>>,
     chat: Result<http::Uri, ProviderError>,
     chat_stream: Result<http::Uri, ProviderError>,
     embeddings: Result<http::Uri, ProviderError>,
@@ -145,7 +150,7 @@ impl Prepared {
             }
         }
         let aws = match ep.provider {
-            Provider::Bedrock => ep.aws.clone().map(CredentialCache::new),
+            Provider::Bedrock | Provider::SagemakerChat => ep.aws.clone().map(CredentialCache::new),
             _ => None,
         };
         let google = match ep.provider {
@@ -154,10 +159,24 @@ impl Prepared {
             }
             _ => None,
         };
+        let ibm = match (&ep.provider, &ep.api_key) {
+            // A static token, if given, is sent as it is (see the adapter's `auth`).
+            (Provider::Watsonx, Some(key))
+                if ep.watsonx.as_ref().is_none_or(|w| w.token.is_none()) =>
+            {
+                let url = ep
+                    .watsonx
+                    .as_ref()
+                    .map_or(crate::ibm::IAM_URL, |w| w.iam_url());
+                Some(IamTokenCache::shared(key.clone(), url))
+            }
+            _ => None,
+        };
         Self {
             headers,
             aws,
             google,
+            ibm,
             chat,
             chat_stream: uri(Operation::Chat { stream: true }),
             embeddings: uri(Operation::Embeddings),
@@ -423,17 +442,27 @@ impl ProviderClient {
             let value = crate::providers::sensitive(&format!("Bearer {}", token.expose()))?;
             req.headers_mut().insert(http::header::AUTHORIZATION, value);
         }
+        if let Some(ibm) = &self.prepared.ibm {
+            let label = format!("watsonx deployment `{}`", self.endpoint.model);
+            let token = ibm.get(&self.http, &label).await?;
+            let value = crate::providers::sensitive(&format!("Bearer {}", token.expose()))?;
+            req.headers_mut().insert(http::header::AUTHORIZATION, value);
+        }
         let (Some(aws), Some(body)) = (&self.prepared.aws, body) else {
             return Ok(false);
         };
         let creds = aws.get(&self.http).await?;
         let region = aws.auth().region.as_str();
+        let service = match self.endpoint.provider {
+            Provider::SagemakerChat => "sagemaker",
+            _ => "bedrock",
+        };
         sign_request(
             req,
             body,
             &creds,
             region,
-            "bedrock",
+            service,
             std::time::SystemTime::now(),
         )?;
         Ok(true)

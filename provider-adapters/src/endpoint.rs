@@ -8,6 +8,7 @@ use cache_layer::client::{ClientKey, Secret};
 
 use crate::aws::AwsAuth;
 use crate::google::ServiceAccount;
+use crate::ibm::WatsonxAuth;
 use crate::providers::{compatible, Operation};
 use crate::ProviderError;
 
@@ -37,6 +38,10 @@ pub enum Provider {
     Bedrock,
     /// Claude on Vertex AI (`vertex_ai/claude-*`): Anthropic's format, Vertex URLs.
     VertexAiAnthropic,
+    /// IBM watsonx.ai's text chat API, with an IBM Cloud IAM token.
+    Watsonx,
+    /// An Amazon SageMaker endpoint serving the Messages API, SigV4-signed.
+    SagemakerChat,
 }
 
 impl Provider {
@@ -58,6 +63,9 @@ impl Provider {
             "vertex_ai" => Provider::VertexAi,
             "ollama" | "ollama_chat" => Provider::Ollama,
             "bedrock" => return crate::providers::bedrock::parse_model(model, name),
+            "watsonx" => return crate::providers::watsonx::parse_model(model, name),
+            "sagemaker_chat" => return crate::providers::sagemaker::parse_model(model, name),
+            "sagemaker" => return Err(crate::providers::sagemaker::parse_legacy(model, name)),
             other => match compatible::find(other) {
                 Some(c) => {
                     return Ok((Provider::OpenAi, name, Some(c.base).filter(|b| !b.is_empty())))
@@ -65,7 +73,8 @@ impl Provider {
                 None => {
                     return Err(format!(
                         "unknown provider `{other}` in `{model}`; supported: openai, azure, anthropic, \
-                         gemini, vertex_ai, ollama, bedrock, and OpenAI-compatible {}; any other \
+                         gemini, vertex_ai, ollama, bedrock, watsonx, sagemaker_chat, and \
+                         OpenAI-compatible {}; any other \
                          OpenAI-compatible server is `openai_compatible/MODEL` with `api_base`",
                         compatible::prefixes()
                     ))
@@ -86,6 +95,8 @@ impl Provider {
             Provider::Ollama => "ollama",
             Provider::Bedrock => "bedrock",
             Provider::VertexAiAnthropic => "vertex_ai_anthropic",
+            Provider::Watsonx => "watsonx",
+            Provider::SagemakerChat => "sagemaker_chat",
         }
     }
 }
@@ -108,11 +119,14 @@ pub struct Endpoint {
     pub vertex_project: Option<String>,
     /// Vertex AI location (default `us-central1`).
     pub vertex_location: Option<String>,
-    /// AWS region and keys (Bedrock).
+    /// AWS region and keys (Bedrock, SageMaker).
     pub aws: Option<AwsAuth>,
     /// A Google service account (Vertex AI's `vertex_credentials`): its tokens are
     /// fetched and renewed per deployment, instead of a static `api_key`.
     pub vertex_credentials: Option<ServiceAccount>,
+    /// watsonx.ai's project or space, static token and IAM endpoint (`api_key` is
+    /// the IBM Cloud API key exchanged for tokens).
+    pub watsonx: Option<WatsonxAuth>,
     /// Total time for a request, a stream included. Default [`DEFAULT_TIMEOUT`].
     pub timeout: Duration,
     /// Time until the first stream chunk; default: `timeout`.
@@ -141,6 +155,7 @@ impl Endpoint {
             vertex_location: None,
             aws: None,
             vertex_credentials: None,
+            watsonx: None,
             timeout: DEFAULT_TIMEOUT,
             first_token_timeout: None,
             stream_timeout: DEFAULT_STREAM_TIMEOUT,
@@ -170,12 +185,31 @@ impl Endpoint {
             Provider::VertexAi | Provider::VertexAiAnthropic if self.vertex_project.is_none() => {
                 Err("vertex_ai models need `vertex_project`".into())
             }
-            Provider::Bedrock => match &self.aws {
+            Provider::Bedrock | Provider::SagemakerChat => match &self.aws {
                 Some(aws) => aws.validate(),
                 None => AwsAuth::default().validate(),
             },
+            Provider::Watsonx => self.validate_watsonx(),
             _ => Ok(()),
         }
+    }
+
+    fn validate_watsonx(&self) -> Result<(), String> {
+        let w = self.watsonx.as_ref();
+        if self.api_base.is_none() {
+            return Err(
+                "watsonx models need `api_base`: the instance's URL (e.g. https://us-south.ml.cloud.ibm.com)"
+                    .into(),
+            );
+        }
+        if self.api_key.is_none() && w.and_then(|w| w.token.as_ref()).is_none() {
+            return Err("watsonx models need `api_key` (an IBM Cloud API key) or `token`".into());
+        }
+        let scoped = w.is_some_and(|w| w.project_id.is_some() || w.space_id.is_some());
+        if !scoped && !self.model.starts_with("deployment/") {
+            return Err("watsonx models need `project_id` or `space_id`".into());
+        }
+        Ok(())
     }
 
     /// The key for a client cache: everything that changes how requests are sent.
@@ -205,6 +239,9 @@ impl Endpoint {
             if let Some(id) = &sa.private_key_id {
                 key = key.with_setting("vertex_key_id", id.clone());
             }
+        }
+        if let Some(w) = &self.watsonx {
+            key = watsonx_key(key, w, self.api_key.as_ref());
         }
         if let Some(t) = self.first_token_timeout {
             key = key.with_setting("first_token_timeout_ms", t.as_millis().to_string());
@@ -255,6 +292,25 @@ fn aws_key(mut key: ClientKey, aws: &AwsAuth) -> ClientKey {
     let secret = aws.secret_access_key.as_ref().map_or("", |s| s.expose());
     let token = aws.session_token.as_ref().map_or("", |s| s.expose());
     key.with_credential(Secret::new(format!("{secret}\n{token}")))
+}
+
+/// `key` with every watsonx.ai setting; the API key and the static token together are
+/// the key's one credential (compared, never shown).
+fn watsonx_key(mut key: ClientKey, w: &WatsonxAuth, api_key: Option<&Secret>) -> ClientKey {
+    for (name, value) in [
+        ("watsonx_project_id", &w.project_id),
+        ("watsonx_space_id", &w.space_id),
+        ("watsonx_iam_url", &w.iam_url),
+    ] {
+        if let Some(value) = value {
+            key = key.with_setting(name, value.clone());
+        }
+    }
+    if let Some(token) = &w.token {
+        let api_key = api_key.map_or("", |k| k.expose());
+        key = key.with_credential(Secret::new(format!("{api_key}\n{}", token.expose())));
+    }
+    key
 }
 
 impl fmt::Debug for Endpoint {

@@ -2,7 +2,7 @@
 //! from the byte stream by their length prelude, each checked and decoded by
 //! `aws-smithy-eventstream` (prelude and message CRCs), and bounded in size.
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::ProviderError;
 
@@ -14,8 +14,10 @@ const MIN_MESSAGE: usize = 16;
 /// One decoded message: its `:event-type` (or `:exception-type`) and its payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Frame {
-    /// `:message-type` `event`.
-    Event { kind: String, payload: String },
+    /// `:message-type` `event`. The payload stays bytes: SageMaker's `PayloadPart`s
+    /// are pieces of the model's own stream, cut anywhere (inside a UTF-8 character
+    /// too).
+    Event { kind: String, payload: Bytes },
     /// `:message-type` `exception` or `error`: the stream's end.
     Exception { kind: String, payload: String },
 }
@@ -81,19 +83,19 @@ fn frame(message: &aws_smithy_types::event_stream::Message) -> Frame {
             .and_then(|h| h.value().as_string().ok())
             .map(|s| s.as_str().to_string())
     };
-    let payload = String::from_utf8_lossy(message.payload()).into_owned();
+    let text = || String::from_utf8_lossy(message.payload()).into_owned();
     match header(":message-type").as_deref() {
         Some("exception") => Frame::Exception {
             kind: header(":exception-type").unwrap_or_default(),
-            payload,
+            payload: text(),
         },
         Some("error") => Frame::Exception {
             kind: header(":error-code").unwrap_or_default(),
-            payload: header(":error-message").unwrap_or(payload),
+            payload: header(":error-message").unwrap_or_else(text),
         },
         _ => Frame::Event {
             kind: header(":event-type").unwrap_or_default(),
-            payload,
+            payload: message.payload().clone(),
         },
     }
 }

@@ -12,6 +12,8 @@
 //! | `vertex_ai/claude-*` | Anthropic's Messages format on Vertex AI's `rawPredict` / `streamRawPredict` |
 //! | `ollama/` | `/api/chat` (NDJSON streams), `/api/embed` |
 //! | `bedrock/` | Amazon Bedrock Converse / ConverseStream (event-stream frames), Titan and Cohere embeddings; SigV4-signed ([`aws`]) |
+//! | `sagemaker_chat/` | Amazon SageMaker endpoints serving the Messages API (TGI, LMI): InvokeEndpoint, InvokeEndpointWithResponseStream (SSE inside event-stream frames); SigV4-signed |
+//! | `watsonx/` | IBM watsonx.ai text chat (`/ml/v1/text/chat`, `chat_stream`), embeddings; IBM Cloud IAM tokens ([`ibm`]) |
 //! | `perplexity/`, `cohere/`, `nvidia_nim/`, `huggingface/`, `azure_ai/`, `databricks/`… | the OpenAI-compatible long tail, passed through as OpenAI |
 //!
 //! Every translation goes through one typed canonical model ([`model`]): the client's
@@ -74,6 +76,7 @@ mod error;
 mod eventstream;
 mod formats;
 pub mod google;
+pub mod ibm;
 pub mod model;
 mod plan;
 mod providers;

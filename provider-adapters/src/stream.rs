@@ -82,6 +82,10 @@ pub(crate) enum Framing {
     Ndjson(NdjsonParser),
     /// AWS event-stream messages (Bedrock).
     EventStream(EventStreamParser),
+    /// Server-sent events carried in the payloads of AWS event-stream `PayloadPart`
+    /// messages (SageMaker's InvokeEndpointWithResponseStream).
+    /// (The SSE parser boxed: the variant would otherwise double the enum's size.)
+    EventStreamSse(EventStreamParser, Box<SseParser>),
 }
 
 impl Framing {
@@ -98,6 +102,11 @@ impl Framing {
     /// AWS event-stream messages.
     pub(crate) fn event_stream() -> Self {
         Framing::EventStream(EventStreamParser::default())
+    }
+
+    /// Server-sent events inside AWS event-stream payloads.
+    pub(crate) fn event_stream_sse() -> Self {
+        Framing::EventStreamSse(EventStreamParser::default(), Box::default())
     }
 }
 
@@ -530,10 +539,29 @@ fn feed(
             for frame in frames {
                 match frame {
                     AwsFrame::Event { kind, payload } => {
-                        mode.event(client, Some(&kind), &payload, out)?
+                        mode.event(client, Some(&kind), &crate::sse::utf8(&payload), out)?
                     }
                     AwsFrame::Exception { kind, payload } => {
                         return Err(crate::providers::bedrock::exception(&kind, &payload))
+                    }
+                }
+            }
+        }
+        Framing::EventStreamSse(frames_parser, sse) => {
+            let mut frames = Vec::new();
+            frames_parser.feed(data, &mut frames)?;
+            for frame in frames {
+                match frame {
+                    AwsFrame::Event { kind, payload } if kind == "PayloadPart" => {
+                        events.clear();
+                        sse.feed(&payload, events).map_err(broken)?;
+                        for event in events.drain(..) {
+                            mode.event(client, event.event.as_deref(), &event.data, out)?;
+                        }
+                    }
+                    AwsFrame::Event { .. } => {}
+                    AwsFrame::Exception { kind, payload } => {
+                        return Err(crate::providers::sagemaker::exception(&kind, &payload))
                     }
                 }
             }
@@ -565,12 +593,19 @@ fn finish(
                 mode.event(client, None, &crate::sse::utf8(&line), out)?;
             }
         }
-        Framing::EventStream(parser) if !parser.is_idle() => {
+        Framing::EventStream(parser) | Framing::EventStreamSse(parser, _) if !parser.is_idle() => {
             return Err(ProviderError::bad_gateway(
                 "upstream stream ended inside an event-stream message",
             ))
         }
         Framing::EventStream(_) => {}
+        Framing::EventStreamSse(_, sse) => {
+            events.clear();
+            sse.finish(events);
+            for event in events.drain(..) {
+                mode.event(client, event.event.as_deref(), &event.data, out)?;
+            }
+        }
     }
     mode.finish(client, out)
 }

@@ -43,7 +43,7 @@ pub(crate) const ALL_VARS: &[&str] = &[
     "AWS_SESSION_TOKEN",
 ];
 
-/// The AWS settings of a Bedrock deployment. Keys come as a pair, from the deployment
+/// The AWS settings of a Bedrock (or SageMaker) deployment. Keys come as a pair, from the deployment
 /// or from the environment, never half from each; the session token goes with them.
 pub(crate) fn auth(params: &Params, env: &EnvDefaults) -> AwsAuth {
     let p = &params.aws;

@@ -95,7 +95,8 @@ impl EnvDefaults {
             .iter()
             .flat_map(|p| p.key.iter().chain(p.base))
             .chain(&[AZURE_API_VERSION, VERTEXAI_PROJECT, VERTEXAI_LOCATION])
-            .chain(super::bedrock::ALL_VARS);
+            .chain(super::bedrock::ALL_VARS)
+            .chain(super::watsonx::ALL_VARS);
         let vars = names
             .filter_map(|name| var(name).filter(|v| !v.is_empty()).map(|v| (*name, v)))
             .collect();
@@ -140,6 +141,8 @@ pub struct Params {
     pub drop_params: bool,
     /// The `aws_*` keys (Bedrock).
     pub aws: super::bedrock::AwsParams,
+    /// `project_id`, `space_id`, `token` (watsonx.ai).
+    pub watsonx: super::watsonx::WatsonxParams,
 }
 
 /// `provider/model`, with the provider inferred (LiteLLM's way) when not given.
@@ -216,9 +219,12 @@ pub fn endpoint(model: &str, params: &Params, env: &EnvDefaults) -> Result<Endpo
         }
     }
     endpoint.api_version = params.api_version.clone().or_else(|| {
-        (endpoint.provider == Provider::Azure)
-            .then(|| env.first(&[AZURE_API_VERSION]).map(|(_, v)| v))
-            .flatten()
+        let var = match endpoint.provider {
+            Provider::Azure => AZURE_API_VERSION,
+            Provider::Watsonx => super::watsonx::VERSION_VAR,
+            _ => return None,
+        };
+        env.first(&[var]).map(|(_, v)| v)
     });
     if matches!(
         endpoint.provider,
@@ -236,8 +242,14 @@ pub fn endpoint(model: &str, params: &Params, env: &EnvDefaults) -> Result<Endpo
             .clone()
             .or_else(|| env.first(&[VERTEXAI_LOCATION]).map(|(_, v)| v));
     }
-    if endpoint.provider == Provider::Bedrock {
+    if matches!(
+        endpoint.provider,
+        Provider::Bedrock | Provider::SagemakerChat
+    ) {
         endpoint.aws = Some(super::bedrock::auth(params, env));
+    }
+    if endpoint.provider == Provider::Watsonx {
+        endpoint.watsonx = Some(super::watsonx::auth(params, env));
     }
     endpoint.drop_params = params.drop_params;
     if let Some(t) = params.timeout {
@@ -252,6 +264,9 @@ pub fn endpoint(model: &str, params: &Params, env: &EnvDefaults) -> Result<Endpo
         Provider::VertexAi | Provider::VertexAiAnthropic => {
             format!("{e} (or `vertex_ai_project`), or set {VERTEXAI_PROJECT}")
         }
+        Provider::Watsonx => format!(
+            "{e}; or set WATSONX_URL, WATSONX_APIKEY (or WATSONX_TOKEN), WATSONX_PROJECT_ID (or WATSONX_DEPLOYMENT_SPACE_ID)"
+        ),
         _ => e,
     })?;
     Ok(endpoint)

@@ -28,6 +28,7 @@ mod router;
 mod sections;
 mod settings;
 mod vertex;
+mod watsonx;
 mod wildcard;
 
 use std::io::Read;
@@ -47,6 +48,7 @@ pub use self::router::{
 pub use self::settings::{
     CacheConfig, LimitsConfig, PoolConfig, ResponsesConfig, ServerConfig, Strategy,
 };
+pub use self::watsonx::WatsonxParams;
 pub(crate) use self::wildcard::{captures, specificity};
 
 /// The demo config served when no `--config` is given.

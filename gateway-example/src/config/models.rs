@@ -53,6 +53,9 @@ const USED_PARAMS: &[(&str, &str)] = &[
     ("weight", "weight"),
     ("order", "order"),
     ("max_parallel_requests", "max_parallel_requests"),
+    ("project_id", "project_id"),
+    ("space_id", "space_id"),
+    ("token", "token"),
 ];
 
 /// LiteLLM `litellm_params` keys accepted and listed as ignored.
@@ -272,6 +275,9 @@ fn read_params(ctx: &mut Ctx<'_>, at: &str, value: &Value, inherited: &Inherited
             "aws_region_name" => params.aws.region_name = ctx.string(&path, v),
             "aws_role_name" => params.aws.role_name = ctx.string(&path, v),
             "aws_session_name" => params.aws.session_name = ctx.string(&path, v),
+            "project_id" => params.watsonx.project_id = ctx.string(&path, v),
+            "space_id" => params.watsonx.space_id = ctx.string(&path, v),
+            "token" => params.watsonx.token = ctx.string(&path, v),
             "aws_sts_endpoint" => {
                 if let Some(url) = ctx.string(&path, v) {
                     match litellm::check_base(&url) {

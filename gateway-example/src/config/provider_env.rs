@@ -47,7 +47,15 @@ pub(crate) const PROVIDER_ENV: &[ProviderEnv] = &[
     ),
     env("vertex_ai", &[], &[], false),
     env("bedrock", &[], &["AWS_BEDROCK_RUNTIME_ENDPOINT"], false),
+    env("sagemaker_chat", &[], &[], false),
     env("ollama", &[], &["OLLAMA_API_BASE"], false),
+    // A key or a `token`: `Endpoint::validate` says which is missing.
+    env(
+        "watsonx",
+        &["WATSONX_APIKEY", "WATSONX_API_KEY"],
+        &["WATSONX_URL", "WATSONX_API_BASE"],
+        false,
+    ),
     env("ollama_chat", &[], &["OLLAMA_API_BASE"], false),
     env("groq", &["GROQ_API_KEY"], &["GROQ_API_BASE"], true),
     env(

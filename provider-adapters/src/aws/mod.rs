@@ -50,12 +50,14 @@ impl AwsAuth {
     /// What is missing for a request to be signed, if anything.
     pub fn validate(&self) -> Result<(), String> {
         if self.region.is_empty() {
-            return Err("bedrock models need `aws_region_name` (or AWS_REGION)".into());
+            return Err(
+                "bedrock and sagemaker_chat models need `aws_region_name` (or AWS_REGION)".into(),
+            );
         }
         match (&self.access_key_id, &self.secret_access_key) {
             (Some(_), Some(_)) => Ok(()),
             (None, None) => Err(
-                "bedrock models need AWS keys: `aws_access_key_id` and `aws_secret_access_key` \
+                "bedrock and sagemaker_chat models need AWS keys: `aws_access_key_id` and `aws_secret_access_key` \
                  (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
                     .into(),
             ),

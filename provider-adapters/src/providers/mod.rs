@@ -10,7 +10,9 @@ pub(crate) mod compatible;
 pub(crate) mod gemini;
 pub(crate) mod ollama;
 pub(crate) mod openai;
+pub(crate) mod sagemaker;
 pub(crate) mod vertex_anthropic;
+pub(crate) mod watsonx;
 
 use bytes::Bytes;
 use http::HeaderValue;
@@ -85,6 +87,8 @@ pub(crate) const ALL: &[Provider] = &[
     Provider::Ollama,
     Provider::Bedrock,
     Provider::VertexAiAnthropic,
+    Provider::Watsonx,
+    Provider::SagemakerChat,
 ];
 
 /// Every provider's [`Adapter::forwarded_headers`], together (checked by a test).
@@ -102,6 +106,8 @@ pub(crate) fn adapter(p: Provider) -> &'static dyn Adapter {
         Provider::Ollama => &ollama::Ollama,
         Provider::Bedrock => &bedrock::Bedrock,
         Provider::VertexAiAnthropic => &vertex_anthropic::VertexAnthropic,
+        Provider::Watsonx => &watsonx::Watsonx,
+        Provider::SagemakerChat => &sagemaker::SagemakerChat,
     }
 }
 
