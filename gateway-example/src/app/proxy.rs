@@ -10,12 +10,12 @@ use axum::response::Response;
 use bytes::Bytes;
 use cache_layer::client::NewService;
 use http::StatusCode;
-use limits_layer::callbacks::ModelName;
+use limits_layer::callbacks::{ModelName, UpstreamInfo};
 use provider_adapters::body::ReadError;
 use provider_adapters::{Api, ProviderError};
 use tokio::time::Instant;
 
-use super::deployment::{pick, Busy, BusyBody};
+use super::deployment::{pick, Busy, BusyBody, DeploymentState};
 use super::state::AppState;
 use crate::front::{UpstreamTime, X_REQUEST_ID};
 use crate::shape::ErrorShape;
@@ -90,6 +90,9 @@ pub(super) async fn proxy(
                 }
                 parts.extensions.insert(ModelName(model));
                 parts.extensions.insert(UpstreamTime(upstream));
+                if let Some(info) = upstream_info(&state, &deployment) {
+                    parts.extensions.insert(info);
+                }
                 let endpoint = &deployment.target.endpoint;
                 parts.extensions.insert(crate::conn::SendLimits {
                     stall: endpoint.stream_timeout,
@@ -118,10 +121,23 @@ pub(super) async fn proxy(
                 let mut res = answer(error_response(&err));
                 res.extensions_mut().insert(ModelName(model));
                 res.extensions_mut().insert(UpstreamTime(upstream));
+                if let Some(info) = upstream_info(&state, &deployment) {
+                    res.extensions_mut().insert(info);
+                }
                 return res;
             }
         }
     }
+}
+
+/// The deployment that answered (or failed last), for the callbacks' events; `None`
+/// when no callback is registered, so that nothing is copied for nobody.
+fn upstream_info(state: &AppState, deployment: &DeploymentState) -> Option<UpstreamInfo> {
+    let endpoint = &deployment.target.endpoint;
+    state.registry.has_callbacks().then(|| UpstreamInfo {
+        provider: endpoint.provider.as_str(),
+        model: Arc::from(endpoint.model.as_str()),
+    })
 }
 
 /// The request body, read up to `limit` bytes.

@@ -276,6 +276,8 @@ pub(crate) struct LiteLlm {
     /// `litellm_settings.drop_params`: parameters a provider cannot honour are dropped
     /// instead of refused.
     pub(crate) drop_params: bool,
+    /// The names in `callbacks`, `success_callback` and `failure_callback`.
+    pub(crate) callbacks: Vec<super::callbacks::Named>,
 }
 
 /// `litellm_settings`, `router_settings`, `general_settings` (read after
@@ -288,6 +290,7 @@ pub(crate) fn litellm(ctx: &mut Ctx<'_>, raw: &super::raw::RawFile) -> LiteLlm {
         timeout: None,
         master_key: None,
         drop_params: false,
+        callbacks: Vec::new(),
     };
     for (key, value) in entries(ctx, "litellm_settings", raw.litellm_settings.as_ref()) {
         let path = format!("litellm_settings.{key}");
@@ -300,6 +303,9 @@ pub(crate) fn litellm(ctx: &mut Ctx<'_>, raw: &super::raw::RawFile) -> LiteLlm {
             "request_timeout" => out.timeout = ctx.seconds(&path, Some(&value)).or(out.timeout),
             "drop_params" => {
                 out.drop_params = ctx.boolean(&path, Some(&value)).unwrap_or(false);
+            }
+            "callbacks" | "success_callback" | "failure_callback" => {
+                super::callbacks::names(ctx, &key, &value, &mut out.callbacks);
             }
             _ => ctx.ignored.add("litellm_settings", &key),
         }
