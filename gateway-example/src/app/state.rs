@@ -71,6 +71,7 @@ impl AppState {
             queue: config.limits.callback_queue,
             ..RegistryConfig::default()
         });
+        crate::sinks::register(&registry, &config.callbacks);
         let response_cache = config.cache.responses.enabled.then(|| {
             ResponseCacheLayer::with_config(ResponseCacheConfig {
                 ttl: config.cache.responses.ttl,
