@@ -65,6 +65,20 @@ pub(crate) struct DeploymentState {
     pub(crate) in_flight: AtomicUsize,
     /// Served by the built-in mock provider (which speaks chat completions only).
     pub(crate) mock: bool,
+    /// The endpoint's model, shared by the events of every request it serves.
+    pub(crate) upstream_model: Arc<str>,
+}
+
+impl DeploymentState {
+    /// A deployment of `target`, not busy.
+    pub(crate) fn new(target: Target, mock: bool) -> Self {
+        Self {
+            upstream_model: Arc::from(target.endpoint.model.as_str()),
+            target,
+            in_flight: AtomicUsize::new(0),
+            mock,
+        }
+    }
 }
 
 pub(crate) struct ModelGroup {
@@ -163,15 +177,14 @@ mod tests {
             name: Arc::from("gpt"),
             deployments: (0..n)
                 .map(|_| {
-                    Arc::new(DeploymentState {
-                        target: Target {
+                    Arc::new(DeploymentState::new(
+                        Target {
                             key: endpoint.client_key(),
                             endpoint: Arc::new(endpoint.clone()),
                             worker: 0,
                         },
-                        in_flight: AtomicUsize::new(0),
-                        mock: false,
-                    })
+                        false,
+                    ))
                 })
                 .collect(),
             next: AtomicUsize::new(0),

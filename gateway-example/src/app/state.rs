@@ -168,15 +168,14 @@ impl AppState {
         let deployments = routes
             .into_iter()
             .map(|(endpoint, _)| {
-                Arc::new(DeploymentState {
-                    target: Target {
+                Arc::new(DeploymentState::new(
+                    Target {
                         key: endpoint.client_key(),
                         endpoint: Arc::new(endpoint),
                         worker: 0,
                     },
-                    in_flight: AtomicUsize::new(0),
-                    mock: false,
-                })
+                    false,
+                ))
             })
             .collect();
         Ok(GroupRef::Wild(Box::new(ModelGroup {
@@ -235,11 +234,9 @@ fn model_groups(
             }
         });
         group.max_retries = group.max_retries.max(d.max_retries);
-        group.deployments.push(Arc::new(DeploymentState {
-            target,
-            in_flight: AtomicUsize::new(0),
-            mock: d.mock,
-        }));
+        group
+            .deployments
+            .push(Arc::new(DeploymentState::new(target, d.mock)));
     }
     let aliases = config.aliases.iter().filter(|a| !a.hidden);
     names.extend(

@@ -125,7 +125,11 @@ pub(crate) fn names(ctx: &mut Ctx<'_>, key: &str, value: &Value, out: &mut Vec<N
 }
 
 /// The `callbacks` section and the callbacks `named` in `litellm_settings`.
-pub(crate) fn callbacks(ctx: &mut Ctx<'_>, value: Option<&Value>, named: &[Named]) -> CallbacksConfig {
+pub(crate) fn callbacks(
+    ctx: &mut Ctx<'_>,
+    value: Option<&Value>,
+    named: &[Named],
+) -> CallbacksConfig {
     const KNOWN: &[&str] = &[
         "webhook_url",
         "webhook_headers",
@@ -148,7 +152,9 @@ pub(crate) fn callbacks(ctx: &mut Ctx<'_>, value: Option<&Value>, named: &[Named
         let path = format!("callbacks.{key}");
         match key.as_str() {
             "webhook_url" => {
-                webhook_url = ctx.string(&path, Some(&value)).and_then(|u| url(ctx, &path, &u))
+                webhook_url = ctx
+                    .string(&path, Some(&value))
+                    .and_then(|u| url(ctx, &path, &u))
             }
             "webhook_headers" => {
                 for (name, v) in entries(ctx, &path, Some(&value)) {
@@ -164,20 +170,40 @@ pub(crate) fn callbacks(ctx: &mut Ctx<'_>, value: Option<&Value>, named: &[Named
                 }
             }
             "flush_interval_s" => {
-                config.flush_interval = ctx.seconds(&path, Some(&value)).unwrap_or(config.flush_interval)
+                config.flush_interval = ctx
+                    .seconds(&path, Some(&value))
+                    .unwrap_or(config.flush_interval)
             }
-            "timeout_s" => config.timeout = ctx.seconds(&path, Some(&value)).unwrap_or(config.timeout),
+            "timeout_s" => {
+                config.timeout = ctx.seconds(&path, Some(&value)).unwrap_or(config.timeout)
+            }
             other => {
                 let hint = near_miss(other, KNOWN)
                     .map(|k| format!(" (did you mean `{k}`?)"))
                     .unwrap_or_default();
                 ctx.error(
                     &path,
-                    format!("unknown field `{other}`{hint}; `callbacks` takes {}", KNOWN.join(", ")),
+                    format!(
+                        "unknown field `{other}`{hint}; `callbacks` takes {}",
+                        KNOWN.join(", ")
+                    ),
                 );
             }
         }
     }
+    config.sinks = sinks(ctx, named, webhook_url, webhook_headers);
+    config
+}
+
+/// The sinks `named` in `litellm_settings`, at most one of each kind; unknown names
+/// are ignored with a warning.
+fn sinks(
+    ctx: &mut Ctx<'_>,
+    named: &[Named],
+    webhook_url: Option<Uri>,
+    webhook_headers: HeaderMap,
+) -> Vec<Sink> {
+    let mut out = Vec::new();
     for n in named {
         let path = format!("litellm_settings.{}", n.key);
         let sink = match n.name.as_str() {
@@ -191,7 +217,10 @@ pub(crate) fn callbacks(ctx: &mut Ctx<'_>, value: Option<&Value>, named: &[Named
                     headers: webhook_headers.clone(),
                 }),
                 None => {
-                    ctx.error(&path, "names `webhook`, but `callbacks.webhook_url` is not set");
+                    ctx.error(
+                        &path,
+                        "names `webhook`, but `callbacks.webhook_url` is not set",
+                    );
                     None
                 }
             },
@@ -206,10 +235,10 @@ pub(crate) fn callbacks(ctx: &mut Ctx<'_>, value: Option<&Value>, named: &[Named
         };
         if let Some(mut sink) = sink {
             sink.only = n.only;
-            add(&mut config.sinks, sink);
+            add(&mut out, sink);
         }
     }
-    config
+    out
 }
 
 /// Adds `sink`, or widens the one of its kind already there (named in both the
@@ -265,7 +294,10 @@ fn otel(ctx: &mut Ctx<'_>, path: &str) -> Option<Sink> {
 /// warning (as LiteLLM configs often name it before the keys are set).
 fn langfuse(ctx: &mut Ctx<'_>, key: &str) -> Option<Sink> {
     let path = format!("litellm_settings.{key}");
-    let (Some(public), Some(secret)) = (ctx.var("LANGFUSE_PUBLIC_KEY"), ctx.var("LANGFUSE_SECRET_KEY")) else {
+    let (Some(public), Some(secret)) = (
+        ctx.var("LANGFUSE_PUBLIC_KEY"),
+        ctx.var("LANGFUSE_SECRET_KEY"),
+    ) else {
         ctx.warnings.push(format!(
             "{}: {path}: callback `langfuse` needs LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY; ignored",
             ctx.file
@@ -276,11 +308,21 @@ fn langfuse(ctx: &mut Ctx<'_>, key: &str) -> Option<Sink> {
     let host = ctx
         .var("LANGFUSE_HOST")
         .unwrap_or_else(|| DEFAULT_LANGFUSE_HOST.to_string());
-    let url = url(ctx, &path, &format!("{}/api/public/otel/v1/traces", host.trim_end_matches('/')))?;
+    let url = url(
+        ctx,
+        &path,
+        &format!("{}/api/public/otel/v1/traces", host.trim_end_matches('/')),
+    )?;
     use base64::Engine as _;
     let token = base64::engine::general_purpose::STANDARD.encode(format!("{public}:{secret}"));
     let mut headers = HeaderMap::new();
-    header(ctx, &path, &mut headers, "authorization", &format!("Basic {token}"));
+    header(
+        ctx,
+        &path,
+        &mut headers,
+        "authorization",
+        &format!("Basic {token}"),
+    );
     Some(Sink {
         kind: SinkKind::Langfuse,
         only: Only::All,
@@ -312,7 +354,10 @@ fn header(ctx: &mut Ctx<'_>, path: &str, headers: &mut HeaderMap, name: &str, va
             headers.append(name, value);
         }
         (Err(_), _) => ctx.error(path, format!("`{name}` is not a valid header name")),
-        (_, Err(_)) => ctx.error(path, format!("the value of header `{name}` is not valid in a header")),
+        (_, Err(_)) => ctx.error(
+            path,
+            format!("the value of header `{name}` is not valid in a header"),
+        ),
     }
 }
 

@@ -93,12 +93,15 @@ impl Exporter {
             .body(Full::new(body))
             .map_err(|e| e.to_string())?;
         *req.headers_mut() = self.headers.clone();
-        req.headers_mut().insert(CONTENT_TYPE, self.format.content_type());
+        req.headers_mut()
+            .insert(CONTENT_TYPE, self.format.content_type());
         let exchange = async {
             let res = self.client.request(req).await.map_err(|e| e.to_string())?;
             let status = res.status();
             // Read the answer so the connection can be reused (bounded).
-            let _ = Limited::new(res.into_body(), MAX_ANSWER_BYTES).collect().await;
+            let _ = Limited::new(res.into_body(), MAX_ANSWER_BYTES)
+                .collect()
+                .await;
             if status.is_success() {
                 Ok(())
             } else {

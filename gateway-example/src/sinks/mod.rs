@@ -78,7 +78,10 @@ pub fn register(registry: &Registry, config: &CallbacksConfig) {
                 tokio::spawn(exporter.run(rx));
                 tracing::info!(callback = sink.kind.name(), url = %sink.url, "callback registered");
             }
-            Err(err) => tracing::warn!(callback = sink.kind.name(), "callback not registered: {err}"),
+            Err(err) => tracing::warn!(
+                callback = sink.kind.name(),
+                "callback not registered: {err}"
+            ),
         }
     }
 }

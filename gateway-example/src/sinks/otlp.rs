@@ -130,6 +130,15 @@ fn span(e: &Event) -> Span {
         Some(operation) => operation.to_string(),
         None => format!("{} {}", e.method, e.route),
     };
+    // Unset (the default) for a success, as the conventions ask of instrumentation.
+    let status = if failed {
+        Status {
+            code: StatusCode::Error as i32,
+            message: outcome_label(e.outcome).to_string(),
+        }
+    } else {
+        Status::default()
+    };
     let (trace_id, span_id) = ids();
     Span {
         trace_id,
@@ -139,14 +148,7 @@ fn span(e: &Event) -> Span {
         start_time_unix_nano: start,
         end_time_unix_nano: end,
         attributes,
-        status: Some(Status {
-            code: if failed { StatusCode::Error } else { StatusCode::Unset } as i32,
-            message: if failed {
-                outcome_label(e.outcome).to_string()
-            } else {
-                String::new()
-            },
-        }),
+        status: Some(status),
         ..Default::default()
     }
 }
