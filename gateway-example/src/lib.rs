@@ -34,6 +34,7 @@ pub mod routes;
 mod routing;
 pub mod server;
 pub mod shape;
+pub mod sinks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -67,6 +67,20 @@ pub(crate) struct DeploymentState {
     pub(crate) member: Member,
     /// Served by the built-in mock provider (which speaks chat completions only).
     pub(crate) mock: bool,
+    /// The endpoint's model, shared by the events of every request it serves.
+    pub(crate) upstream_model: Arc<str>,
+}
+
+impl DeploymentState {
+    /// A deployment of `target`, seen by the router as `member`.
+    pub(crate) fn new(target: Target, member: Member, mock: bool) -> Self {
+        Self {
+            upstream_model: Arc::from(target.endpoint.model.as_str()),
+            target,
+            member,
+            mock,
+        }
+    }
 }
 
 pub(crate) struct ModelGroup {

@@ -9,7 +9,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use cache_layer::client::NewService;
 use http::StatusCode;
-use limits_layer::callbacks::ModelName;
+use limits_layer::callbacks::{ModelName, UpstreamInfo};
 use provider_adapters::body::ReadError;
 use provider_adapters::{Api, ProviderError};
 use tokio::time::Instant;
@@ -59,6 +59,8 @@ pub(super) async fn proxy(
     };
     // The response head of the deployment that answered, with what it needs until the
     // body ends (its busy count, its stream limits).
+    // The deployment of the last attempt, for the request's event.
+    let mut last: Option<Arc<DeploymentState>> = None;
     let routed = state
         .router
         .serve(
@@ -66,6 +68,7 @@ pub(super) async fn proxy(
             tokens,
             |name| state.group(name),
             |deployment: Arc<DeploymentState>| {
+                last = Some(deployment.clone());
                 let (state, body, peek, forwarded) = (&state, &body, &peek, &forwarded);
                 async move {
                     let busy = Busy::new(deployment.clone());
@@ -88,6 +91,7 @@ pub(super) async fn proxy(
         )
         .await;
     let model = routed.group.clone();
+    let info = last.and_then(|d| upstream_info(&state, &d));
     match routed.result {
         Ok((res, busy, limits, provider)) => {
             let (mut parts, body) = res.into_parts();
@@ -104,6 +108,9 @@ pub(super) async fn proxy(
             parts.extensions.insert(ModelName(model));
             parts.extensions.insert(UpstreamTime(routed.upstream));
             parts.extensions.insert(limits);
+            if let Some(info) = info {
+                parts.extensions.insert(info);
+            }
             // The deployment counts as busy until the response body ends.
             http::Response::from_parts(
                 parts,
@@ -120,9 +127,20 @@ pub(super) async fn proxy(
             crate::router::name_answer(res.headers_mut(), &model, routed.deployment.as_deref());
             res.extensions_mut().insert(ModelName(model));
             res.extensions_mut().insert(UpstreamTime(routed.upstream));
+            if let Some(info) = info {
+                res.extensions_mut().insert(info);
+            }
             res
         }
     }
+}
+
+/// Who answered, for the callbacks' events (only when a callback is registered).
+fn upstream_info(state: &AppState, deployment: &DeploymentState) -> Option<UpstreamInfo> {
+    state.registry.has_callbacks().then(|| UpstreamInfo {
+        provider: deployment.target.endpoint.provider.as_str(),
+        model: deployment.upstream_model.clone(),
+    })
 }
 
 /// The request body, read up to `limit` bytes.

@@ -77,6 +77,7 @@ impl AppState {
             queue: config.limits.callback_queue,
             ..RegistryConfig::default()
         });
+        crate::sinks::register(&registry, &config.callbacks);
         let router = Arc::new(Router::new(&config).map_err(std::io::Error::other)?);
         let any_tpm = config.deployments.iter().any(|d| d.routing.tpm.is_some());
         let (response_cache, response_store) = response_cache(&config)?;
@@ -180,15 +181,15 @@ impl AppState {
             .enumerate()
             .map(|(i, (endpoint, _))| {
                 let key = member_key(model, i, &endpoint);
-                Arc::new(DeploymentState {
-                    target: Target {
+                Arc::new(DeploymentState::new(
+                    Target {
                         key: endpoint.client_key(),
                         endpoint: Arc::new(endpoint),
                         worker: 0,
                     },
-                    member: Member::new(key, crate::config::DeploymentRouting::default()),
-                    mock: false,
-                })
+                    Member::new(key, crate::config::DeploymentRouting::default()),
+                    false,
+                ))
             })
             .collect();
         Ok(GroupRef::Wild(Box::new(ModelGroup {
@@ -309,11 +310,9 @@ fn model_groups(
             }
         });
         group.max_retries = group.max_retries.max(d.max_retries);
-        group.deployments.push(Arc::new(DeploymentState {
-            target,
-            member,
-            mock: d.mock,
-        }));
+        group
+            .deployments
+            .push(Arc::new(DeploymentState::new(target, member, d.mock)));
     }
     let aliases = config.aliases.iter().filter(|a| !a.hidden);
     names.extend(

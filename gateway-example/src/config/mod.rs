@@ -1,6 +1,6 @@
 //! The YAML config: LiteLLM's `config.yaml` as it is (`model_list`,
 //! `litellm_settings`, `router_settings`, `general_settings`, `environment_variables`),
-//! plus the gateway's own `server`, `pool`, `limits` and `cache` sections.
+//! plus the gateway's own `server`, `pool`, `limits`, `cache` and `callbacks` sections.
 //!
 //! Every problem is reported at once, each with file, key path, line and what is
 //! wrong; every LiteLLM setting the gateway does not act on is listed as ignored,
@@ -10,13 +10,14 @@
 //! use gateway_example::config::Config;
 //!
 //! let yaml = "model_list:\n  - model_name: local\n    litellm_params: {model: ollama/llama3.2}\n\
-//!             litellm_settings: {success_callback: [langfuse]}\n";
+//!             litellm_settings: {success_callback: [datadog]}\n";
 //! let config = Config::parse(yaml, "config.yaml").unwrap();
 //! assert_eq!(config.deployments[0].endpoint.model, "llama3.2");
 //! assert_eq!(config.ignored_lines(), ["litellm_settings: success_callback"]);
 //! ```
 
 mod bedrock;
+mod callbacks;
 mod error;
 mod litellm;
 mod locate;
@@ -38,6 +39,11 @@ use std::time::Duration;
 use provider_adapters::Endpoint;
 
 pub use self::bedrock::AwsParams;
+pub use self::callbacks::{
+    CallbacksConfig, Only, Sink, SinkKind, DEFAULT_CALLBACK_BATCH, DEFAULT_CALLBACK_FLUSH_INTERVAL,
+    DEFAULT_CALLBACK_TIMEOUT, DEFAULT_LANGFUSE_HOST, DEFAULT_OTLP_TRACES_ENDPOINT,
+    DEFAULT_SERVICE_NAME,
+};
 pub use self::error::{ConfigError, ConfigErrors, Ignored};
 pub use self::litellm::{endpoint, infer_provider, prefix_hint, qualify, EnvDefaults, Params};
 pub use self::reader::{Env, MAX_COUNT, MAX_REPORTED, MAX_SECONDS};
@@ -191,6 +197,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// `cache`.
     pub cache: CacheConfig,
+    /// The callbacks `litellm_settings` names, with the `callbacks` section's settings.
+    pub callbacks: CallbacksConfig,
     /// `model_list` entries with a fixed upstream.
     pub deployments: Vec<Deployment>,
     /// `model_list` entries with a `*` in `model_name`.
@@ -238,6 +246,7 @@ impl Config {
         let pool = sections::pool(&mut ctx, raw.pool.as_ref());
         let limits = sections::limits(&mut ctx, raw.limits.as_ref());
         let cache = sections::cache(&mut ctx, raw.cache.as_ref());
+        let callbacks = callbacks::callbacks(&mut ctx, raw.callbacks.as_ref(), &litellm.callbacks);
         for section in raw.other.keys() {
             ctx.ignored.add("(top level)", section);
         }
@@ -294,6 +303,7 @@ impl Config {
             pool,
             limits,
             cache,
+            callbacks,
             deployments,
             wildcards,
             aliases: litellm.aliases,

@@ -13,6 +13,7 @@ pub(crate) struct RawFile {
     pub(crate) pool: Option<Value>,
     pub(crate) limits: Option<Value>,
     pub(crate) cache: Option<Value>,
+    pub(crate) callbacks: Option<Value>,
     pub(crate) model_list: Option<Value>,
     pub(crate) litellm_settings: Option<Value>,
     pub(crate) router_settings: Option<Value>,

@@ -278,6 +278,8 @@ pub(crate) struct LiteLlm {
     pub(crate) drop_params: bool,
     /// Fallbacks, cooldowns, retries, Redis.
     pub(crate) router: super::router::RouterConfig,
+    /// The names in `callbacks`, `success_callback` and `failure_callback`.
+    pub(crate) callbacks: Vec<super::callbacks::Named>,
 }
 
 /// `litellm_settings` keys the gateway acts on (for near-miss errors).
@@ -291,6 +293,9 @@ const LITELLM_USED: &[&str] = &[
     "context_window_fallbacks",
     "content_policy_fallbacks",
     "default_fallbacks",
+    "callbacks",
+    "success_callback",
+    "failure_callback",
 ];
 
 /// A key the gateway does not act on: listed as ignored, or an error when it is a near
@@ -316,6 +321,7 @@ pub(crate) fn litellm(ctx: &mut Ctx<'_>, raw: &super::raw::RawFile) -> LiteLlm {
         master_key: None,
         drop_params: false,
         router: super::router::RouterConfig::default(),
+        callbacks: Vec::new(),
     };
     let mut redis = super::router::RedisParts::default();
     let mut cache = None;
@@ -336,6 +342,9 @@ pub(crate) fn litellm(ctx: &mut Ctx<'_>, raw: &super::raw::RawFile) -> LiteLlm {
             "cache_params" => cache_params = Some(value),
             k if k.ends_with("fallbacks") && super::router::ROUTER_KEYS.contains(&k) => {
                 out.router.take(ctx, &mut redis, k, &path, &value);
+            }
+            "callbacks" | "success_callback" | "failure_callback" => {
+                super::callbacks::names(ctx, &key, &value, &mut out.callbacks);
             }
             _ => unused(ctx, "litellm_settings", &key, LITELLM_USED),
         }

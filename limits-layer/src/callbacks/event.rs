@@ -2,7 +2,7 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use http::uri::PathAndQuery;
 
@@ -34,6 +34,12 @@ pub struct Event {
     /// From the call to the first byte of the response body (for a stream, the time
     /// to its first event), if any byte came.
     pub first_byte: Option<Duration>,
+    /// The upstream that answered, if the response carried an [`UpstreamInfo`]
+    /// extension.
+    pub upstream: Option<UpstreamInfo>,
+    /// When the request ended (the event was made), by the wall clock: what exporters
+    /// stamp spans with, however long the event waited in a queue.
+    pub ended_at: SystemTime,
 }
 
 impl Event {
@@ -52,6 +58,8 @@ impl Event {
             outcome: Outcome::Completed,
             upstream_latency: None,
             first_byte: None,
+            upstream: None,
+            ended_at: SystemTime::now(),
         }
     }
 }
@@ -237,6 +245,15 @@ pub struct Usage {
 /// attempt), for [`Event::upstream_latency`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UpstreamLatency(pub Duration);
+
+/// Response extension naming the upstream that answered, for [`Event::upstream`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamInfo {
+    /// The provider, as the config names it (`openai`, `anthropic`, …).
+    pub provider: &'static str,
+    /// The model as the upstream was asked for it (the deployment's model).
+    pub model: Arc<str>,
+}
 
 /// Request (or response) extension naming the model, for [`Event::model`]; on the
 /// response it wins, for handlers that learn the model from the body.

@@ -46,7 +46,7 @@ mod event;
 mod registry;
 
 pub use self::event::{
-    Event, ModelName, Outcome, OutcomeCell, Route, UpstreamLatency, Usage, UsageCell,
+    Event, ModelName, Outcome, OutcomeCell, Route, UpstreamInfo, UpstreamLatency, Usage, UsageCell,
 };
 pub use self::registry::{
     callback_fn, Callback, CallbackMetrics, FnCallback, RegisterError, Registry, RegistryConfig,

@@ -12,7 +12,8 @@ use tower_service::Service;
 
 use super::body::{EventBody, Pending, Timing};
 use crate::callbacks::{
-    Event, ModelName, Outcome, OutcomeCell, Registry, Route, UpstreamLatency, Usage, UsageCell,
+    Event, ModelName, Outcome, OutcomeCell, Registry, Route, UpstreamInfo, UpstreamLatency, Usage,
+    UsageCell,
 };
 
 /// Sees every event synchronously, in the request's own task, when its response ends:
@@ -131,6 +132,7 @@ where
             request_id: req.headers().get("x-request-id").cloned(),
             route: Route::of(req.uri()),
             model: req.extensions().get::<ModelName>().map(|m| m.0.clone()),
+            upstream: None,
             start: Instant::now(),
             registry: self.registry.clone(),
             observer: self.observer.clone(),
@@ -148,6 +150,7 @@ pub(super) struct Record {
     pub(super) request_id: Option<http::HeaderValue>,
     pub(super) route: Route,
     pub(super) model: Option<Arc<str>>,
+    pub(super) upstream: Option<UpstreamInfo>,
     pub(super) start: Instant,
     pub(super) registry: Registry,
     pub(super) observer: Option<Arc<dyn Observer>>,
@@ -180,6 +183,7 @@ where
                     if let Some(model) = res.extensions().get::<ModelName>() {
                         record.model = Some(model.0.clone());
                     }
+                    record.upstream = res.extensions().get::<UpstreamInfo>().cloned();
                     record
                 });
                 let pending = pending.map(|record| Pending {
@@ -229,6 +233,7 @@ impl Record {
         event.outcome = outcome;
         event.upstream_latency = timing.upstream_latency;
         event.first_byte = timing.first_byte;
+        event.upstream = self.upstream;
         if let Some(observer) = &self.observer {
             let seen =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| observer.observe(&event)));
