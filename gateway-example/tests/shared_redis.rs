@@ -5,7 +5,8 @@
 //! request hangs) and Redis back is shared again.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is the failure report
 
-#[path = "support/redis_server.rs"]
+// The same helper as limits-layer's (gateway-example is not published, so it can reach it).
+#[path = "../../limits-layer/tests/support/redis_server.rs"]
 #[allow(dead_code)] // `freeze` is for the layer crates' tests
 mod redis_server;
 #[path = "../../provider-adapters/tests/support/mod.rs"]
