@@ -9,14 +9,9 @@ use std::fmt;
 use std::sync::{Arc, LazyLock, PoisonError, Weak};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::header::{ACCEPT, CONTENT_TYPE, HOST};
-use http::{HeaderValue, Request, StatusCode};
-use http_body_util::Full;
 use serde::Deserialize;
-use tokio::sync::Mutex;
-use tokio::time::Instant;
 
+use crate::renew::{self, Renewing};
 use crate::{HttpClient, ProviderError, Secret};
 
 /// IBM Cloud's IAM token endpoint.
@@ -27,8 +22,8 @@ pub const IAM_REFRESH_AHEAD: Duration = Duration::from_secs(300);
 pub const IAM_TIMEOUT: Duration = Duration::from_secs(10);
 /// The watsonx.ai API `version` sent when the deployment names none (LiteLLM's).
 pub const DEFAULT_WATSONX_VERSION: &str = "2024-03-13";
-/// Largest IAM answer read.
-const MAX_TOKEN_BODY: usize = 64 * 1024;
+/// The token endpoint, as errors name it.
+const WHAT: &str = "the IAM token endpoint";
 /// Validity assumed when IAM gives no `expires_in`.
 const DEFAULT_VALIDITY: Duration = Duration::from_secs(3600);
 
@@ -64,13 +59,6 @@ impl WatsonxAuth {
     }
 }
 
-#[derive(Deserialize)]
-struct TokenAnswer {
-    access_token: String,
-    #[serde(default)]
-    expires_in: Option<u64>,
-}
-
 /// IAM's error shape: `{"errorCode": "BXNIM0415E", "errorMessage": "…"}`.
 #[derive(Deserialize)]
 struct TokenError {
@@ -92,8 +80,7 @@ static SHARED: LazyLock<std::sync::Mutex<Shared>> = LazyLock::new(Default::defau
 pub(crate) struct IamTokenCache {
     api_key: Secret,
     url: String,
-    // Held across an exchange: concurrent requests wait for the one in flight.
-    token: Mutex<Option<(Secret, Instant)>>,
+    token: Renewing<Secret>,
 }
 
 impl IamTokenCache {
@@ -110,7 +97,7 @@ impl IamTokenCache {
         let cache = Arc::new(Self {
             api_key: key.1.clone(),
             url: key.0.clone(),
-            token: Mutex::new(None),
+            token: Renewing::new(IAM_REFRESH_AHEAD, IAM_TIMEOUT),
         });
         map.insert(key, Arc::downgrade(&cache));
         cache
@@ -122,32 +109,9 @@ impl IamTokenCache {
         http: &HttpClient,
         label: &str,
     ) -> Result<Secret, ProviderError> {
-        let mut slot = self.token.lock().await;
-        if let Some((token, expires)) = &*slot {
-            if Instant::now() + IAM_REFRESH_AHEAD < *expires {
-                return Ok(token.clone());
-            }
-        }
-        let fetched = match tokio::time::timeout(IAM_TIMEOUT, self.fetch(http, label)).await {
-            Ok(result) => result,
-            Err(_) => Err(ProviderError::timeout(format!(
-                "{label}: the IAM token endpoint did not answer within {IAM_TIMEOUT:?}"
-            ))),
-        };
-        match fetched {
-            Ok((token, valid_for)) => {
-                *slot = Some((token.clone(), Instant::now() + valid_for));
-                Ok(token)
-            }
-            // A token that has not lapsed still works; the next request retries.
-            Err(err) => match &*slot {
-                Some((token, expires)) if Instant::now() < *expires => {
-                    tracing::warn!(error = %err, "IAM token renewal failed; the current token is used until it expires");
-                    Ok(token.clone())
-                }
-                _ => Err(err),
-            },
-        }
+        self.token
+            .get(&format!("{label}: {WHAT}"), || self.fetch(http, label))
+            .await
     }
 
     async fn fetch(
@@ -156,38 +120,12 @@ impl IamTokenCache {
         label: &str,
     ) -> Result<(Secret, Duration), ProviderError> {
         let key = form_encode(self.api_key.expose());
-        let body = Bytes::from(format!(
-            "grant_type=urn%3Aibm%3Aparams%3Aoauth%3Agrant-type%3Aapikey&apikey={key}"
-        ));
+        let body =
+            format!("grant_type=urn%3Aibm%3Aparams%3Aoauth%3Agrant-type%3Aapikey&apikey={key}");
         let uri: http::Uri = self.url.parse().map_err(|_| {
             ProviderError::bad_gateway(format!("{label}: the IAM URL `{}` is not a URL", self.url))
         })?;
-        let mut req = Request::new(Full::new(body));
-        *req.method_mut() = http::Method::POST;
-        if let Some(host) = crate::client::host_header(&uri) {
-            req.headers_mut().insert(HOST, host);
-        }
-        *req.uri_mut() = uri;
-        let headers = req.headers_mut();
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/x-www-form-urlencoded"),
-        );
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let res = http.request(req).await.map_err(|e| {
-            ProviderError::unreachable(
-                format!("{label}: could not reach the IAM token endpoint"),
-                e,
-            )
-        })?;
-        let status = res.status();
-        let bytes = crate::body::read_limited(res.into_body(), MAX_TOKEN_BODY)
-            .await
-            .map_err(|_| {
-                ProviderError::bad_gateway(format!(
-                    "{label}: the IAM token endpoint sent an unreadable answer"
-                ))
-            })?;
+        let (status, bytes) = renew::post_form(http, uri, body, label, WHAT).await?;
         if !status.is_success() {
             let why = serde_json::from_slice::<TokenError>(&bytes).ok();
             let code = why
@@ -195,27 +133,13 @@ impl IamTokenCache {
                 .and_then(|w| w.code.clone())
                 .unwrap_or_else(|| status.to_string());
             let text = why.and_then(|w| w.message).unwrap_or_default();
-            // A refused key is the deployment's configuration, not the client's request.
-            let status = if status.is_client_error() {
-                StatusCode::UNAUTHORIZED
-            } else {
-                StatusCode::BAD_GATEWAY
-            };
             return Err(ProviderError::new(
-                status,
+                renew::refused_status(status),
                 format!("{label}: IBM Cloud IAM refused the API key ({code}): {text}"),
             )
             .with_code("invalid_credentials"));
         }
-        let answer: TokenAnswer = serde_json::from_slice(&bytes).map_err(|_| {
-            ProviderError::bad_gateway(format!(
-                "{label}: the IAM token endpoint sent no access_token"
-            ))
-        })?;
-        let valid_for = answer
-            .expires_in
-            .map_or(DEFAULT_VALIDITY, Duration::from_secs);
-        Ok((Secret::new(answer.access_token), valid_for))
+        renew::token_in(&bytes, DEFAULT_VALIDITY, label, WHAT)
     }
 }
 

@@ -80,6 +80,7 @@ pub mod ibm;
 pub mod model;
 mod plan;
 mod providers;
+mod renew;
 pub mod request;
 pub mod responses;
 mod shared;

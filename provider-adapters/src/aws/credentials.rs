@@ -4,12 +4,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use cache_layer::client::Secret;
-use tokio::sync::Mutex;
-use tokio::time::Instant;
-
 use super::{sts, AwsAuth};
+use crate::renew::Renewing;
 use crate::{HttpClient, ProviderError};
+use cache_layer::client::Secret;
 
 /// An assumed role's session is renewed this long before it expires, so no request
 /// is signed with keys that lapse on the way.
@@ -42,16 +40,14 @@ impl fmt::Debug for Credentials {
 #[derive(Debug)]
 pub(crate) struct CredentialCache {
     auth: AwsAuth,
-    // The lock is held across a refresh, so concurrent requests that find the session
-    // stale wait for the one refresh in flight instead of each calling STS.
-    session: Mutex<Option<(Credentials, Instant)>>,
+    session: Renewing<Credentials>,
 }
 
 impl CredentialCache {
     pub(crate) fn new(auth: AwsAuth) -> Self {
         Self {
             auth,
-            session: Mutex::new(None),
+            session: Renewing::new(REFRESH_AHEAD, STS_TIMEOUT),
         }
     }
 
@@ -72,35 +68,10 @@ impl CredentialCache {
         let Some(role) = &self.auth.role_arn else {
             return Ok(keys);
         };
-        let mut session = self.session.lock().await;
-        let now = Instant::now();
-        if let Some((creds, expires)) = &*session {
-            if now + REFRESH_AHEAD < *expires {
-                return Ok(creds.clone());
-            }
-        }
-        let fetched =
-            tokio::time::timeout(STS_TIMEOUT, sts::assume_role(http, &self.auth, &keys, role))
-                .await;
-        let result = match fetched {
-            Ok(result) => result,
-            Err(_) => Err(ProviderError::timeout(format!(
-                "STS AssumeRole of `{role}` did not answer within {STS_TIMEOUT:?}"
-            ))),
-        };
-        match result {
-            Ok((creds, valid_for)) => {
-                *session = Some((creds.clone(), Instant::now() + valid_for));
-                Ok(creds)
-            }
-            // A session that has not lapsed yet still signs; the next request retries.
-            Err(err) => match &*session {
-                Some((creds, expires)) if Instant::now() < *expires => {
-                    tracing::warn!(error = %err, role = %role, "STS refresh failed; the current session is used until it expires");
-                    Ok(creds.clone())
-                }
-                _ => Err(err),
-            },
-        }
+        self.session
+            .get(&format!("STS AssumeRole of `{role}`"), || {
+                sts::assume_role(http, &self.auth, &keys, role)
+            })
+            .await
     }
 }
