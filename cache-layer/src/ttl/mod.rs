@@ -53,8 +53,11 @@
 //! ```
 
 mod cache;
+mod config;
+mod state;
 
-pub use self::cache::{
-    CacheConfig, CacheMetrics, Refused, TtlCache, DEFAULT_CAPACITY, DEFAULT_MAX_ITEM_WEIGHT,
-    DEFAULT_TTL, EVICTION_SCAN,
+pub use self::cache::TtlCache;
+pub use self::config::{
+    CacheConfig, CacheMetrics, Refused, DEFAULT_CAPACITY, DEFAULT_MAX_ITEM_WEIGHT, DEFAULT_TTL,
+    EVICTION_SCAN,
 };
