@@ -20,8 +20,10 @@ mod bedrock;
 mod callbacks;
 mod error;
 mod litellm;
+mod litellm_sections;
 mod locate;
 mod models;
+mod params;
 mod provider_env;
 mod raw;
 mod reader;
@@ -240,8 +242,8 @@ impl Config {
             }
         };
         let mut ctx = reader::Ctx::new(file, text, env);
-        sections::environment(&mut ctx, raw.environment_variables.as_ref());
-        let litellm = sections::litellm(&mut ctx, &raw);
+        litellm_sections::environment(&mut ctx, raw.environment_variables.as_ref());
+        let litellm = litellm_sections::litellm(&mut ctx, &raw);
         let server = sections::server(&mut ctx, raw.server.as_ref(), litellm.master_key.clone());
         let pool = sections::pool(&mut ctx, raw.pool.as_ref());
         let limits = sections::limits(&mut ctx, raw.limits.as_ref());
