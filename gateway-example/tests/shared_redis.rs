@@ -151,15 +151,14 @@ async fn a_response_cached_by_one_instance_is_a_hit_on_the_other() {
     );
     let gw = two(|| config(&upstream, "", &redis, &cache)).await;
     assert_eq!(chat(&gw.client, &gw.a).await.1.as_deref(), Some("miss"));
-    // The store's write is in the background: a bounded wait for it.
+    // The store's write is in the background: a bounded wait for it to be in Redis
+    // (asked of Redis itself: a request to b before it lands would be b's own miss).
     let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        if chat(&gw.client, &gw.b).await.1.as_deref() == Some("hit") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "b never hit a's entry");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    while keys_matching(&port, "t-cache*").await == 0 {
+        assert!(Instant::now() < deadline, "a's entry never reached Redis");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert_eq!(chat(&gw.client, &gw.b).await.1.as_deref(), Some("hit"));
     assert_eq!(upstream.count(), 1, "b's answer came from the shared cache");
 }
 
@@ -194,6 +193,33 @@ async fn redis_killed_mid_run_falls_back_per_instance_and_redis_back_is_shared_a
     upstream.push([limited("30")]);
     assert_eq!(chat(&gw.client, &gw.a).await.0, 429);
     assert_eq!(chat(&gw.client, &gw.b).await.0, 503, "shared again");
+}
+
+/// How many keys match `pattern` in the Redis server on `port`, asked over RESP.
+async fn keys_matching(port: &str, pattern: &str) -> u64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let script = "return #redis.call('keys', ARGV[1])";
+    let args = ["EVAL", script, "0", pattern];
+    let mut command = format!("*{}\r\n", args.len());
+    for arg in args {
+        command.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+    }
+    let mut conn = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    conn.write_all(command.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    while !answer.ends_with(b"\r\n") {
+        let mut buf = [0u8; 64];
+        let n = conn.read(&mut buf).await.unwrap();
+        assert!(n > 0, "redis closed the connection");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&answer);
+    text.trim()
+        .strip_prefix(':')
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected answer from redis: {text}"))
 }
 
 async fn scrape(client: &pool_layer::Client<Full<Bytes>>, gw: &Gateway) -> String {
