@@ -243,7 +243,7 @@ fn error_event(client: ClientFormat, err: &ProviderError) -> Bytes {
 
 /// Watches one OpenAI chunk passed through for the stream's end: `[DONE]` or an error
 /// ends it; a `finish_reason` (kept in `reasons`) means it may end without `[DONE]`.
-fn watch_openai(data: &[u8], finished: &mut bool, reasons: &mut FinishReasons) {
+pub(crate) fn watch_openai(data: &[u8], finished: &mut bool, reasons: &mut FinishReasons) {
     // Built once: a searcher's set-up costs more than a search of one chunk.
     static FINISH_REASON: LazyLock<memchr::memmem::Finder<'static>> =
         LazyLock::new(|| memchr::memmem::Finder::new(b"\"finish_reason\":"));
