@@ -744,6 +744,26 @@ mod tests {
             .collect()
     }
 
+    #[test]
+    fn finish_reasons_are_read_as_plain_strings_only() {
+        let mut reasons = FinishReasons::default();
+        let mut finished = false;
+        let data = br#"{"choices":[{"index":0,"finish_reason":"stop"},{"index":1,"finish_reason": "length"},{"index":2,"finish_reason":null}]}"#;
+        watch_openai(data, &mut finished, &mut reasons);
+        let names: Vec<&str> = reasons.iter().map(|r| r.as_str()).collect();
+        assert_eq!(names, ["stop", "length"]);
+        assert!(!finished);
+        // An escape is no reason any API sends: not taken.
+        assert_eq!(string_at(br#""st\"op""#), None);
+        assert_eq!(string_at(br#" "end_turn","#), Some("end_turn"));
+        assert_eq!(
+            anthropic_stop_reason(
+                br#"{"type":"message_delta","delta":{"stop_reason":"tool_use"}}"#
+            ),
+            Some("tool_use")
+        );
+    }
+
     #[tokio::test]
     async fn whole_plain_events_go_to_the_client_as_they_came() {
         let two = Bytes::from(format!("{CHUNK}{CHUNK}"));

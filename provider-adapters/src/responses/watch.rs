@@ -193,3 +193,52 @@ impl StreamWatch {
         &self.reasons
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(reasons: &FinishReasons) -> Vec<&str> {
+        reasons.iter().map(|r| r.as_str()).collect()
+    }
+
+    #[test]
+    fn an_incomplete_response_reports_why_and_a_complete_one_its_status() {
+        let incomplete = br#"{"status":"incomplete","incomplete_details":{"reason":"max_output_tokens"},"usage":{"input_tokens":5,"output_tokens":9,"output_tokens_details":{"reasoning_tokens":4}}}"#;
+        let (usage, reasons) = of_answer(Native::Responses, incomplete);
+        let usage = usage.unwrap_or_default();
+        assert_eq!((usage.input, usage.output, usage.reasoning), (5, 9, 4));
+        assert_eq!(names(&reasons), ["max_output_tokens"]);
+        let (_, reasons) = of_answer(Native::Responses, br#"{"status":"completed"}"#);
+        assert_eq!(names(&reasons), ["completed"]);
+        // Not JSON: nothing learned, nothing claimed.
+        let (usage, reasons) = of_answer(Native::Responses, b"oops");
+        assert!(usage.is_none() && reasons.is_empty());
+    }
+
+    #[test]
+    fn a_responses_stream_is_complete_at_its_final_event_split_anywhere() {
+        let text = "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"status\":\"in_progress\"}}\n\nevent: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"status\":\"completed\",\"usage\":{\"input_tokens\":3,\"output_tokens\":2}}}\n\n";
+        let mut watch = StreamWatch::new(Native::Responses);
+        for chunk in text.as_bytes().chunks(7) {
+            assert!(!watch.complete());
+            watch.chunk(chunk);
+        }
+        assert!(watch.complete());
+        assert_eq!(watch.usage().map(|u| (u.input, u.output)), Some((3, 2)));
+        assert_eq!(names(watch.reasons()), ["completed"]);
+    }
+
+    #[test]
+    fn a_completions_stream_reports_its_finish_reason_and_usage() {
+        let mut watch = StreamWatch::new(Native::Completions);
+        watch.chunk(
+            b"data: {\"choices\":[{\"text\":\"a\",\"index\":0,\"finish_reason\":null}]}\n\n",
+        );
+        assert!(!watch.complete());
+        watch.chunk(b"data: {\"choices\":[{\"text\":\"\",\"index\":0,\"finish_reason\": \"length\"}],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":1}}\n\ndata: [DONE]\n\n");
+        assert!(watch.complete());
+        assert_eq!(names(watch.reasons()), ["length"]);
+        assert_eq!(watch.usage().map(|u| (u.input, u.output)), Some((4, 1)));
+    }
+}
