@@ -126,7 +126,9 @@ pub(crate) enum Mode {
     /// Upstream events become canonical deltas, then the client's format.
     Translate {
         decoder: Box<dyn Decoder>,
-        encoder: Encoder,
+        // Boxed: the encoders are large, and a passed-through stream (the common
+        // case) should not carry their size.
+        encoder: Box<Encoder>,
     },
 }
 
@@ -377,7 +379,7 @@ impl Mode {
     fn usage(&self) -> Option<Usage> {
         match self {
             Mode::Passthrough { usage, .. } => *usage,
-            Mode::Translate { encoder, .. } => match encoder {
+            Mode::Translate { encoder, .. } => match &**encoder {
                 Encoder::OpenAi(e) => e.usage(),
                 Encoder::Anthropic(e) => e.usage(),
             },
@@ -388,7 +390,7 @@ impl Mode {
     fn finish_reasons(&self) -> FinishReasons {
         match self {
             Mode::Passthrough { reasons, .. } => reasons.clone(),
-            Mode::Translate { encoder, .. } => match encoder {
+            Mode::Translate { encoder, .. } => match &**encoder {
                 Encoder::OpenAi(e) => e.finish_reasons().clone(),
                 Encoder::Anthropic(e) => e.finish_reasons(),
             },
@@ -415,7 +417,7 @@ impl Mode {
                 if !decoder.complete() {
                     return Err(truncated());
                 }
-                match encoder {
+                match &mut **encoder {
                     Encoder::OpenAi(e) => e.finish(out),
                     Encoder::Anthropic(e) => e.finish(out),
                 }
