@@ -15,7 +15,7 @@ use bytes::Bytes;
 use cache_layer::client::NewService;
 use http::{HeaderValue, StatusCode};
 use limits_layer::admission::AdmissionLayer;
-use limits_layer::callbacks::ModelName;
+use limits_layer::callbacks::{FinishReason, FinishReasons, ModelName, UpstreamInfo, Usage};
 use limits_layer::events::{EventBody, EventLayer};
 use provider_adapters::body::ReadError;
 use provider_adapters::responses::native::{self, Native};
@@ -240,18 +240,23 @@ async fn handle(state: Arc<AppState>, extra: Extra, worker: usize, req: Request)
     };
     match send(&state, extra, worker, body).await {
         Ok(res) => res,
-        Err((err, model)) => {
+        Err((err, model, info)) => {
             crate::app::proxy::log_failure(model.as_deref().unwrap_or(""), &err);
             let mut res = extra.shape().response(&err);
             if let Some(model) = model {
                 res.extensions_mut().insert(ModelName(model));
+            }
+            if let Some(info) = info {
+                res.extensions_mut().insert(info);
             }
             res
         }
     }
 }
 
-type Failed = (ProviderError, Option<Arc<str>>);
+/// A request no deployment answered: the error, its group and the last deployment
+/// tried.
+type Failed = (ProviderError, Option<Arc<str>>, Option<UpstreamInfo>);
 
 /// Sends the request to a deployment of its model through the router (retries on
 /// another deployment, cooldowns, rate limits, fallbacks), before any byte reached
@@ -262,13 +267,15 @@ async fn send(
     worker: usize,
     body: Bytes,
 ) -> Result<Response, Failed> {
-    let peek = provider_adapters::request::peek(&body).map_err(|e| (e, None))?;
+    let peek = provider_adapters::request::peek(&body).map_err(|e| (e, None, None))?;
     let tokens = if state.any_tpm {
         crate::router::estimate_tokens(&body)
     } else {
         0
     };
     let started = Instant::now();
+    // The deployment of the last attempt, for the request's event.
+    let mut last: Option<Arc<DeploymentState>> = None;
     let routed = state
         .router
         .serve(
@@ -276,6 +283,7 @@ async fn send(
             tokens,
             |name| state.group(name),
             |deployment: Arc<DeploymentState>| {
+                last = Some(deployment.clone());
                 let (body, model) = (&body, &peek.model);
                 async move {
                     let busy = Busy::new(deployment.clone());
@@ -289,6 +297,7 @@ async fn send(
         .await;
     let model = routed.group.clone();
     let deployment = routed.deployment.as_deref();
+    let info = last.map(|d| crate::app::proxy::upstream_info(&d));
     match routed.result {
         Ok((res, busy)) => {
             let (mut parts, body) = res.into_parts();
@@ -298,6 +307,9 @@ async fn send(
             crate::router::name_answer(&mut parts.headers, &model, deployment);
             parts.extensions.insert(ModelName(model));
             parts.extensions.insert(UpstreamTime(started.elapsed()));
+            if let Some(info) = info {
+                parts.extensions.insert(info);
+            }
             let body = Body::new(BusyBody {
                 inner: body,
                 _busy: busy,
@@ -305,7 +317,7 @@ async fn send(
             });
             Ok(Response::from_parts(parts, body))
         }
-        Err(err) => Err((err, Some(model))),
+        Err(err) => Err((err, Some(model), info)),
     }
 }
 
@@ -372,14 +384,31 @@ async fn translated_responses(
         .send(Api::ChatCompletions, Bytes::from(chat.to_string()))
         .await?;
     if req.stream {
-        return Ok(res.map(|body| Body::new(ResponsesStream::new(body, &echo))));
+        let (mut parts, body) = res.into_parts();
+        let stream = ResponsesStream::new(body, &echo);
+        // The Responses status the client reads, in place of the chat stream's reason.
+        parts.extensions.insert(stream.finish_cell());
+        return Ok(Response::from_parts(parts, Body::new(stream)));
     }
     let max = client.endpoint().max_response_bytes;
+    // The chat answer's usage is the Responses answer's.
+    let usage = res.extensions().get::<Usage>().copied();
     let bytes = provider_adapters::body::read_limited(res.into_body(), max)
         .await
         .map_err(|_| ProviderError::bad_gateway("the upstream answer could not be read"))?;
     let out = responses::response_from_chat(&bytes, &echo)?;
-    Ok(axum::Json(out).into_response())
+    // As the client reads it: why it is incomplete, else its status.
+    let reason = out
+        .incomplete_details
+        .as_ref()
+        .map_or(out.status, |d| d.reason);
+    let mut res = axum::Json(out).into_response();
+    if let Some(usage) = usage {
+        res.extensions_mut().insert(usage);
+    }
+    res.extensions_mut()
+        .insert(FinishReasons::one(FinishReason::from_static(reason)));
+    Ok(res)
 }
 
 /// `GET /v1/models/{id}`: a served name or one a wildcard route matches; 404 else.

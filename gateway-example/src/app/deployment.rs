@@ -69,15 +69,29 @@ pub(crate) struct DeploymentState {
     pub(crate) mock: bool,
     /// The endpoint's model, shared by the events of every request it serves.
     pub(crate) upstream_model: Arc<str>,
+    /// The deployment's name in metrics, logs and events: `provider/model`, as the
+    /// answer's deployment header ([`crate::router::X_DEPLOYMENT`]) names it.
+    pub(crate) name: Arc<str>,
 }
 
 impl DeploymentState {
-    /// A deployment of `target`, seen by the router as `member`.
-    pub(crate) fn new(target: Target, member: Member, mock: bool) -> Self {
+    /// A deployment of `target` in group `group`, seen by the router as `member`,
+    /// its attempts counted in `metrics` (the handles resolved here, once).
+    pub(crate) fn new(
+        target: Target,
+        member: Member,
+        mock: bool,
+        group: &str,
+        metrics: &crate::metrics::Metrics,
+    ) -> Self {
+        let endpoint = &target.endpoint;
+        let name: Arc<str> =
+            Arc::from(format!("{}/{}", endpoint.provider.as_str(), endpoint.model));
         Self {
-            upstream_model: Arc::from(target.endpoint.model.as_str()),
+            upstream_model: Arc::from(endpoint.model.as_str()),
+            member: member.with_attempts(metrics.attempts(group, &name)),
+            name,
             target,
-            member,
             mock,
         }
     }
