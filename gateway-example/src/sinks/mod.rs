@@ -1,6 +1,8 @@
 //! The callbacks the config names (`otel`, `langfuse`, `webhook`), each a callback of
-//! the capped registry that hands its events to one exporter task, which POSTs them
-//! in batches, each POST bounded by `callbacks.timeout_s`.
+//! the capped registry that hands its events to one exporter task, which sends them
+//! in batches, each export bounded by `callbacks.timeout_s`: `otel` and `langfuse` as
+//! OTLP/HTTP protobuf spans through the official `opentelemetry-otlp` exporter,
+//! `webhook` as a JSON array.
 //!
 //! Nothing here is in a request's path: a request only puts its event on the
 //! registry's bounded queue ([`Registry::emit`] never waits). When an exporter is
@@ -26,7 +28,8 @@ use http_body_util::Full;
 use limits_layer::callbacks::{Callback, Event, Outcome, Registry};
 use tokio::sync::mpsc;
 
-use self::export::{Exporter, Format};
+use self::export::{Exporter, PoolHttpClient, Transport};
+use self::otlp::OtlpSpans;
 use crate::config::{CallbacksConfig, Only, SinkKind};
 
 pub use self::otlp::{operation_name, provider_name, SCOPE_NAME};
@@ -48,13 +51,31 @@ pub fn register(registry: &Registry, config: &CallbacksConfig) {
         .connect_timeout(config.timeout)
         .wait_timeout(config.timeout)
         .build();
-    let service_name: Arc<str> = Arc::from(config.service_name.as_str());
     for sink in &config.sinks {
-        let format = match sink.kind {
-            SinkKind::Otel | SinkKind::Langfuse => Format::Otlp {
-                service_name: service_name.clone(),
+        let http = PoolHttpClient::new(client.clone(), sink.headers.clone(), config.timeout);
+        let transport = match sink.kind {
+            SinkKind::Otel | SinkKind::Langfuse => {
+                match OtlpSpans::new(
+                    &sink.url,
+                    &sink.headers,
+                    http,
+                    config.timeout,
+                    &config.service_name,
+                ) {
+                    Ok(spans) => Transport::Otlp(Box::new(spans)),
+                    Err(err) => {
+                        tracing::warn!(
+                            callback = sink.kind.name(),
+                            "callback not registered: {err}"
+                        );
+                        continue;
+                    }
+                }
+            }
+            SinkKind::Webhook => Transport::Json {
+                client: http,
+                url: sink.url.clone(),
             },
-            SinkKind::Webhook => Format::Json,
         };
         // The batch channel holds one batch: a stalled exporter backs up into the
         // registry's bounded queue for this callback, where drops are counted.
@@ -67,10 +88,8 @@ pub fn register(registry: &Registry, config: &CallbacksConfig) {
             Ok(()) => {
                 let exporter = Exporter {
                     name: sink.kind.name(),
-                    client: client.clone(),
                     url: sink.url.clone(),
-                    headers: sink.headers.clone(),
-                    format,
+                    transport,
                     batch_size: config.batch_size.max(1),
                     flush_interval: config.flush_interval,
                     timeout: config.timeout,
