@@ -69,6 +69,9 @@ pub(crate) struct DeploymentState {
     pub(crate) mock: bool,
     /// The endpoint's model, shared by the events of every request it serves.
     pub(crate) upstream_model: Arc<str>,
+    /// The deployment's name in metrics, logs and events: `provider/model`, as the
+    /// answer's deployment header ([`crate::router::X_DEPLOYMENT`]) names it.
+    pub(crate) name: Arc<str>,
 }
 
 impl DeploymentState {
@@ -76,6 +79,11 @@ impl DeploymentState {
     pub(crate) fn new(target: Target, member: Member, mock: bool) -> Self {
         Self {
             upstream_model: Arc::from(target.endpoint.model.as_str()),
+            name: Arc::from(format!(
+                "{}/{}",
+                target.endpoint.provider.as_str(),
+                target.endpoint.model
+            )),
             target,
             member,
             mock,

@@ -140,6 +140,7 @@ fn upstream_info(state: &AppState, deployment: &DeploymentState) -> Option<Upstr
     state.registry.has_callbacks().then(|| UpstreamInfo {
         provider: deployment.target.endpoint.provider.as_str(),
         model: deployment.upstream_model.clone(),
+        deployment: deployment.name.clone(),
     })
 }
 

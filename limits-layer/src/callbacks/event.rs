@@ -6,6 +6,10 @@ use std::time::{Duration, SystemTime};
 
 use http::uri::PathAndQuery;
 
+use super::finish::FinishReasons;
+#[cfg(doc)]
+use super::finish::FinishReasonsCell;
+
 /// What happened to one request, as callbacks see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -28,6 +32,10 @@ pub struct Event {
     pub usage: Option<Usage>,
     /// How the request ended.
     pub outcome: Outcome,
+    /// Why the answer ended, one reason per choice, as the client received it (empty
+    /// when the answer said none): from a [`FinishReasons`] response extension or,
+    /// for a stream, its [`FinishReasonsCell`].
+    pub finish_reasons: FinishReasons,
     /// Time spent waiting for upstreams, if the response carried an
     /// [`UpstreamLatency`] extension.
     pub upstream_latency: Option<Duration>,
@@ -56,6 +64,7 @@ impl Event {
             response_bytes: 0,
             usage: None,
             outcome: Outcome::Completed,
+            finish_reasons: FinishReasons::default(),
             upstream_latency: None,
             first_byte: None,
             upstream: None,
@@ -253,6 +262,9 @@ pub struct UpstreamInfo {
     pub provider: &'static str,
     /// The model as the upstream was asked for it (the deployment's model).
     pub model: Arc<str>,
+    /// The deployment, as the gateway's metrics and its deployment header name it
+    /// (`provider/model`).
+    pub deployment: Arc<str>,
 }
 
 /// Request (or response) extension naming the model, for [`Event::model`]; on the

@@ -43,11 +43,13 @@
 //! ```
 
 mod event;
+mod finish;
 mod registry;
 
 pub use self::event::{
     Event, ModelName, Outcome, OutcomeCell, Route, UpstreamInfo, UpstreamLatency, Usage, UsageCell,
 };
+pub use self::finish::{FinishReason, FinishReasons, FinishReasonsCell};
 pub use self::registry::{
     callback_fn, Callback, CallbackMetrics, FnCallback, RegisterError, Registry, RegistryConfig,
     DEFAULT_CALL_TIMEOUT, DEFAULT_EVENT_QUEUE, DEFAULT_MAX_CALLBACKS,

@@ -8,7 +8,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use super::service::Record;
-use crate::callbacks::{Outcome, OutcomeCell, Usage, UsageCell};
+use crate::callbacks::{FinishReasons, FinishReasonsCell, Outcome, OutcomeCell, Usage, UsageCell};
 
 /// The request's record plus what the response head said.
 pub(super) struct Pending {
@@ -17,6 +17,8 @@ pub(super) struct Pending {
     pub(super) usage: Option<Usage>,
     pub(super) usage_cell: Option<UsageCell>,
     pub(super) outcome_cell: Option<OutcomeCell>,
+    pub(super) finish: Option<FinishReasons>,
+    pub(super) finish_cell: Option<FinishReasonsCell>,
     pub(super) upstream_latency: Option<Duration>,
     /// Set at the first data frame.
     pub(super) first_byte: Option<Duration>,
@@ -30,20 +32,27 @@ impl Pending {
             (Outcome::Completed, Some(inner)) => inner,
             (outcome, _) => outcome,
         };
+        let finish_reasons = self
+            .finish
+            .or_else(|| self.finish_cell.and_then(|c| c.get().cloned()))
+            .unwrap_or_default();
         let timing = Timing {
             upstream_latency: self.upstream_latency,
             first_byte: self.first_byte,
+            finish_reasons,
         };
         self.record
             .emit(Some(self.status), usage, bytes, outcome, timing);
     }
 }
 
-/// The times an event reports besides its latency.
+/// What the response reports besides its status, usage and bytes: times beyond the
+/// latency, and the finish reasons.
 #[derive(Default)]
 pub(super) struct Timing {
     pub(super) upstream_latency: Option<Duration>,
     pub(super) first_byte: Option<Duration>,
+    pub(super) finish_reasons: FinishReasons,
 }
 
 pin_project! {

@@ -12,8 +12,8 @@ use tower_service::Service;
 
 use super::body::{EventBody, Pending, Timing};
 use crate::callbacks::{
-    Event, ModelName, Outcome, OutcomeCell, Registry, Route, UpstreamInfo, UpstreamLatency, Usage,
-    UsageCell,
+    Event, FinishReasons, FinishReasonsCell, ModelName, Outcome, OutcomeCell, Registry, Route,
+    UpstreamInfo, UpstreamLatency, Usage, UsageCell,
 };
 
 /// Sees every event synchronously, in the request's own task, when its response ends:
@@ -191,6 +191,8 @@ where
                     usage: res.extensions().get::<Usage>().copied(),
                     usage_cell: res.extensions().get::<UsageCell>().cloned(),
                     outcome_cell: res.extensions().get::<OutcomeCell>().cloned(),
+                    finish: res.extensions().get::<FinishReasons>().cloned(),
+                    finish_cell: res.extensions().get::<FinishReasonsCell>().cloned(),
                     upstream_latency: res.extensions().get::<UpstreamLatency>().map(|u| u.0),
                     first_byte: None,
                     record,
@@ -233,6 +235,7 @@ impl Record {
         event.outcome = outcome;
         event.upstream_latency = timing.upstream_latency;
         event.first_byte = timing.first_byte;
+        event.finish_reasons = timing.finish_reasons;
         event.upstream = self.upstream;
         if let Some(observer) = &self.observer {
             let seen =
