@@ -360,3 +360,54 @@ fn a_sink_named_for_successes_and_failures_sees_every_request() {
     );
     assert!(config.ignored_lines().is_empty());
 }
+
+#[tokio::test]
+async fn a_stalled_otlp_collector_never_slows_a_request_and_its_drops_are_counted() {
+    let upstream = Upstream::start(vec![]).await;
+    upstream.always(json(200, ANSWER));
+    let collector = Upstream::start(vec![]).await;
+    collector.always(Reply::Delayed(
+        Duration::from_secs(3600),
+        Box::new(json(200, "{}")),
+    ));
+    let env = [("OTEL_EXPORTER_OTLP_ENDPOINT", collector.base())];
+    let extra = "limits: {callback_queue: 2}\nlitellm_settings: {callbacks: [otel]}\ncallbacks: {batch_size: 1, flush_interval_s: 0.01, timeout_s: 600}\n";
+    let gateway = gateway(&upstream, extra, &env).await;
+    let client = pool_layer::Client::<Full<Bytes>>::builder().build();
+    let mut slowest = Duration::ZERO;
+    for _ in 0..30 {
+        let started = Instant::now();
+        assert_eq!(
+            send(&client, &gateway, "POST", "/v1/chat/completions", CHAT)
+                .await
+                .0,
+            200
+        );
+        slowest = slowest.max(started.elapsed());
+    }
+    assert!(
+        slowest < Duration::from_secs(2),
+        "slowest request: {slowest:?}"
+    );
+    let registry = gateway.state().registry().clone();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while registry.metrics().dropped_slow == 0 {
+        assert!(Instant::now() < deadline, "{:?}", registry.metrics());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (_, metrics) = send(&client, &gateway, "GET", "/metrics", "").await;
+    let dropped: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("gateway_callback_events_dropped_slow_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no drop counter in:\n{metrics}"));
+    assert!(dropped > 0);
+    wait_for(&collector, 1).await;
+    assert_eq!(
+        collector.count(),
+        1,
+        "one export, stalled; nothing piles up behind it"
+    );
+    assert_eq!(collector.seen(0).path_and_query, "/v1/traces");
+    gateway.shutdown().await;
+}

@@ -171,6 +171,17 @@ fn attributes(e: &Event, operation: Option<&'static str>) -> Vec<KeyValue> {
     if let Some(model) = &e.model {
         attributes.push(KeyValue::new("gen_ai.request.model", model.clone()));
     }
+    if !e.finish_reasons.is_empty() {
+        let reasons = e
+            .finish_reasons
+            .iter()
+            .map(|r| StringValue::from(r.as_str().to_string()))
+            .collect();
+        attributes.push(KeyValue::new(
+            "gen_ai.response.finish_reasons",
+            Value::Array(Array::String(reasons)),
+        ));
+    }
     if let Some(usage) = e.usage {
         attributes.push(KeyValue::new(
             "gen_ai.usage.input_tokens",
@@ -218,6 +229,60 @@ fn int(n: u64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use limits_layer::callbacks::{FinishReason, FinishReasons, Outcome};
+
+    fn spans() -> OtlpSpans {
+        let client = pool_layer::Client::builder().build();
+        let http = PoolHttpClient::new(client, HeaderMap::new(), Duration::from_secs(1));
+        let url = Uri::from_static("http://127.0.0.1:9/v1/traces");
+        OtlpSpans::new(&url, &HeaderMap::new(), http, Duration::from_secs(1), "svc")
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn attr<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
+        span.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| &kv.value)
+    }
+
+    #[tokio::test]
+    async fn finish_reasons_become_a_string_array() {
+        let mut event = Event::new("/v1/chat/completions");
+        event.finish_reasons = [FinishReason::new("stop"), FinishReason::new("length")]
+            .into_iter()
+            .collect::<FinishReasons>();
+        let span = spans().span(&event);
+        let Some(Value::Array(Array::String(reasons))) =
+            attr(&span, "gen_ai.response.finish_reasons")
+        else {
+            panic!("{:?}", span.attributes);
+        };
+        let reasons: Vec<&str> = reasons.iter().map(|r| r.as_str()).collect();
+        assert_eq!(reasons, ["stop", "length"]);
+        let none = spans().span(&Event::new("/v1/chat/completions"));
+        assert!(attr(&none, "gen_ai.response.finish_reasons").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_span_runs_from_the_requests_start_to_its_end_with_fresh_ids() {
+        let spans = spans();
+        let mut event = Event::new("/v1/embeddings");
+        event.latency = Duration::from_millis(250);
+        event.status = Some(500);
+        event.outcome = Outcome::Failed;
+        let (a, b) = (spans.span(&event), spans.span(&event));
+        assert_eq!(a.end_time, event.ended_at);
+        assert_eq!(
+            a.end_time.duration_since(a.start_time).ok(),
+            Some(Duration::from_millis(250))
+        );
+        assert!(a.span_context.is_valid() && b.span_context.is_valid());
+        assert_ne!(a.span_context.trace_id(), b.span_context.trace_id());
+        assert_eq!(a.name, "embeddings");
+        assert!(matches!(a.status, Status::Error { .. }), "{:?}", a.status);
+        assert_eq!(a.instrumentation_scope.name(), SCOPE_NAME);
+    }
 
     #[test]
     fn routes_map_to_the_conventions_operation_names() {
