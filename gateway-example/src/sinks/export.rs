@@ -8,6 +8,7 @@
 //! exporter's [`HttpClient`]: the sinks' connections stay on their own small pool,
 //! every exchange is bounded in time and in the answer's size.
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -151,16 +152,56 @@ impl PoolHttpClient {
         parts.headers = headers;
         let req = Request::from_parts(parts, Full::new(body));
         let exchange = async {
-            let res = self.client.request(req).await?;
+            let res = self.client.request(req).await.map_err(ExchangeError::of)?;
             let (parts, body) = res.into_parts();
             // Read the answer whole so the connection can be reused (bounded).
-            let body = Limited::new(body, MAX_ANSWER_BYTES).collect().await?;
-            Ok::<_, HttpError>(Response::from_parts(parts, body.to_bytes()))
+            let body = Limited::new(body, MAX_ANSWER_BYTES)
+                .collect()
+                .await
+                .map_err(ExchangeError::of)?;
+            Ok(Response::from_parts(parts, body.to_bytes()))
         };
         match tokio::time::timeout(self.timeout, exchange).await {
             Ok(result) => result,
-            Err(_) => Err(format!("no answer within {:?}", self.timeout).into()),
+            Err(elapsed) => Err(ExchangeError::of(format!(
+                "no answer within {:?} ({elapsed})",
+                self.timeout
+            ))),
         }
+    }
+}
+
+/// Why an exchange failed, its `Debug` the error's whole `source()` chain in words:
+/// the OTLP exporter puts `{:?}` of our error into the message we log.
+struct ExchangeError(HttpError);
+
+impl ExchangeError {
+    fn of(err: impl Into<HttpError>) -> HttpError {
+        Box::new(Self(err.into()))
+    }
+}
+
+impl fmt::Display for ExchangeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(err) = source {
+            write!(f, ": {err}")?;
+            source = err.source();
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ExchangeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::error::Error for ExchangeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
     }
 }
 
