@@ -15,7 +15,7 @@ use bytes::Bytes;
 use cache_layer::client::NewService;
 use http::{HeaderValue, StatusCode};
 use limits_layer::admission::AdmissionLayer;
-use limits_layer::callbacks::ModelName;
+use limits_layer::callbacks::{ModelName, UpstreamInfo};
 use limits_layer::events::{EventBody, EventLayer};
 use provider_adapters::body::ReadError;
 use provider_adapters::responses::native::{self, Native};
@@ -240,18 +240,23 @@ async fn handle(state: Arc<AppState>, extra: Extra, worker: usize, req: Request)
     };
     match send(&state, extra, worker, body).await {
         Ok(res) => res,
-        Err((err, model)) => {
+        Err((err, model, info)) => {
             crate::app::proxy::log_failure(model.as_deref().unwrap_or(""), &err);
             let mut res = extra.shape().response(&err);
             if let Some(model) = model {
                 res.extensions_mut().insert(ModelName(model));
+            }
+            if let Some(info) = info {
+                res.extensions_mut().insert(info);
             }
             res
         }
     }
 }
 
-type Failed = (ProviderError, Option<Arc<str>>);
+/// A request no deployment answered: the error, its group and the last deployment
+/// tried.
+type Failed = (ProviderError, Option<Arc<str>>, Option<UpstreamInfo>);
 
 /// Sends the request to a deployment of its model through the router (retries on
 /// another deployment, cooldowns, rate limits, fallbacks), before any byte reached
@@ -262,13 +267,15 @@ async fn send(
     worker: usize,
     body: Bytes,
 ) -> Result<Response, Failed> {
-    let peek = provider_adapters::request::peek(&body).map_err(|e| (e, None))?;
+    let peek = provider_adapters::request::peek(&body).map_err(|e| (e, None, None))?;
     let tokens = if state.any_tpm {
         crate::router::estimate_tokens(&body)
     } else {
         0
     };
     let started = Instant::now();
+    // The deployment of the last attempt, for the request's event.
+    let mut last: Option<Arc<DeploymentState>> = None;
     let routed = state
         .router
         .serve(
@@ -276,6 +283,7 @@ async fn send(
             tokens,
             |name| state.group(name),
             |deployment: Arc<DeploymentState>| {
+                last = Some(deployment.clone());
                 let (body, model) = (&body, &peek.model);
                 async move {
                     let busy = Busy::new(deployment.clone());
@@ -289,6 +297,7 @@ async fn send(
         .await;
     let model = routed.group.clone();
     let deployment = routed.deployment.as_deref();
+    let info = last.map(|d| crate::app::proxy::upstream_info(&d));
     match routed.result {
         Ok((res, busy)) => {
             let (mut parts, body) = res.into_parts();
@@ -298,6 +307,9 @@ async fn send(
             crate::router::name_answer(&mut parts.headers, &model, deployment);
             parts.extensions.insert(ModelName(model));
             parts.extensions.insert(UpstreamTime(started.elapsed()));
+            if let Some(info) = info {
+                parts.extensions.insert(info);
+            }
             let body = Body::new(BusyBody {
                 inner: body,
                 _busy: busy,
@@ -305,7 +317,7 @@ async fn send(
             });
             Ok(Response::from_parts(parts, body))
         }
-        Err(err) => Err((err, Some(model))),
+        Err(err) => Err((err, Some(model), info)),
     }
 }
 

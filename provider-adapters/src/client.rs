@@ -10,6 +10,7 @@ use bytes::Bytes;
 use http::header::{HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
 use http::{Request, Response};
 use http_body_util::Full;
+use limits_layer::callbacks::FinishReasons;
 use tokio::time::Instant;
 
 use crate::aws::{sign_request, CredentialCache};
@@ -355,9 +356,11 @@ impl ProviderClient {
                 };
                 let body = ChatStream::new(res.into_body(), framing, mode, client, timeouts);
                 let (outcome, usage) = (body.outcome_cell(), body.usage_cell());
+                let finish = body.finish_cell();
                 let mut out = Response::new(ResponseBody::stream(body));
                 out.extensions_mut().insert(outcome);
                 out.extensions_mut().insert(usage);
+                out.extensions_mut().insert(finish);
                 let headers = out.headers_mut();
                 headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
                 headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -368,27 +371,33 @@ impl ProviderClient {
                 let bytes = read_bounded(body, ep.max_response_bytes, deadline).await?;
                 // Passed on without re-serialising, but only if it is JSON: one pass
                 // that builds nothing.
-                // The usage is read in the same pass.
-                let Ok(usage) = crate::usage::of_answer(client, &bytes) else {
+                // The usage and finish reasons are read in the same pass.
+                let Ok((usage, reasons)) = crate::usage::of_answer(client, &bytes) else {
                     return Err(ProviderError::bad_gateway(
                         "upstream sent a response that is not valid JSON",
                     ));
                 };
-                with_usage(json_response(parts, bytes), usage)
+                with_usage(json_response(parts, bytes), usage, reasons)
             }
             Reply::Translate => {
                 let (parts, body) = res.into_parts();
                 let bytes = read_bounded(body, ep.max_response_bytes, deadline).await?;
-                let (answer, usage) = plan::translate_answer(ep, api, &bytes)?;
-                with_usage(json_response(parts, answer), usage)
+                let (answer, usage, reasons) = plan::translate_answer(ep, api, &bytes)?;
+                with_usage(json_response(parts, answer), usage, reasons)
             }
             Reply::Embeddings(e) => {
                 let (parts, body) = res.into_parts();
                 let bytes = read_bounded(body, ep.max_response_bytes, deadline).await?;
                 let upstream = parse_object(&bytes, "response", true)?;
-                json_response(
-                    parts,
-                    Bytes::from(e.response(&upstream, &ep.model).to_string()),
+                let answer = Bytes::from(e.response(&upstream, &ep.model).to_string());
+                // The usage as the client gets it (OpenAI's `usage.prompt_tokens`).
+                let usage = crate::usage::of_answer(ClientFormat::OpenAi, &answer)
+                    .ok()
+                    .and_then(|(usage, _)| usage);
+                with_usage(
+                    json_response(parts, answer),
+                    usage,
+                    FinishReasons::default(),
                 )
             }
         };
@@ -494,14 +503,18 @@ fn first_token(ep: &Endpoint) -> Duration {
     ep.first_token_timeout.unwrap_or(ep.timeout)
 }
 
-/// `res` with `usage` as its extension, for the request's event.
+/// `res` with `usage` and `reasons` as its extensions, for the request's event.
 fn with_usage(
     mut res: Response<ResponseBody>,
     usage: Option<crate::model::Usage>,
+    reasons: FinishReasons,
 ) -> Response<ResponseBody> {
     if let Some(usage) = usage {
         res.extensions_mut()
             .insert(limits_layer::callbacks::Usage::from(usage));
+    }
+    if !reasons.is_empty() {
+        res.extensions_mut().insert(reasons);
     }
     res
 }

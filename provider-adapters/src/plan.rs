@@ -4,6 +4,7 @@
 //! checked against the provider's capabilities, and encoded by the provider.
 
 use bytes::Bytes;
+use limits_layer::callbacks::{FinishReason, FinishReasons};
 
 use crate::capability::{self, Param};
 use crate::formats::anthropic::stream::AnthropicEncoder;
@@ -77,7 +78,7 @@ pub(crate) fn plan(
                 framing: Framing::sse(),
                 mode: Mode::Passthrough {
                     finished: false,
-                    saw_finish_reason: false,
+                    reasons: limits_layer::callbacks::FinishReasons::default(),
                     usage: None,
                 },
             }
@@ -126,16 +127,33 @@ pub(crate) fn translate_answer(
     ep: &Endpoint,
     api: Api,
     bytes: &[u8],
-) -> Result<(Bytes, Option<crate::model::Usage>), ProviderError> {
+) -> Result<(Bytes, Option<crate::model::Usage>, FinishReasons), ProviderError> {
     let answer = providers::adapter(ep.provider).decode(bytes, ep)?;
     let usage = answer.usage;
-    let encoded = match api {
-        Api::Messages => formats::anthropic::response::encode(&answer, &ep.model),
-        Api::ChatCompletions | Api::Embeddings => {
-            formats::openai::response::encode(&answer, &ep.model)
-        }
+    // The reasons as the client's format writes them (a Messages answer has one).
+    let (encoded, reasons) = match api {
+        Api::Messages => (
+            formats::anthropic::response::encode(&answer, &ep.model),
+            // As `encode` writes it: the first choice's, `end_turn` without one.
+            FinishReasons::one(FinishReason::from_static(
+                answer
+                    .choices
+                    .first()
+                    .map(|c| c.finish)
+                    .unwrap_or_default()
+                    .anthropic(),
+            )),
+        ),
+        Api::ChatCompletions | Api::Embeddings => (
+            formats::openai::response::encode(&answer, &ep.model),
+            answer
+                .choices
+                .iter()
+                .map(|c| FinishReason::from_static(c.finish.openai()))
+                .collect(),
+        ),
     };
-    Ok((encoded, usage))
+    Ok((encoded, usage, reasons))
 }
 
 /// The operation a call asks of the upstream.

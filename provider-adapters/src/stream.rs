@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
-use limits_layer::callbacks::{Outcome, OutcomeCell, UsageCell};
+use limits_layer::callbacks::{
+    FinishReason, FinishReasons, FinishReasonsCell, Outcome, OutcomeCell, UsageCell,
+};
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
@@ -115,7 +117,9 @@ pub(crate) enum Mode {
     /// are, and only watched for the end marker.
     Passthrough {
         finished: bool,
-        saw_finish_reason: bool,
+        /// The finish reasons the events carried (OpenAI `finish_reason`s, Anthropic's
+        /// `stop_reason`): the client got them as they are.
+        reasons: FinishReasons,
         /// The usage the events reported so far.
         usage: Option<Usage>,
     },
@@ -159,6 +163,8 @@ pin_project! {
         outcome: OutcomeCell,
         // The usage the stream reported, set when it ends (for the request's event).
         usage: UsageCell,
+        // The finish reasons the client got, set when the stream ends (likewise).
+        finish: FinishReasonsCell,
     }
 }
 
@@ -187,6 +193,7 @@ impl<B> ChatStream<B> {
             lines: Vec::new(),
             outcome: OutcomeCell::default(),
             usage: UsageCell::default(),
+            finish: FinishReasonsCell::default(),
         }
     }
 
@@ -194,6 +201,12 @@ impl<B> ChatStream<B> {
     /// extensions.
     pub(crate) fn usage_cell(&self) -> UsageCell {
         self.usage.clone()
+    }
+
+    /// The cell the finish reasons the client got are put in as the stream ends, for
+    /// the response's extensions.
+    pub(crate) fn finish_cell(&self) -> FinishReasonsCell {
+        self.finish.clone()
     }
 
     /// The cell saying how the stream ended when it ends early (truncated, stalled,
@@ -229,20 +242,41 @@ fn error_event(client: ClientFormat, err: &ProviderError) -> Bytes {
 }
 
 /// Watches one OpenAI chunk passed through for the stream's end: `[DONE]` or an error
-/// ends it; a `finish_reason` means it may end without `[DONE]`.
-fn watch_openai(data: &[u8], finished: &mut bool, saw_finish_reason: &mut bool) {
+/// ends it; a `finish_reason` (kept in `reasons`) means it may end without `[DONE]`.
+fn watch_openai(data: &[u8], finished: &mut bool, reasons: &mut FinishReasons) {
     // Built once: a searcher's set-up costs more than a search of one chunk.
     static FINISH_REASON: LazyLock<memchr::memmem::Finder<'static>> =
         LazyLock::new(|| memchr::memmem::Finder::new(b"\"finish_reason\":"));
     if data.trim_ascii() == b"[DONE]" || data.starts_with(b"{\"error\"") {
         *finished = true;
-    } else if FINISH_REASON.find_iter(data).any(|at| {
-        // A string value (`null` is not a reason), with or without a space before it.
-        let value = &data[at + b"\"finish_reason\":".len()..];
-        value.strip_prefix(b" ").unwrap_or(value).starts_with(b"\"")
-    }) {
-        *saw_finish_reason = true;
+        return;
     }
+    for at in FINISH_REASON.find_iter(data) {
+        // A string value (`null` is not a reason).
+        if let Some(reason) = string_at(&data[at + b"\"finish_reason\":".len()..]) {
+            reasons.push(FinishReason::new(reason));
+        }
+    }
+}
+
+/// The stop reason of an Anthropic `message_delta` event passed through, if it has one.
+fn anthropic_stop_reason(data: &[u8]) -> Option<&str> {
+    static STOP_REASON: LazyLock<memchr::memmem::Finder<'static>> =
+        LazyLock::new(|| memchr::memmem::Finder::new(b"\"stop_reason\":"));
+    let at = STOP_REASON.find(data)?;
+    string_at(&data[at + b"\"stop_reason\":".len()..])
+}
+
+/// The JSON string at the start of `value` (after one optional space), if it is one
+/// without escapes (the finish reasons of every API are plain words).
+fn string_at(value: &[u8]) -> Option<&str> {
+    let value = value.strip_prefix(b" ").unwrap_or(value);
+    let rest = value.strip_prefix(b"\"")?;
+    let end = memchr::memchr2(b'"', b'\\', rest)?;
+    if rest[end] != b'"' {
+        return None;
+    }
+    std::str::from_utf8(&rest[..end]).ok()
 }
 
 /// Whether `chunk` can go to the client as it came: an OpenAI stream passed through,
@@ -255,7 +289,7 @@ fn passes_as_is(framing: &Framing, mode: &mut Mode, client: ClientFormat, chunk:
         Framing::Sse(parser),
         Mode::Passthrough {
             finished,
-            saw_finish_reason,
+            reasons,
             usage,
         },
     ) = (framing, mode)
@@ -270,7 +304,8 @@ fn passes_as_is(framing: &Framing, mode: &mut Mode, client: ClientFormat, chunk:
     {
         return false;
     }
-    let (mut done, mut saw, mut used) = (*finished, *saw_finish_reason, *usage);
+    // Kept apart until the whole chunk is known to pass (nothing allocated for none).
+    let (mut done, mut found, mut used) = (*finished, FinishReasons::default(), *usage);
     let mut rest = chunk;
     while !rest.is_empty() {
         // One line, then a blank one.
@@ -284,13 +319,16 @@ fn passes_as_is(framing: &Framing, mode: &mut Mode, client: ClientFormat, chunk:
         if rest.get(end + 1) != Some(&b'\n') || event.len() > parser.max() {
             return false;
         }
-        watch_openai(data, &mut done, &mut saw);
+        watch_openai(data, &mut done, &mut found);
         if let Some(u) = crate::usage::of_event(client, None, data) {
             used = Some(crate::usage::merge(used, u));
         }
         rest = &rest[end + 2..];
     }
-    (*finished, *saw_finish_reason, *usage) = (done, saw, used);
+    (*finished, *usage) = (done, used);
+    for reason in found.iter() {
+        reasons.push(reason.clone());
+    }
     true
 }
 
@@ -306,7 +344,7 @@ impl Mode {
         match self {
             Mode::Passthrough {
                 finished,
-                saw_finish_reason,
+                reasons,
                 usage,
             } => {
                 frame_event(out, name, data);
@@ -315,13 +353,17 @@ impl Mode {
                 }
                 match client {
                     ClientFormat::OpenAi => {
-                        watch_openai(data.as_bytes(), finished, saw_finish_reason);
+                        watch_openai(data.as_bytes(), finished, reasons);
                     }
-                    ClientFormat::Anthropic => {
-                        if matches!(name, Some("message_stop" | "error")) {
-                            *finished = true;
+                    ClientFormat::Anthropic => match name {
+                        Some("message_stop" | "error") => *finished = true,
+                        Some("message_delta") => {
+                            if let Some(reason) = anthropic_stop_reason(data.as_bytes()) {
+                                reasons.push(FinishReason::new(reason));
+                            }
                         }
-                    }
+                        _ => {}
+                    },
                 }
                 Ok(())
             }
@@ -342,6 +384,17 @@ impl Mode {
         }
     }
 
+    /// The finish reasons the client was sent so far (for the request's event).
+    fn finish_reasons(&self) -> FinishReasons {
+        match self {
+            Mode::Passthrough { reasons, .. } => reasons.clone(),
+            Mode::Translate { encoder, .. } => match encoder {
+                Encoder::OpenAi(e) => e.finish_reasons().clone(),
+                Encoder::Anthropic(e) => e.finish_reasons(),
+            },
+        }
+    }
+
     /// At the upstream's end: the closing frames, or the error if it ended early.
     fn finish(&mut self, client: ClientFormat, out: &mut BytesMut) -> Result<(), ProviderError> {
         let truncated = || {
@@ -351,10 +404,9 @@ impl Mode {
         match self {
             Mode::Passthrough { finished: true, .. } => Ok(()),
             // Some OpenAI-compatible servers end right after the final chunk.
-            Mode::Passthrough {
-                saw_finish_reason: true,
-                ..
-            } if client == ClientFormat::OpenAi => {
+            Mode::Passthrough { reasons, .. }
+                if client == ClientFormat::OpenAi && !reasons.is_empty() =>
+            {
                 frame_event(out, None, "[DONE]");
                 Ok(())
             }
@@ -491,6 +543,10 @@ where
                 // Before the last frame goes out: the event may be emitted with it.
                 if let Some(usage) = this.mode.usage() {
                     this.usage.set(usage.into());
+                }
+                let reasons = this.mode.finish_reasons();
+                if !reasons.is_empty() {
+                    this.finish.set(reasons);
                 }
             }
         }
@@ -634,7 +690,7 @@ mod tests {
             Framing::Sse(SseParser::default()),
             Mode::Passthrough {
                 finished: false,
-                saw_finish_reason: false,
+                reasons: FinishReasons::default(),
                 usage: None,
             },
             ClientFormat::OpenAi,

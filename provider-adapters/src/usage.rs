@@ -3,6 +3,7 @@
 //! answers passed through untranslated, from the bytes the client gets (which the
 //! gateway checks anyway). Prompt and completion text are never looked at here.
 
+use limits_layer::callbacks::{FinishReason, FinishReasons};
 use serde::Deserialize;
 
 use crate::formats::openai::response::InUsage as OpenAiUsage;
@@ -38,18 +39,57 @@ struct MessageStart {
     message: WithUsage<AnthropicUsage>,
 }
 
-/// The usage of a whole answer in `client`'s format; an error if it is not JSON.
+/// A whole OpenAI answer's `usage` and `choices[].finish_reason`, the rest ignored
+/// (but still checked to be JSON).
+#[derive(Deserialize)]
+struct OpenAiAnswer<'a> {
+    #[serde(default = "none")]
+    usage: Option<OpenAiUsage>,
+    #[serde(default, borrow)]
+    choices: Vec<OpenAiChoice<'a>>,
+}
+
+#[derive(Deserialize)]
+struct OpenAiChoice<'a> {
+    #[serde(default, borrow)]
+    finish_reason: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// A whole Anthropic answer's `usage` and `stop_reason`.
+#[derive(Deserialize)]
+struct AnthropicAnswer<'a> {
+    #[serde(default = "none")]
+    usage: Option<AnthropicUsage>,
+    #[serde(default, borrow)]
+    stop_reason: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// The usage and finish reasons of a whole answer in `client`'s format, as the client
+/// gets it; an error if it is not JSON.
 pub(crate) fn of_answer(
     client: ClientFormat,
     bytes: &[u8],
-) -> Result<Option<Usage>, serde_json::Error> {
+) -> Result<(Option<Usage>, FinishReasons), serde_json::Error> {
     Ok(match client {
-        ClientFormat::OpenAi => serde_json::from_slice::<WithUsage<OpenAiUsage>>(bytes)?
-            .usage
-            .map(|u| u.usage()),
-        ClientFormat::Anthropic => serde_json::from_slice::<WithUsage<AnthropicUsage>>(bytes)?
-            .usage
-            .map(AnthropicUsage::usage),
+        ClientFormat::OpenAi => {
+            let answer = serde_json::from_slice::<OpenAiAnswer<'_>>(bytes)?;
+            let reasons = answer
+                .choices
+                .iter()
+                .filter_map(|c| c.finish_reason.as_deref())
+                .map(FinishReason::new)
+                .collect();
+            (answer.usage.map(|u| u.usage()), reasons)
+        }
+        ClientFormat::Anthropic => {
+            let answer = serde_json::from_slice::<AnthropicAnswer<'_>>(bytes)?;
+            let reasons = answer
+                .stop_reason
+                .as_deref()
+                .map(|r| FinishReasons::one(FinishReason::new(r)))
+                .unwrap_or_default();
+            (answer.usage.map(AnthropicUsage::usage), reasons)
+        }
     })
 }
 

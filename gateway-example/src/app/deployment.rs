@@ -75,17 +75,23 @@ pub(crate) struct DeploymentState {
 }
 
 impl DeploymentState {
-    /// A deployment of `target`, seen by the router as `member`.
-    pub(crate) fn new(target: Target, member: Member, mock: bool) -> Self {
+    /// A deployment of `target` in group `group`, seen by the router as `member`,
+    /// its attempts counted in `metrics` (the handles resolved here, once).
+    pub(crate) fn new(
+        target: Target,
+        member: Member,
+        mock: bool,
+        group: &str,
+        metrics: &crate::metrics::Metrics,
+    ) -> Self {
+        let endpoint = &target.endpoint;
+        let name: Arc<str> =
+            Arc::from(format!("{}/{}", endpoint.provider.as_str(), endpoint.model));
         Self {
-            upstream_model: Arc::from(target.endpoint.model.as_str()),
-            name: Arc::from(format!(
-                "{}/{}",
-                target.endpoint.provider.as_str(),
-                target.endpoint.model
-            )),
+            upstream_model: Arc::from(endpoint.model.as_str()),
+            member: member.with_attempts(metrics.attempts(group, &name)),
+            name,
             target,
-            member,
             mock,
         }
     }

@@ -62,7 +62,6 @@ impl AppState {
         let queue = SharedQueue::new(&config.limits);
         let http = queue.client(&config);
         let mock = start_mock(&config).await?;
-        let (models, names) = model_groups(&config, mock.as_ref());
         let wildcards = Wildcards::new(&config.wildcards);
 
         let clients = ClientCacheLayer::with_config(TtlConfig {
@@ -77,7 +76,6 @@ impl AppState {
             queue: config.limits.callback_queue,
             ..RegistryConfig::default()
         });
-        crate::sinks::register(&registry, &config.callbacks);
         let router = Arc::new(Router::new(&config).map_err(std::io::Error::other)?);
         let any_tpm = config.deployments.iter().any(|d| d.routing.tpm.is_some());
         let (response_cache, response_store) = response_cache(&config)?;
@@ -94,6 +92,9 @@ impl AppState {
                 router: router_numbers(&router, response_store.as_ref()),
             })
         };
+        // After the metrics: each deployment resolves its counters there once.
+        let (models, names) = model_groups(&config, mock.as_ref(), &metrics);
+        crate::sinks::register(&registry, &config.callbacks, &metrics);
         let client_connections = Arc::new(tokio::sync::Semaphore::new(
             config.server.max_client_connections,
         ));
@@ -189,6 +190,8 @@ impl AppState {
                     },
                     Member::new(key, crate::config::DeploymentRouting::default()),
                     false,
+                    model,
+                    &self.metrics,
                 ))
             })
             .collect();
@@ -283,6 +286,7 @@ async fn start_mock(config: &Config) -> std::io::Result<Option<MockProvider>> {
 fn model_groups(
     config: &Config,
     mock: Option<&MockProvider>,
+    metrics: &Metrics,
 ) -> (HashMap<String, ModelGroup>, Vec<String>) {
     let mut models: HashMap<String, ModelGroup> = HashMap::new();
     let mut names = Vec::new();
@@ -310,9 +314,13 @@ fn model_groups(
             }
         });
         group.max_retries = group.max_retries.max(d.max_retries);
-        group
-            .deployments
-            .push(Arc::new(DeploymentState::new(target, member, d.mock)));
+        group.deployments.push(Arc::new(DeploymentState::new(
+            target,
+            member,
+            d.mock,
+            &d.model_name,
+            metrics,
+        )));
     }
     let aliases = config.aliases.iter().filter(|a| !a.hidden);
     names.extend(

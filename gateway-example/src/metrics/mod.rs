@@ -16,8 +16,11 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
 
+mod counters;
 mod snapshot;
 
+pub(crate) use self::counters::Attempts;
+pub use self::counters::ExportCounters;
 use self::snapshot::SnapshotCollector;
 pub use self::snapshot::{RouterNumbers, Snapshot};
 
@@ -59,6 +62,9 @@ pub struct Metrics {
     bytes: Family<Labels, Counter>,
     tokens: Family<Labels, Counter>,
     dropped: Family<Labels, Counter>,
+    attempts: Family<Labels, Counter>,
+    /// Exported events, failed exports, events lost in them: by callback.
+    exports: [Family<Labels, Counter>; 3],
     /// Keyed by a hash of the label set (so the map does not hash again); label sets
     /// whose hashes collide share a bucket and are told apart by their labels.
     handles: Arc<Mutex<HandleMap>>,
@@ -75,11 +81,12 @@ impl Observer for Metrics {
 /// Label-set hash -> the handles of the label sets with that hash.
 type HandleMap = HashMap<u64, Vec<Handles>, BuildHasherDefault<PrehashedKey>>;
 
-/// The metrics of one (route, model, status, outcome).
+/// The metrics of one (route, model, deployment, status, outcome).
 #[derive(Debug)]
 struct Handles {
     route: String,
     model: Option<Arc<str>>,
+    deployment: Option<Arc<str>>,
     status: Option<u16>,
     outcome: Outcome,
     requests: Counter,
@@ -140,6 +147,8 @@ impl Metrics {
         let bytes = Family::<Labels, Counter>::default();
         let tokens = Family::<Labels, Counter>::default();
         let dropped = Family::<Labels, Counter>::default();
+        let attempts = Family::<Labels, Counter>::default();
+        let exports: [Family<Labels, Counter>; 3] = Default::default();
         registry.register(
             "gateway_dropped_params",
             "Request parameters dropped under drop_params, by provider and parameter",
@@ -147,9 +156,31 @@ impl Metrics {
         );
         registry.register(
             "gateway_requests",
-            "Requests by route, model, status and outcome (completed, truncated, stalled, timed_out, client_gone, failed)",
+            "Requests by route, model, deployment (provider/model that answered or failed last), status and outcome (completed, truncated, stalled, timed_out, client_gone, failed)",
             requests.clone(),
         );
+        registry.register(
+            "gateway_deployment_requests",
+            "Upstream attempts by model group, deployment and result (success, failure), every retry and fallback included",
+            attempts.clone(),
+        );
+        let export_help = [
+            (
+                "gateway_callback_exported_events",
+                "Events a callback sink delivered",
+            ),
+            (
+                "gateway_callback_export_failures",
+                "Callback exports that failed (their events are lost)",
+            ),
+            (
+                "gateway_callback_export_failed_events",
+                "Events lost in failed callback exports",
+            ),
+        ];
+        for ((name, help), family) in export_help.into_iter().zip(&exports) {
+            registry.register(name, help, family.clone());
+        }
         let s = Unit::Seconds;
         registry.register_with_unit(
             "gateway_request_duration",
@@ -182,7 +213,7 @@ impl Metrics {
         );
         registry.register(
             "gateway_tokens",
-            "Tokens providers reported, by model and kind (input, output, cached_input, reasoning; cached input is part of input, reasoning part of output)",
+            "Tokens providers reported, by model, deployment and kind (input, output, cached_input, reasoning; cached input is part of input, reasoning part of output)",
             tokens.clone(),
         );
         if let Some(collector) = collector {
@@ -198,8 +229,39 @@ impl Metrics {
             bytes,
             tokens,
             dropped,
+            attempts,
+            exports,
             handles: Arc::default(),
         }
+    }
+
+    /// The attempt counters of deployment `deployment` of group `model`, resolved once
+    /// (at startup, or when a wildcard route makes its group).
+    pub(crate) fn attempts(&self, model: &str, deployment: &str) -> Attempts {
+        let counter = |result: &str| {
+            self.attempts
+                .get_or_create(&vec![
+                    ("model", model.to_string()),
+                    ("deployment", deployment.to_string()),
+                    ("result", result.to_string()),
+                ])
+                .clone()
+        };
+        // One statement each (see `handles_for`).
+        let success = counter("success");
+        let failure = counter("failure");
+        Attempts::new(success, failure)
+    }
+
+    /// The export counters of callback sink `callback`, resolved once (its series show
+    /// 0 from then on).
+    pub fn callback_exports(&self, callback: &str) -> ExportCounters {
+        let labels = vec![("callback", callback.to_string())];
+        let [a, b, c] = &self.exports;
+        let exported = a.get_or_create(&labels).clone();
+        let failures = b.get_or_create(&labels).clone();
+        let failed_events = c.get_or_create(&labels).clone();
+        ExportCounters::new(exported, failures, failed_events)
     }
 
     /// The whole registry in OpenMetrics text (served as [`CONTENT_TYPE`]).
@@ -239,7 +301,9 @@ impl Metrics {
         // The label sets are few (routes x configured models x statuses), so each
         // one's metric handles are looked up once, then found by a hash without
         // building label vectors per event.
+        let deployment = event.upstream.as_ref().map(|u| &u.deployment);
         let key = label_hash(&event.route, event.model.as_deref(), event.status)
+            ^ deployment.map_or(0, |d| label_hash(d, None, None).rotate_left(17))
             ^ (event.outcome as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let mut handles = self.handles.lock().unwrap_or_else(|e| e.into_inner());
         let bucket = handles.entry(key).or_default();
@@ -247,6 +311,7 @@ impl Metrics {
             h.status == event.status
                 && h.outcome == event.outcome
                 && h.model == event.model
+                && h.deployment.as_ref() == deployment
                 && h.route == *event.route
         });
         let at = at.unwrap_or_else(|| {
@@ -283,6 +348,8 @@ impl Metrics {
             .status
             .map_or_else(|| "error".to_string(), |s| s.to_string());
         let route = event.route.to_string();
+        let deployment = event.upstream.as_ref().map(|u| u.deployment.clone());
+        let named = deployment.as_deref().unwrap_or("").to_string();
         let by_route = || vec![("route", route.clone()), ("model", model.clone())];
         // One statement each: `get_or_create` returns a read guard on its family,
         // and a second `get_or_create` on the same family while it is alive would
@@ -292,6 +359,7 @@ impl Metrics {
             .get_or_create(&vec![
                 ("route", route.clone()),
                 ("model", model.clone()),
+                ("deployment", named.clone()),
                 ("status", status),
                 ("outcome", outcome_label(event.outcome).to_string()),
             ])
@@ -305,12 +373,17 @@ impl Metrics {
             .clone();
         let tokens = TOKEN_KINDS.map(|kind| {
             self.tokens
-                .get_or_create(&vec![("model", model.clone()), ("kind", kind.into())])
+                .get_or_create(&vec![
+                    ("model", model.clone()),
+                    ("deployment", named.clone()),
+                    ("kind", kind.into()),
+                ])
                 .clone()
         });
         Handles {
             route,
             model: event.model.clone(),
+            deployment,
             status: event.status,
             outcome: event.outcome,
             requests,
@@ -389,18 +462,20 @@ mod tests {
         };
         assert_eq!(
             count(
-                r#"route="/v1/chat/completions",model="gpt-4o",status="200",outcome="completed""#
+                r#"route="/v1/chat/completions",model="gpt-4o",deployment="",status="200",outcome="completed""#
             ),
             "1"
         );
         assert_eq!(
             count(
-                r#"route="/v1/chat/completions",model="gpt-4o",status="502",outcome="completed""#
+                r#"route="/v1/chat/completions",model="gpt-4o",deployment="",status="502",outcome="completed""#
             ),
             "2"
         );
         assert_eq!(
-            count(r#"route="/v1/embeddings",model="gpt-4o",status="200",outcome="completed""#),
+            count(
+                r#"route="/v1/embeddings",model="gpt-4o",deployment="",status="200",outcome="completed""#
+            ),
             "1"
         );
     }

@@ -96,6 +96,8 @@ pub(crate) struct Member {
     latency: AtomicU64,
     /// This minute's number and the tokens reserved in it, by this instance.
     usage: Mutex<(u64, u64)>,
+    /// Its attempt counters in `/metrics` (resolved once, with the deployment).
+    pub(crate) attempts: crate::metrics::Attempts,
 }
 
 impl Member {
@@ -106,7 +108,14 @@ impl Member {
             in_flight: AtomicUsize::new(0),
             latency: AtomicU64::new(0),
             usage: Mutex::new((0, 0)),
+            attempts: crate::metrics::Attempts::default(),
         }
+    }
+
+    /// The same member, counting its attempts into `attempts`.
+    pub(crate) fn with_attempts(mut self, attempts: crate::metrics::Attempts) -> Self {
+        self.attempts = attempts;
+        self
     }
 
     fn minute() -> u64 {

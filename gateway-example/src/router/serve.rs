@@ -168,10 +168,14 @@ impl Router {
             *upstream += took;
             let err = match result {
                 Ok(res) => {
+                    member.attempts.succeeded();
                     member.observe_latency(took);
                     return Outcome::Done(res, member.key.clone(), reservation);
                 }
-                Err(err) => err,
+                Err(err) => {
+                    member.attempts.failed();
+                    err
+                }
             };
             // An error answer used no tokens; a timeout may have.
             if let Some(reservation) = reservation.filter(|_| !err.is_timeout()) {

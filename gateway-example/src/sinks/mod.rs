@@ -31,6 +31,7 @@ use tokio::sync::mpsc;
 use self::export::{Exporter, PoolHttpClient, Transport};
 use self::otlp::OtlpSpans;
 use crate::config::{CallbacksConfig, Only, SinkKind};
+use crate::metrics::Metrics;
 
 pub use self::otlp::{operation_name, provider_name, SCOPE_NAME};
 
@@ -40,7 +41,10 @@ pub const MAX_EXPORT_CONNECTIONS: usize = 8;
 /// Registers a callback per configured sink and starts its exporter task (on the
 /// current Tokio runtime). A sink the registry refuses (full) is logged at `WARN` and
 /// left out.
-pub fn register(registry: &Registry, config: &CallbacksConfig) {
+///
+/// Each sink's export counters are resolved in `metrics` here
+/// ([`Metrics::callback_exports`]), so their series read 0 from the start.
+pub fn register(registry: &Registry, config: &CallbacksConfig, metrics: &Metrics) {
     if config.sinks.is_empty() {
         return;
     }
@@ -86,6 +90,8 @@ pub fn register(registry: &Registry, config: &CallbacksConfig) {
         };
         match registry.register(sink.kind.name(), callback) {
             Ok(()) => {
+                // The exporter bumps these after each POST (`exported`, `failed`).
+                let _ = metrics.callback_exports(sink.kind.name());
                 let exporter = Exporter {
                     name: sink.kind.name(),
                     url: sink.url.clone(),

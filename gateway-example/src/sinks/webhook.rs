@@ -3,7 +3,8 @@
 //! ```json
 //! [{"request_id": "…", "method": "POST", "route": "/v1/chat/completions",
 //!   "model": "gpt", "provider": "openai", "response_model": "gpt-4o-mini",
-//!   "status": 200, "outcome": "completed", "success": true,
+//!   "deployment": "openai/gpt-4o-mini",
+//!   "status": 200, "outcome": "completed", "success": true, "finish_reasons": ["stop"],
 //!   "end_time_ms": 1767312000000, "latency_ms": 12.5, "upstream_latency_ms": 11.9,
 //!   "time_to_first_token_ms": null, "response_bytes": 312,
 //!   "usage": {"prompt_tokens": 3, "completion_tokens": 1, "cached_tokens": 0,
@@ -27,9 +28,12 @@ struct Record<'a> {
     model: Option<&'a str>,
     provider: Option<&'static str>,
     response_model: Option<&'a str>,
+    deployment: Option<&'a str>,
     status: Option<u16>,
     outcome: &'static str,
     success: bool,
+    /// One per choice, as the client got them (empty when the answer said none).
+    finish_reasons: Vec<&'a str>,
     end_time_ms: u64,
     latency_ms: f64,
     upstream_latency_ms: Option<f64>,
@@ -58,9 +62,11 @@ fn record(e: &Event) -> Record<'_> {
         model: e.model.as_deref(),
         provider: e.upstream.as_ref().map(|u| u.provider),
         response_model: e.upstream.as_ref().map(|u| &*u.model),
+        deployment: e.upstream.as_ref().map(|u| &*u.deployment),
         status: e.status,
         outcome: outcome_label(e.outcome),
         success: super::is_success(e),
+        finish_reasons: e.finish_reasons.iter().map(|r| r.as_str()).collect(),
         end_time_ms: u64::try_from(
             e.ended_at
                 .duration_since(UNIX_EPOCH)

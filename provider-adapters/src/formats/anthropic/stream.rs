@@ -22,6 +22,8 @@ pub(crate) struct AnthropicEncoder {
     open: Option<(u64, Open)>,
     next_index: u64,
     stop_reason: Option<FinishReason>,
+    /// The `stop_reason` the client was sent (at the end of a complete stream).
+    sent: Option<&'static str>,
     usage: Usage,
     model: String,
 }
@@ -34,6 +36,7 @@ impl AnthropicEncoder {
             open: None,
             next_index: 0,
             stop_reason: None,
+            sent: None,
             usage: Usage::default(),
             model: model.to_string(),
         }
@@ -183,16 +186,29 @@ impl AnthropicEncoder {
         (self.usage != Usage::default()).then_some(self.usage)
     }
 
+    /// The `stop_reason` the client was sent, once the stream was ended.
+    pub(crate) fn finish_reasons(&self) -> limits_layer::callbacks::FinishReasons {
+        self.sent
+            .map(|r| {
+                limits_layer::callbacks::FinishReasons::one(
+                    limits_layer::callbacks::FinishReason::from_static(r),
+                )
+            })
+            .unwrap_or_default()
+    }
+
     /// Ends a complete stream, with the real token counts.
     pub(crate) fn finish(&mut self, out: &mut BytesMut) {
         self.start("", "", out);
         self.close(out);
         let usage: OutUsage = self.usage.into();
+        let stop_reason = self.stop_reason.unwrap_or_default().anthropic();
+        self.sent = Some(stop_reason);
         Self::event(
             out,
             "message_delta",
             &json!({"type": "message_delta",
-            "delta": {"stop_reason": self.stop_reason.unwrap_or_default().anthropic(), "stop_sequence": null},
+            "delta": {"stop_reason": stop_reason, "stop_sequence": null},
             "usage": usage}),
         );
         Self::event(out, "message_stop", &json!({"type": "message_stop"}));

@@ -224,6 +224,8 @@ pub(crate) struct OpenAiEncoder {
     include_usage: bool,
     usage: Option<Usage>,
     finished: bool,
+    /// The finish reasons written, in the order they went out (for the event).
+    reasons: limits_layer::callbacks::FinishReasons,
 }
 
 impl OpenAiEncoder {
@@ -237,6 +239,7 @@ impl OpenAiEncoder {
             include_usage,
             usage: None,
             finished: false,
+            reasons: limits_layer::callbacks::FinishReasons::default(),
         }
     }
 
@@ -350,6 +353,8 @@ impl OpenAiEncoder {
                 self.chunk(out, choice, delta, None);
             }
             Delta::Finish { choice, reason } => {
+                let sent = limits_layer::callbacks::FinishReason::from_static(reason.openai());
+                self.reasons.push(sent);
                 self.chunk(out, choice, OutDelta::default(), Some(reason));
             }
             Delta::Logprobs { choice, logprobs } => {
@@ -362,6 +367,11 @@ impl OpenAiEncoder {
     /// The usage the stream reported so far.
     pub(crate) fn usage(&self) -> Option<Usage> {
         self.usage
+    }
+
+    /// The finish reasons the client was sent so far.
+    pub(crate) fn finish_reasons(&self) -> &limits_layer::callbacks::FinishReasons {
+        &self.reasons
     }
 
     /// Ends a complete stream: the usage chunk if asked for, then `[DONE]`.
