@@ -98,6 +98,46 @@ fn text<'a>(span: &'a Span, key: &str) -> &'a str {
     }
 }
 
+fn strings<'a>(span: &'a Span, key: &str) -> Vec<&'a str> {
+    match attr(&span.attributes, key) {
+        Some(Value::ArrayValue(array)) => array
+            .values
+            .iter()
+            .map(|v| match &v.value {
+                Some(Value::StringValue(s)) => s.as_str(),
+                other => panic!("{key}: {other:?}"),
+            })
+            .collect(),
+        other => panic!("{key}: {other:?}"),
+    }
+}
+
+/// The value of the `/metrics` sample `series` (name and labels), once it is at least
+/// `min` (waits, bounded).
+async fn metric_at_least(
+    client: &pool_layer::Client<Full<Bytes>>,
+    gateway: &Gateway,
+    series: &str,
+    min: u64,
+) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, metrics) = send(client, gateway, "GET", "/metrics", "").await;
+        let value = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .and_then(|n| n.trim().parse().ok());
+        match value {
+            Some(n) if n >= min => return n,
+            _ => assert!(
+                Instant::now() < deadline,
+                "{series} below {min} in:\n{metrics}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 fn int(span: &Span, key: &str) -> i64 {
     match attr(&span.attributes, key) {
         Some(Value::IntValue(n)) => *n,
@@ -159,6 +199,7 @@ async fn an_otlp_collector_gets_one_span_per_request_with_the_genai_attributes()
         assert_eq!(text(span, "gen_ai.response.model"), "gpt-4o-mini");
         assert_eq!(int(span, "gen_ai.usage.input_tokens"), 3);
         assert_eq!(int(span, "gen_ai.usage.output_tokens"), 1);
+        assert_eq!(strings(span, "gen_ai.response.finish_reasons"), ["stop"]);
         assert_eq!(int(span, "http.response.status_code"), 200);
         assert!(
             matches!(attr(&span.attributes, "gen_ai.client.operation.duration"), Some(Value::DoubleValue(s)) if *s > 0.0)
@@ -183,6 +224,10 @@ async fn an_otlp_collector_gets_one_span_per_request_with_the_genai_attributes()
         !String::from_utf8_lossy(&bodies).contains("secret"),
         "no prompt or completion text leaves"
     );
+    let exported = r#"gateway_callback_exported_events_total{callback="otel"}"#;
+    assert_eq!(metric_at_least(&client, &gateway, exported, 3).await, 3);
+    let failures = r#"gateway_callback_export_failures_total{callback="otel"}"#;
+    assert_eq!(metric_at_least(&client, &gateway, failures, 0).await, 0);
     gateway.shutdown().await;
 }
 

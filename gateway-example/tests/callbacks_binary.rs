@@ -124,6 +124,21 @@ async fn chat(client: &pool_layer::Client<Full<Bytes>>, addr: &str) -> u16 {
     status
 }
 
+/// The value of the `/metrics` sample `series` (name and labels).
+async fn metric(client: &pool_layer::Client<Full<Bytes>>, addr: &str, series: &str) -> u64 {
+    let req = http::Request::builder()
+        .uri(format!("http://{addr}/metrics"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let res = client.request(req).await.unwrap();
+    let text = res.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&text);
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+}
+
 /// A loopback port nothing listens on (bound, then closed).
 fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -167,6 +182,10 @@ async fn an_exporter_pointed_at_a_closed_port_is_logged_and_the_gateway_keeps_se
         "the gateway is still up"
     );
     assert_eq!(upstream.count(), 6);
+    let failures = r#"gateway_callback_export_failures_total{callback="otel"}"#;
+    assert!(metric(&client, &addr, failures).await >= 2);
+    let exported = r#"gateway_callback_exported_events_total{callback="otel"}"#;
+    assert_eq!(metric(&client, &addr, exported).await, 0);
     child.kill().await.unwrap();
 }
 

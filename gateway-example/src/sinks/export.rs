@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::otlp::OtlpSpans;
+use crate::metrics::ExportCounters;
 
 /// Most bytes of a collector's answer read (then the connection is given up).
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
@@ -45,6 +46,8 @@ pub(super) enum Transport {
 #[derive(Debug)]
 pub(super) struct Exporter {
     pub(super) name: &'static str,
+    /// Counted after every export (`/metrics`).
+    pub(super) exports: ExportCounters,
     /// Where the batches go (for the logs).
     pub(super) url: Uri,
     pub(super) transport: Transport,
@@ -67,13 +70,17 @@ impl Exporter {
                     Ok(_) => {}
                 }
             }
-            if let Err(problem) = self.send(&batch).await {
-                tracing::warn!(
+            match self.send(&batch).await {
+                Ok(()) => self.exports.exported(batch.len()),
+                Err(problem) => {
+                    self.exports.failed(batch.len());
+                    tracing::warn!(
                     callback = self.name,
                     url = %self.url,
                     events = batch.len(),
                     "callback export failed, events dropped: {problem}"
-                );
+                    );
+                }
             }
             batch.clear();
         }

@@ -30,7 +30,7 @@ use tokio::sync::mpsc;
 
 use self::export::{Exporter, PoolHttpClient, Transport};
 use self::otlp::OtlpSpans;
-use crate::config::{CallbacksConfig, Only, SinkKind};
+use crate::config::{CallbacksConfig, Only, Sink, SinkKind};
 use crate::metrics::Metrics;
 
 pub use self::otlp::{operation_name, provider_name, SCOPE_NAME};
@@ -56,30 +56,8 @@ pub fn register(registry: &Registry, config: &CallbacksConfig, metrics: &Metrics
         .wait_timeout(config.timeout)
         .build();
     for sink in &config.sinks {
-        let http = PoolHttpClient::new(client.clone(), sink.headers.clone(), config.timeout);
-        let transport = match sink.kind {
-            SinkKind::Otel | SinkKind::Langfuse => {
-                match OtlpSpans::new(
-                    &sink.url,
-                    &sink.headers,
-                    http,
-                    config.timeout,
-                    &config.service_name,
-                ) {
-                    Ok(spans) => Transport::Otlp(Box::new(spans)),
-                    Err(err) => {
-                        tracing::warn!(
-                            callback = sink.kind.name(),
-                            "callback not registered: {err}"
-                        );
-                        continue;
-                    }
-                }
-            }
-            SinkKind::Webhook => Transport::Json {
-                client: http,
-                url: sink.url.clone(),
-            },
+        let Some(transport) = transport(sink, &client, config) else {
+            continue;
         };
         // The batch channel holds one batch: a stalled exporter backs up into the
         // registry's bounded queue for this callback, where drops are counted.
@@ -90,10 +68,9 @@ pub fn register(registry: &Registry, config: &CallbacksConfig, metrics: &Metrics
         };
         match registry.register(sink.kind.name(), callback) {
             Ok(()) => {
-                // The exporter bumps these after each POST (`exported`, `failed`).
-                let _ = metrics.callback_exports(sink.kind.name());
                 let exporter = Exporter {
                     name: sink.kind.name(),
+                    exports: metrics.callback_exports(sink.kind.name()),
                     url: sink.url.clone(),
                     transport,
                     batch_size: config.batch_size.max(1),
@@ -108,6 +85,42 @@ pub fn register(registry: &Registry, config: &CallbacksConfig, metrics: &Metrics
                 "callback not registered: {err}"
             ),
         }
+    }
+}
+
+/// How `sink`'s batches are sent, on the sinks' shared `client`; `None` (logged at
+/// `WARN`) if the OTLP exporter cannot be built (as when the environment asks for an
+/// `OTEL_EXPORTER_OTLP_*COMPRESSION` this build does not have).
+fn transport(
+    sink: &Sink,
+    client: &pool_layer::Client<Full<Bytes>>,
+    config: &CallbacksConfig,
+) -> Option<Transport> {
+    let http = PoolHttpClient::new(client.clone(), sink.headers.clone(), config.timeout);
+    match sink.kind {
+        SinkKind::Otel | SinkKind::Langfuse => {
+            let spans = OtlpSpans::new(
+                &sink.url,
+                &sink.headers,
+                http,
+                config.timeout,
+                &config.service_name,
+            );
+            match spans {
+                Ok(spans) => Some(Transport::Otlp(Box::new(spans))),
+                Err(err) => {
+                    tracing::warn!(
+                        callback = sink.kind.name(),
+                        "callback not registered: the OTLP exporter: {err}"
+                    );
+                    None
+                }
+            }
+        }
+        SinkKind::Webhook => Some(Transport::Json {
+            client: http,
+            url: sink.url.clone(),
+        }),
     }
 }
 
