@@ -81,7 +81,7 @@ async fn spawn(
             logs.push('\n');
         }
     });
-    let addr = eventually(&logs, |text| listening_addr(text)).await;
+    let addr = eventually(&logs, listening_addr).await;
     (child, addr, logs)
 }
 
