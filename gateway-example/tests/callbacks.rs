@@ -15,12 +15,17 @@ use gateway_example::Gateway;
 use http_body_util::{BodyExt, Full};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, KeyValue};
-use opentelemetry_proto::tonic::trace::v1::Span;
+use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Span};
 use prost::Message;
-use support::{json, Reply, Upstream};
+use support::{json, sse, End, Reply, Upstream};
 
 const CHAT: &str = r#"{"model":"gpt","messages":[{"role":"user","content":"a secret prompt"}]}"#;
 const ANSWER: &str = r#"{"id":"c1","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"a secret answer"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}"#;
+
+const STREAM: &str =
+    r#"{"model":"gpt","stream":true,"messages":[{"role":"user","content":"a secret prompt"}]}"#;
+const CHUNK: &str = "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hel\"},\"finish_reason\":null}]}\n\n";
+const LAST: &str = "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2,\"total_tokens\":7}}\n\ndata: [DONE]\n\n";
 
 /// A gateway in front of `upstream` with `extra` YAML appended, reading `env` as its
 /// environment.
@@ -454,5 +459,54 @@ async fn a_stalled_otlp_collector_never_slows_a_request_and_its_drops_are_counte
         "one export, stalled; nothing piles up behind it"
     );
     assert_eq!(collector.seen(0).path_and_query, "/v1/traces");
+    gateway.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_stream_gets_its_span_with_finish_reasons_and_a_cut_stream_an_error_span() {
+    let upstream = Upstream::start(vec![
+        sse(&[CHUNK, LAST], End::Close),
+        sse(&[CHUNK], End::Abort),
+    ])
+    .await;
+    let collector = Upstream::start(vec![]).await;
+    collector.always(json(200, "{}"));
+    let env = [("OTEL_EXPORTER_OTLP_ENDPOINT", collector.base())];
+    let extra = "litellm_settings: {callbacks: [otel]}\ncallbacks: {flush_interval_s: 0.05}\n";
+    let gateway = gateway(&upstream, extra, &env).await;
+    let client = pool_layer::Client::<Full<Bytes>>::builder().build();
+    for _ in 0..2 {
+        let (status, _) = send(&client, &gateway, "POST", "/v1/chat/completions", STREAM).await;
+        assert_eq!(status, 200);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while spans(&collector).len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "spans: {}",
+            spans(&collector).len()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let spans = spans(&collector);
+    let outcome = |span: &Span| text(span, "gateway.outcome").to_string();
+    let whole = spans.iter().find(|s| outcome(s) == "completed").unwrap();
+    assert_eq!(strings(whole, "gen_ai.response.finish_reasons"), ["length"]);
+    assert_eq!(int(whole, "gen_ai.usage.input_tokens"), 5);
+    assert_eq!(int(whole, "gen_ai.usage.output_tokens"), 2);
+    assert!(matches!(
+        attr(&whole.attributes, "gen_ai.server.time_to_first_token"),
+        Some(Value::DoubleValue(s)) if *s > 0.0
+    ));
+    let status = whole.status.clone().unwrap_or_default();
+    assert_eq!(status.code, StatusCode::Unset as i32, "{status:?}");
+
+    let cut = spans.iter().find(|s| outcome(s) == "truncated").unwrap();
+    let status = cut.status.clone().unwrap_or_default();
+    assert_eq!(
+        (status.code, status.message.as_str()),
+        (StatusCode::Error as i32, "truncated")
+    );
+    assert!(attr(&cut.attributes, "gen_ai.response.finish_reasons").is_none());
     gateway.shutdown().await;
 }
