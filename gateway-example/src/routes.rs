@@ -15,7 +15,7 @@ use bytes::Bytes;
 use cache_layer::client::NewService;
 use http::{HeaderValue, StatusCode};
 use limits_layer::admission::AdmissionLayer;
-use limits_layer::callbacks::{ModelName, UpstreamInfo};
+use limits_layer::callbacks::{FinishReason, FinishReasons, ModelName, UpstreamInfo, Usage};
 use limits_layer::events::{EventBody, EventLayer};
 use provider_adapters::body::ReadError;
 use provider_adapters::responses::native::{self, Native};
@@ -387,11 +387,24 @@ async fn translated_responses(
         return Ok(res.map(|body| Body::new(ResponsesStream::new(body, &echo))));
     }
     let max = client.endpoint().max_response_bytes;
+    // The chat answer's usage is the Responses answer's.
+    let usage = res.extensions().get::<Usage>().copied();
     let bytes = provider_adapters::body::read_limited(res.into_body(), max)
         .await
         .map_err(|_| ProviderError::bad_gateway("the upstream answer could not be read"))?;
     let out = responses::response_from_chat(&bytes, &echo)?;
-    Ok(axum::Json(out).into_response())
+    // As the client reads it: why it is incomplete, else its status.
+    let reason = out
+        .incomplete_details
+        .as_ref()
+        .map_or(out.status, |d| d.reason);
+    let mut res = axum::Json(out).into_response();
+    if let Some(usage) = usage {
+        res.extensions_mut().insert(usage);
+    }
+    res.extensions_mut()
+        .insert(FinishReasons::one(FinishReason::from_static(reason)));
+    Ok(res)
 }
 
 /// `GET /v1/models/{id}`: a served name or one a wildcard route matches; 404 else.

@@ -209,12 +209,16 @@ async fn every_dashboard_query_uses_metrics_the_gateway_serves() {
     }
 }
 
-/// The `gateway_tokens_total` of `model` and `kind` in `text` (0 if absent).
+/// The `gateway_tokens_total` of `model` and `kind` in `text`, over its deployments
+/// (0 if absent).
 fn tokens(text: &str, model: &str, kind: &str) -> u64 {
-    let labels = format!("gateway_tokens_total{{model=\"{model}\",kind=\"{kind}\"}} ");
+    let start = format!("gateway_tokens_total{{model=\"{model}\",");
+    let kind = format!(",kind=\"{kind}\"}} ");
     text.lines()
-        .find_map(|l| l.strip_prefix(&labels))
-        .map_or(0, |v| v.trim().parse().unwrap())
+        .filter(|l| l.starts_with(&start))
+        .filter_map(|l| l.split_once(&kind).map(|(_, v)| v))
+        .map(|v| v.trim().parse::<u64>().unwrap())
+        .sum()
 }
 
 /// One request (`body` to `path`) through a gateway whose model `m` is `provider`'s,
@@ -367,5 +371,78 @@ async fn token_counts_equal_the_usage_each_upstream_reported() {
             tokens(&text, "m", "reasoning")
         ),
         (4, 2)
+    );
+}
+
+const EMBED: &str = r#"{"model":"m","input":"hi"}"#;
+const EMBEDDINGS: &str = r#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1,0.2]}],"model":"text-embedding-3-small","usage":{"prompt_tokens":11,"total_tokens":11}}"#;
+const RESPONSES: &str = r#"{"model":"m","input":"hi"}"#;
+const RESPONSES_STREAM: &str = r#"{"model":"m","input":"hi","stream":true}"#;
+const RESPONSE: &str = r#"{"id":"resp_1","object":"response","created_at":1,"status":"completed","model":"gpt-4o-mini","output":[{"type":"message","id":"msg_1","status":"completed","role":"assistant","content":[{"type":"output_text","text":"Hi","annotations":[]}]}],"usage":{"input_tokens":11,"input_tokens_details":{"cached_tokens":4},"output_tokens":7,"output_tokens_details":{"reasoning_tokens":2},"total_tokens":18}}"#;
+const RESPONSE_EVENTS: [&str; 3] = [
+    "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_1\",\"object\":\"response\",\"status\":\"in_progress\",\"output\":[],\"usage\":null}}\n\n",
+    "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":1,\"item_id\":\"msg_1\",\"output_index\":0,\"content_index\":0,\"delta\":\"Hi\"}\n\n",
+    "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":2,\"response\":{\"id\":\"resp_1\",\"object\":\"response\",\"status\":\"completed\",\"output\":[],\"usage\":{\"input_tokens\":11,\"input_tokens_details\":{\"cached_tokens\":4},\"output_tokens\":7,\"output_tokens_details\":{\"reasoning_tokens\":2},\"total_tokens\":18}}}\n\n",
+];
+const COMPLETION_REQUEST: &str = r#"{"model":"m","prompt":"hi","max_tokens":8}"#;
+const COMPLETION: &str = r#"{"id":"cmpl-1","object":"text_completion","created":1,"model":"gpt-3.5-turbo-instruct","choices":[{"text":" there","index":0,"logprobs":null,"finish_reason":"length"}],"usage":{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}}"#;
+
+#[tokio::test]
+async fn token_counts_on_embeddings_responses_and_completions_equal_the_upstream_usage() {
+    let cases = [
+        ("embeddings", json(200, EMBEDDINGS), "/v1/embeddings", EMBED, (11, 0)),
+        ("responses", json(200, RESPONSE), "/v1/responses", RESPONSES, (11, 7)),
+        (
+            "responses streamed",
+            sse(&RESPONSE_EVENTS, End::Close),
+            "/v1/responses",
+            RESPONSES_STREAM,
+            (11, 7),
+        ),
+        (
+            "completions",
+            json(200, COMPLETION),
+            "/v1/completions",
+            COMPLETION_REQUEST,
+            (11, 7),
+        ),
+    ];
+    for (case, reply, path, body, expected) in cases {
+        let text = metrics_after("openai/gpt-4o-mini", reply, path, body).await;
+        let counts = (tokens(&text, "m", "input"), tokens(&text, "m", "output"));
+        assert_eq!(
+            counts,
+            expected,
+            "{case}:\n{}",
+            text.lines()
+                .filter(|l| l.contains("tokens") || l.contains("requests_total"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        if path == "/v1/responses" {
+            // The Responses API's details: cached input and reasoning tokens.
+            let details = (
+                tokens(&text, "m", "cached_input"),
+                tokens(&text, "m", "reasoning"),
+            );
+            assert_eq!(details, (4, 2), "{case}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_responses_stream_cut_before_its_final_event_counts_as_truncated() {
+    let text = metrics_after(
+        "openai/gpt-4o-mini",
+        sse(&RESPONSE_EVENTS[..2], End::Close),
+        "/v1/responses",
+        RESPONSES_STREAM,
+    )
+    .await;
+    assert!(
+        text.lines().any(|l| l.starts_with("gateway_requests_total{route=\"/v1/responses\"")
+            && l.contains("outcome=\"truncated\"")
+            && l.ends_with(" 1")),
+        "{text}"
     );
 }

@@ -9,7 +9,8 @@ use bytes::Bytes;
 use http_body_util::channel::Channel;
 use http_body_util::BodyExt;
 use limits_layer::callbacks::{
-    callback_fn, Event, ModelName, Outcome, Registry, RegistryConfig, Usage, UsageCell,
+    callback_fn, Event, FinishReason, FinishReasons, FinishReasonsCell, ModelName, Outcome,
+    Registry, RegistryConfig, Usage, UsageCell,
 };
 use limits_layer::events::EventLayer;
 use tower::{service_fn, Service, ServiceExt};
@@ -220,4 +221,57 @@ async fn an_observer_sees_every_event_in_the_request_path_even_without_callbacks
     let body = res.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(body, "still served");
     assert_eq!(calls.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn finish_reasons_come_from_the_extension_or_from_the_cell_set_before_the_end() {
+    let (registry, seen) = recording();
+    // A whole answer names its reasons on the response head.
+    let plain = service_fn(|_req: http::Request<()>| async {
+        let mut res = http::Response::new(http_body_util::Full::new(Bytes::from("{}")));
+        let reasons: FinishReasons = [FinishReason::new("stop"), FinishReason::new("length")]
+            .into_iter()
+            .collect();
+        res.extensions_mut().insert(reasons);
+        Ok::<_, Infallible>(res)
+    });
+    let res = EventLayer::new(registry.clone())
+        .layer(plain)
+        .oneshot(request("m"))
+        .await
+        .unwrap();
+    res.into_body().collect().await.unwrap();
+
+    // A stream fills its cell before its last frame.
+    let (mut tx, body) = Channel::<Bytes, Infallible>::new(4);
+    let cell = FinishReasonsCell::default();
+    let in_response = cell.clone();
+    let body = Mutex::new(Some(body));
+    let streamed = service_fn(move |_req: http::Request<()>| {
+        let mut res = http::Response::new(body.lock().unwrap().take().unwrap());
+        res.extensions_mut().insert(in_response.clone());
+        async move { Ok::<_, Infallible>(res) }
+    });
+    let mut res_body = EventLayer::new(registry.clone())
+        .layer(streamed)
+        .oneshot(request("m"))
+        .await
+        .unwrap()
+        .into_body();
+    tx.send_data(Bytes::from("data: x\n\n")).await.unwrap();
+    res_body.frame().await.unwrap().unwrap();
+    cell.set(FinishReasons::one(FinishReason::new("a_reason_of_its_own")));
+    drop(tx);
+    assert!(res_body.frame().await.is_none());
+
+    let events = events(&seen, 2).await;
+    let reasons = |e: &Event| {
+        e.finish_reasons
+            .iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(reasons(&events[0]), ["stop", "length"]);
+    assert_eq!(reasons(&events[1]), ["a_reason_of_its_own"]);
+    assert_eq!(events[1].finish_reasons.to_string(), "a_reason_of_its_own");
 }

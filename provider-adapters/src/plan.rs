@@ -110,7 +110,10 @@ pub(crate) fn plan(
         };
         Reply::Stream {
             framing,
-            mode: Mode::Translate { decoder, encoder },
+            mode: Mode::Translate {
+                decoder,
+                encoder: Box::new(encoder),
+            },
         }
     } else {
         Reply::Translate

@@ -126,7 +126,9 @@ pub(crate) enum Mode {
     /// Upstream events become canonical deltas, then the client's format.
     Translate {
         decoder: Box<dyn Decoder>,
-        encoder: Encoder,
+        // Boxed: the encoders are large, and a passed-through stream (the common
+        // case) should not carry their size.
+        encoder: Box<Encoder>,
     },
 }
 
@@ -243,7 +245,7 @@ fn error_event(client: ClientFormat, err: &ProviderError) -> Bytes {
 
 /// Watches one OpenAI chunk passed through for the stream's end: `[DONE]` or an error
 /// ends it; a `finish_reason` (kept in `reasons`) means it may end without `[DONE]`.
-fn watch_openai(data: &[u8], finished: &mut bool, reasons: &mut FinishReasons) {
+pub(crate) fn watch_openai(data: &[u8], finished: &mut bool, reasons: &mut FinishReasons) {
     // Built once: a searcher's set-up costs more than a search of one chunk.
     static FINISH_REASON: LazyLock<memchr::memmem::Finder<'static>> =
         LazyLock::new(|| memchr::memmem::Finder::new(b"\"finish_reason\":"));
@@ -377,7 +379,7 @@ impl Mode {
     fn usage(&self) -> Option<Usage> {
         match self {
             Mode::Passthrough { usage, .. } => *usage,
-            Mode::Translate { encoder, .. } => match encoder {
+            Mode::Translate { encoder, .. } => match &**encoder {
                 Encoder::OpenAi(e) => e.usage(),
                 Encoder::Anthropic(e) => e.usage(),
             },
@@ -388,7 +390,7 @@ impl Mode {
     fn finish_reasons(&self) -> FinishReasons {
         match self {
             Mode::Passthrough { reasons, .. } => reasons.clone(),
-            Mode::Translate { encoder, .. } => match encoder {
+            Mode::Translate { encoder, .. } => match &**encoder {
                 Encoder::OpenAi(e) => e.finish_reasons().clone(),
                 Encoder::Anthropic(e) => e.finish_reasons(),
             },
@@ -415,7 +417,7 @@ impl Mode {
                 if !decoder.complete() {
                     return Err(truncated());
                 }
-                match encoder {
+                match &mut **encoder {
                     Encoder::OpenAi(e) => e.finish(out),
                     Encoder::Anthropic(e) => e.finish(out),
                 }
@@ -742,6 +744,26 @@ mod tests {
             .iter()
             .map(|f| String::from_utf8_lossy(f).into_owned())
             .collect()
+    }
+
+    #[test]
+    fn finish_reasons_are_read_as_plain_strings_only() {
+        let mut reasons = FinishReasons::default();
+        let mut finished = false;
+        let data = br#"{"choices":[{"index":0,"finish_reason":"stop"},{"index":1,"finish_reason": "length"},{"index":2,"finish_reason":null}]}"#;
+        watch_openai(data, &mut finished, &mut reasons);
+        let names: Vec<&str> = reasons.iter().map(|r| r.as_str()).collect();
+        assert_eq!(names, ["stop", "length"]);
+        assert!(!finished);
+        // An escape is no reason any API sends: not taken.
+        assert_eq!(string_at(br#""st\"op""#), None);
+        assert_eq!(string_at(br#" "end_turn","#), Some("end_turn"));
+        assert_eq!(
+            anthropic_stop_reason(
+                br#"{"type":"message_delta","delta":{"stop_reason":"tool_use"}}"#
+            ),
+            Some("tool_use")
+        );
     }
 
     #[tokio::test]

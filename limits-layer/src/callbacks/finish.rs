@@ -124,46 +124,66 @@ impl fmt::Display for FinishReason {
 /// assert_eq!(reasons.to_string(), "stop,length");
 /// ```
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct FinishReasons {
-    first: Option<FinishReason>,
-    rest: Vec<FinishReason>,
+pub struct FinishReasons(Reasons);
+
+#[derive(Clone, PartialEq, Eq)]
+enum Reasons {
+    /// None or one: the usual case, inline.
+    One(Option<FinishReason>),
+    /// Two or more (`n` > 1).
+    Many(Vec<FinishReason>),
+}
+
+impl Default for Reasons {
+    fn default() -> Self {
+        Self::One(None)
+    }
 }
 
 impl FinishReasons {
     /// One reason.
     pub fn one(reason: FinishReason) -> Self {
-        Self {
-            first: Some(reason),
-            rest: Vec::new(),
-        }
+        Self(Reasons::One(Some(reason)))
     }
 
     /// Adds the next choice's reason.
     pub fn push(&mut self, reason: FinishReason) {
-        match self.first {
-            None => self.first = Some(reason),
-            Some(_) => self.rest.push(reason),
+        match &mut self.0 {
+            Reasons::One(slot @ None) => *slot = Some(reason),
+            Reasons::One(Some(first)) => {
+                let first = first.clone();
+                self.0 = Reasons::Many(vec![first, reason]);
+            }
+            Reasons::Many(all) => all.push(reason),
         }
     }
 
     /// The reasons, in choice order.
-    pub fn iter(&self) -> impl Iterator<Item = &FinishReason> + '_ {
-        self.first.iter().chain(self.rest.iter())
+    pub fn iter(&self) -> std::slice::Iter<'_, FinishReason> {
+        self.as_slice().iter()
+    }
+
+    /// The reasons, in choice order.
+    pub fn as_slice(&self) -> &[FinishReason] {
+        match &self.0 {
+            Reasons::One(one) => one.as_slice(),
+            Reasons::Many(all) => all,
+        }
     }
 
     /// The first choice's reason.
     pub fn first(&self) -> Option<&FinishReason> {
-        self.first.as_ref()
+        self.as_slice().first()
     }
 
     /// How many reasons.
     pub fn len(&self) -> usize {
-        usize::from(self.first.is_some()) + self.rest.len()
+        self.as_slice().len()
     }
 
     /// Whether no reason was recorded.
     pub fn is_empty(&self) -> bool {
-        self.first.is_none()
+        self.as_slice().is_empty()
     }
 }
 

@@ -21,6 +21,7 @@ pub mod native;
 mod stream;
 mod to_chat;
 pub mod types;
+mod watch;
 
 pub use self::from_chat::{response_from_chat, Echo};
 pub use self::stream::ResponsesStream;

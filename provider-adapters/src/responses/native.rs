@@ -15,6 +15,9 @@ use http_body::{Body, Frame};
 use http_body_util::Full;
 use tokio::time::{Instant, Sleep};
 
+use limits_layer::callbacks::{FinishReasonsCell, Outcome, OutcomeCell, UsageCell};
+
+use super::watch::StreamWatch;
 use crate::body::{read_limited, ReadError};
 use crate::request::{edit_top_level, json_string, CLIENT_ONLY_FIELDS};
 use crate::{BoxError, Endpoint, HttpClient, Provider, ProviderError};
@@ -141,7 +144,7 @@ pub async fn forward(
             )))
         }
     };
-    answer(res, ep, stream, deadline).await
+    answer(res, ep, native, stream, deadline).await
 }
 
 /// The upstream's answer for the client: its error, a watched stream, or the whole
@@ -149,6 +152,7 @@ pub async fn forward(
 async fn answer(
     res: http::Response<pool_layer::Body>,
     ep: &Endpoint,
+    native: Native,
     stream: bool,
     deadline: Instant,
 ) -> Result<http::Response<NativeBody>, ProviderError> {
@@ -183,8 +187,20 @@ async fn answer(
             )),
             deadline,
             done: false,
+            watch: StreamWatch::new(native),
+            outcome: OutcomeCell::default(),
+            usage: UsageCell::default(),
+            finish: FinishReasonsCell::default(),
         };
+        let cells = (
+            body.outcome.clone(),
+            body.usage.clone(),
+            body.finish.clone(),
+        );
         let mut out = http::Response::new(NativeBody::Stream(Box::new(body)));
+        out.extensions_mut().insert(cells.0);
+        out.extensions_mut().insert(cells.1);
+        out.extensions_mut().insert(cells.2);
         out.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
         out.headers_mut()
@@ -215,9 +231,18 @@ async fn answer(
                 ))
             }
         };
+        // Read for the request's event in one pass that builds nothing.
+        let (usage, reasons) = super::watch::of_answer(native, &bytes);
         let mut out = http::Response::new(NativeBody::Whole(Some(bytes)));
         out.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(usage) = usage {
+            out.extensions_mut()
+                .insert(limits_layer::callbacks::Usage::from(usage));
+        }
+        if !reasons.is_empty() {
+            out.extensions_mut().insert(reasons);
+        }
         out
     };
     *out.status_mut() = http::StatusCode::OK;
@@ -274,13 +299,19 @@ impl Body for NativeBody {
 }
 
 /// An upstream event stream passed on as it comes, under a stall timeout and a total
-/// deadline; a stall, the deadline or a break ends it with an `error` event.
+/// deadline; a stall, the deadline, a break or an end before the stream's final event
+/// ends it with an `error` event. Its usage, finish reasons and early end go to the
+/// request's event (the response's cells).
 pub struct Watched {
     inner: pool_layer::Body,
     stall: Duration,
     timer: Pin<Box<Sleep>>,
     deadline: Instant,
     done: bool,
+    watch: StreamWatch,
+    outcome: OutcomeCell,
+    usage: UsageCell,
+    finish: FinishReasonsCell,
 }
 
 impl std::fmt::Debug for Watched {
@@ -293,12 +324,25 @@ impl std::fmt::Debug for Watched {
 }
 
 impl Watched {
+    /// Ends the stream: what it reported goes to the cells.
+    fn end(&mut self) {
+        self.done = true;
+        if let Some(usage) = self.watch.usage() {
+            self.usage.set(usage.into());
+        }
+        if !self.watch.reasons().is_empty() {
+            self.finish.set(self.watch.reasons().clone());
+        }
+    }
+
     fn error_event(
         &mut self,
+        outcome: Outcome,
         code: &str,
         message: &str,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        self.done = true;
+        self.outcome.set(outcome);
+        self.end();
         // The Responses API's `error` event, with an OpenAI `error` object too, which
         // the SDKs turn into an exception on the other streamed routes.
         let data = serde_json::json!({
@@ -327,7 +371,10 @@ impl Body for Watched {
                 let next = (Instant::now() + this.stall).min(this.deadline);
                 this.timer.as_mut().reset(next);
                 match frame.into_data() {
-                    Ok(data) => Poll::Ready(Some(Ok(Frame::data(data)))),
+                    Ok(data) => {
+                        this.watch.chunk(&data);
+                        Poll::Ready(Some(Ok(Frame::data(data))))
+                    }
                     // Trailers carry nothing a client of these APIs reads.
                     Err(_) => {
                         cx.waker().wake_by_ref();
@@ -337,20 +384,26 @@ impl Body for Watched {
             }
             Poll::Ready(Some(Err(err))) => {
                 let message = format!("the upstream stream broke: {err}");
-                this.error_event("upstream_error", &message)
+                this.error_event(Outcome::Truncated, "upstream_error", &message)
             }
+            Poll::Ready(None) if !this.watch.complete() => this.error_event(
+                Outcome::Truncated,
+                "stream_truncated",
+                "upstream closed the stream before it finished",
+            ),
             Poll::Ready(None) => {
-                this.done = true;
+                this.end();
                 Poll::Ready(None)
             }
             Poll::Pending => match this.timer.as_mut().poll(cx) {
                 Poll::Ready(()) if Instant::now() >= this.deadline => this.error_event(
+                    Outcome::TimedOut,
                     "timeout",
                     "the upstream stream outlived the request timeout",
                 ),
                 Poll::Ready(()) => {
                     let message = format!("the upstream stream stalled for {:?}", this.stall);
-                    this.error_event("timeout", &message)
+                    this.error_event(Outcome::Stalled, "timeout", &message)
                 }
                 Poll::Pending => Poll::Pending,
             },
