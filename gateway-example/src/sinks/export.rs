@@ -32,7 +32,7 @@ const MAX_ANSWER_BYTES: usize = 64 * 1024;
 #[derive(Debug)]
 pub(super) enum Transport {
     /// OTLP/HTTP protobuf spans, by the official exporter.
-    Otlp(Box<OtlpSpans>),
+    Otlp(OtlpSpans),
     /// A JSON array of events, POSTed to `url`.
     Json {
         /// The client, with the sink's headers.

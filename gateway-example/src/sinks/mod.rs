@@ -107,7 +107,7 @@ fn transport(
                 &config.service_name,
             );
             match spans {
-                Ok(spans) => Some(Transport::Otlp(Box::new(spans))),
+                Ok(spans) => Some(Transport::Otlp(spans)),
                 Err(err) => {
                     tracing::warn!(
                         callback = sink.kind.name(),
