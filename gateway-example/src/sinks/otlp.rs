@@ -76,6 +76,8 @@ impl OtlpSpans {
         timeout: Duration,
         service_name: &str,
     ) -> Result<Self, ExporterBuildError> {
+        // The exporter takes headers as text (one value a name, percent-decoded once
+        // more); `client` sends the sink's `HeaderMap` itself, byte for byte.
         let headers: HashMap<String, String> = headers
             .iter()
             .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_string())))
