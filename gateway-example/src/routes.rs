@@ -384,7 +384,11 @@ async fn translated_responses(
         .send(Api::ChatCompletions, Bytes::from(chat.to_string()))
         .await?;
     if req.stream {
-        return Ok(res.map(|body| Body::new(ResponsesStream::new(body, &echo))));
+        let (mut parts, body) = res.into_parts();
+        let stream = ResponsesStream::new(body, &echo);
+        // The Responses status the client reads, in place of the chat stream's reason.
+        parts.extensions.insert(stream.finish_cell());
+        return Ok(Response::from_parts(parts, Body::new(stream)));
     }
     let max = client.endpoint().max_response_bytes;
     // The chat answer's usage is the Responses answer's.

@@ -195,7 +195,7 @@ async fn every_route_works_on_the_demo_config() {
     let metrics = loop {
         let text =
             String::from_utf8(h.send("GET", "/metrics", &[], "").await.body.to_vec()).unwrap();
-        if text.contains(r#"gateway_requests_total{route="/v1/embeddings",model="text-embedding-3-small",status="200",outcome="completed"} 1"#) {
+        if text.contains(r#"gateway_requests_total{route="/v1/embeddings",model="text-embedding-3-small",deployment="openai/text-embedding-3-small",status="200",outcome="completed"} 1"#) {
             break text;
         }
         assert!(tokio::time::Instant::now() < deadline, "{text}");
@@ -213,7 +213,7 @@ async fn every_route_works_on_the_demo_config() {
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }
     assert!(metrics.contains(
-        r#"gateway_requests_total{route="/v1/chat/completions",model="gpt-4o-mini",status="200",outcome="completed"} 3"#
+        r#"gateway_requests_total{route="/v1/chat/completions",model="gpt-4o-mini",deployment="openai/gpt-4o-mini",status="200",outcome="completed"} 3"#
     ));
     h.settled().await;
 }

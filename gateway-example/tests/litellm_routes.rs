@@ -452,8 +452,9 @@ async fn the_unversioned_messages_alias_is_served() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_passed_through_responses_stream_is_forwarded_and_a_stall_ends_it_with_an_error_event() {
     let created = "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_1\",\"object\":\"response\",\"status\":\"in_progress\",\"output\":[]}}\n\n";
+    let completed = "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":1,\"response\":{\"id\":\"resp_1\",\"object\":\"response\",\"status\":\"completed\",\"output\":[]}}\n\n";
     let openai = Upstream::start(vec![
-        sse(&[created], End::Close),
+        sse(&[created, completed], End::Close),
         sse(&[created], End::Hang),
     ])
     .await;
@@ -468,7 +469,10 @@ async fn a_passed_through_responses_stream_is_forwarded_and_a_stall_ends_it_with
             json!({"model": "gpt", "input": "x", "stream": true}),
         )
         .await;
-    assert_eq!((whole.status, whole.text()), (200, created.to_string()));
+    assert_eq!(
+        (whole.status, whole.text()),
+        (200, format!("{created}{completed}"))
+    );
     assert_eq!(openai.seen(0).headers["accept"], "text/event-stream");
 
     let started = std::time::Instant::now();
@@ -485,6 +489,30 @@ async fn a_passed_through_responses_stream_is_forwarded_and_a_stall_ends_it_with
         "{text}"
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passed_through_responses_stream_closed_before_its_final_event_ends_with_an_error_event()
+{
+    let created = "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_1\",\"object\":\"response\",\"status\":\"in_progress\",\"output\":[]}}\n\n";
+    let openai = Upstream::start(vec![sse(&[created], End::Close)]).await;
+    let yaml = format!(
+        "model_list:\n  - model_name: gpt\n    litellm_params: {{model: openai/gpt-4o, api_base: \"{}\", api_key: sk-upstream}}\n",
+        openai.base()
+    );
+    let h = Harness::start(&yaml).await;
+    let cut = h
+        .post(
+            "/v1/responses",
+            json!({"model": "gpt", "input": "x", "stream": true}),
+        )
+        .await;
+    let text = cut.text();
+    assert!(text.starts_with(created), "{text}");
+    assert!(
+        text.contains("event: error\ndata: {") && text.contains("stream_truncated"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

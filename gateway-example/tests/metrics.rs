@@ -390,8 +390,20 @@ const COMPLETION: &str = r#"{"id":"cmpl-1","object":"text_completion","created":
 #[tokio::test]
 async fn token_counts_on_embeddings_responses_and_completions_equal_the_upstream_usage() {
     let cases = [
-        ("embeddings", json(200, EMBEDDINGS), "/v1/embeddings", EMBED, (11, 0)),
-        ("responses", json(200, RESPONSE), "/v1/responses", RESPONSES, (11, 7)),
+        (
+            "embeddings",
+            json(200, EMBEDDINGS),
+            "/v1/embeddings",
+            EMBED,
+            (11, 0),
+        ),
+        (
+            "responses",
+            json(200, RESPONSE),
+            "/v1/responses",
+            RESPONSES,
+            (11, 7),
+        ),
         (
             "responses streamed",
             sse(&RESPONSE_EVENTS, End::Close),
@@ -440,9 +452,11 @@ async fn a_responses_stream_cut_before_its_final_event_counts_as_truncated() {
     )
     .await;
     assert!(
-        text.lines().any(|l| l.starts_with("gateway_requests_total{route=\"/v1/responses\"")
-            && l.contains("outcome=\"truncated\"")
-            && l.ends_with(" 1")),
+        text.lines().any(
+            |l| l.starts_with("gateway_requests_total{route=\"/v1/responses\"")
+                && l.contains("outcome=\"truncated\"")
+                && l.ends_with(" 1")
+        ),
         "{text}"
     );
 }

@@ -26,6 +26,11 @@ const MESSAGES: &str =
 const CHAT_CLAUDE: &str = r#"{"model":"claude","messages":[{"role":"user","content":"hi"}]}"#;
 const CHAT_CLAUDE_STREAM: &str =
     r#"{"model":"claude","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+const RESPONSES: &str = r#"{"model":"gpt","input":"hi"}"#;
+const RESPONSES_CLAUDE: &str = r#"{"model":"claude","input":"hi"}"#;
+const RESPONSES_CLAUDE_STREAM: &str = r#"{"model":"claude","input":"hi","stream":true}"#;
+/// A Responses API answer that hit `max_output_tokens`.
+const INCOMPLETE: &str = r#"{"id":"resp_1","object":"response","created_at":1,"status":"incomplete","incomplete_details":{"reason":"max_output_tokens"},"model":"gpt-4o-mini","output":[],"usage":{"input_tokens":3,"output_tokens":8,"total_tokens":11}}"#;
 
 /// An OpenAI chat completion cut at its token limit.
 const LENGTH: &str = r#"{"id":"c1","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"hel"},"finish_reason":"length"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}"#;
@@ -150,10 +155,13 @@ async fn the_webhook_event_carries_the_deployment_and_the_finish_reasons_the_cli
     let openai = Upstream::start(vec![
         json(200, LENGTH),
         sse(&[CHUNK, TOOL_CALLS], End::Close),
+        json(200, INCOMPLETE),
     ])
     .await;
     let anthropic = Upstream::start(vec![
         json(200, MAX_TOKENS),
+        json(200, MAX_TOKENS),
+        sse(&ANTHROPIC_EVENTS, End::Close),
         json(200, MAX_TOKENS),
         sse(&ANTHROPIC_EVENTS, End::Close),
     ])
@@ -161,7 +169,7 @@ async fn the_webhook_event_carries_the_deployment_and_the_finish_reasons_the_cli
     let hook = Upstream::start(vec![]).await;
     hook.always(json(200, "{}"));
     let gateway = start(&format!(
-        "model_list:\n  - model_name: gpt\n    litellm_params: {{model: openai/gpt-4o-mini, api_base: \"{}\", api_key: sk-p, max_retries: 0}}\n  - model_name: claude\n    litellm_params: {{model: anthropic/claude-x, api_base: \"{}\", api_key: sk-a, max_retries: 0}}\nlitellm_settings: {{callbacks: [webhook]}}\ncallbacks: {{webhook_url: \"{}/hook\", batch_size: 5, flush_interval_s: 60}}\n",
+        "model_list:\n  - model_name: gpt\n    litellm_params: {{model: openai/gpt-4o-mini, api_base: \"{}\", api_key: sk-p, max_retries: 0}}\n  - model_name: claude\n    litellm_params: {{model: anthropic/claude-x, api_base: \"{}\", api_key: sk-a, max_retries: 0}}\nlitellm_settings: {{callbacks: [webhook]}}\ncallbacks: {{webhook_url: \"{}/hook\", batch_size: 8, flush_interval_s: 60}}\n",
         openai.base(),
         anthropic.base(),
         hook.base()
@@ -175,6 +183,9 @@ async fn the_webhook_event_carries_the_deployment_and_the_finish_reasons_the_cli
         ("/v1/messages", MESSAGES),
         ("/v1/chat/completions", CHAT_CLAUDE),
         ("/v1/chat/completions", CHAT_CLAUDE_STREAM),
+        ("/v1/responses", RESPONSES),
+        ("/v1/responses", RESPONSES_CLAUDE),
+        ("/v1/responses", RESPONSES_CLAUDE_STREAM),
     ];
     for (path, body) in requests {
         let (status, answer) = send(&addr, "POST", path, body).await;
@@ -196,6 +207,11 @@ async fn the_webhook_event_carries_the_deployment_and_the_finish_reasons_the_cli
         // Anthropic behind the OpenAI route: the OpenAI value the client got.
         (r#""anthropic/claude-x""#, r#"["length"]"#),
         (r#""anthropic/claude-x""#, r#"["tool_calls"]"#),
+        // The Responses API: why it is incomplete, else its status; forwarded or
+        // translated, plain or streamed.
+        (r#""openai/gpt-4o-mini""#, r#"["max_output_tokens"]"#),
+        (r#""anthropic/claude-x""#, r#"["max_output_tokens"]"#),
+        (r#""anthropic/claude-x""#, r#"["completed"]"#),
     ];
     let want: Vec<(String, String)> = want
         .iter()

@@ -4,6 +4,8 @@
 
 use prometheus_client::metrics::counter::Counter;
 
+use super::Metrics;
+
 /// The attempt counters of one deployment (`gateway_deployment_requests_total`):
 /// every upstream attempt counts, the router's retries and fallbacks included. Made
 /// once per deployment ([`Metrics::attempts`](super::Metrics::attempts)); a default
@@ -72,5 +74,38 @@ impl ExportCounters {
     /// Failed exports so far.
     pub fn failures(&self) -> u64 {
         self.failures.get()
+    }
+}
+
+// === the handles, made from the registry's families ===
+
+impl Metrics {
+    /// The attempt counters of deployment `deployment` of group `model`, resolved once
+    /// (at startup, or when a wildcard route makes its group).
+    pub(crate) fn attempts(&self, model: &str, deployment: &str) -> Attempts {
+        let counter = |result: &str| {
+            self.attempts
+                .get_or_create(&vec![
+                    ("model", model.to_string()),
+                    ("deployment", deployment.to_string()),
+                    ("result", result.to_string()),
+                ])
+                .clone()
+        };
+        // One statement each (see `handles_for`).
+        let success = counter("success");
+        let failure = counter("failure");
+        Attempts::new(success, failure)
+    }
+
+    /// The export counters of callback sink `callback`, resolved once (its series show
+    /// 0 from then on).
+    pub fn callback_exports(&self, callback: &str) -> ExportCounters {
+        let labels = vec![("callback", callback.to_string())];
+        let [a, b, c] = &self.exports;
+        let exported = a.get_or_create(&labels).clone();
+        let failures = b.get_or_create(&labels).clone();
+        let failed_events = c.get_or_create(&labels).clone();
+        ExportCounters::new(exported, failures, failed_events)
     }
 }

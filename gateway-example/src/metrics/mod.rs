@@ -235,35 +235,6 @@ impl Metrics {
         }
     }
 
-    /// The attempt counters of deployment `deployment` of group `model`, resolved once
-    /// (at startup, or when a wildcard route makes its group).
-    pub(crate) fn attempts(&self, model: &str, deployment: &str) -> Attempts {
-        let counter = |result: &str| {
-            self.attempts
-                .get_or_create(&vec![
-                    ("model", model.to_string()),
-                    ("deployment", deployment.to_string()),
-                    ("result", result.to_string()),
-                ])
-                .clone()
-        };
-        // One statement each (see `handles_for`).
-        let success = counter("success");
-        let failure = counter("failure");
-        Attempts::new(success, failure)
-    }
-
-    /// The export counters of callback sink `callback`, resolved once (its series show
-    /// 0 from then on).
-    pub fn callback_exports(&self, callback: &str) -> ExportCounters {
-        let labels = vec![("callback", callback.to_string())];
-        let [a, b, c] = &self.exports;
-        let exported = a.get_or_create(&labels).clone();
-        let failures = b.get_or_create(&labels).clone();
-        let failed_events = c.get_or_create(&labels).clone();
-        ExportCounters::new(exported, failures, failed_events)
-    }
-
     /// The whole registry in OpenMetrics text (served as [`CONTENT_TYPE`]).
     pub fn encode(&self) -> String {
         let mut out = String::new();

@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http_body::{Body, Frame};
+use limits_layer::callbacks::{FinishReason, FinishReasons, FinishReasonsCell};
 
 use super::from_chat::{finish, new_id, Echo};
 use super::types::{
@@ -44,6 +45,8 @@ pub struct ResponsesStream<B> {
     usage: Option<Usage>,
     out: BytesMut,
     done: bool,
+    /// Why the response ended, as the client reads it, set with the final event.
+    finish: FinishReasonsCell,
 }
 
 impl<B> std::fmt::Debug for ResponsesStream<B> {
@@ -56,6 +59,12 @@ impl<B> std::fmt::Debug for ResponsesStream<B> {
 }
 
 impl<B> ResponsesStream<B> {
+    /// The cell the response's finish reason goes in with its final event (its
+    /// `incomplete_details.reason`, else its status), for the request's event.
+    pub fn finish_cell(&self) -> FinishReasonsCell {
+        self.finish.clone()
+    }
+
     /// Translates `inner`, a chat-completion SSE stream, for a request described by
     /// `echo`. The first events are ready before any upstream byte.
     pub fn new(inner: B, echo: &Echo) -> Self {
@@ -71,6 +80,7 @@ impl<B> ResponsesStream<B> {
             usage: None,
             out: BytesMut::new(),
             done: false,
+            finish: FinishReasonsCell::default(),
         };
         let response = stream.response.clone();
         stream.emit(|n| StreamEvent::Created {
@@ -270,6 +280,9 @@ impl<B> ResponsesStream<B> {
         self.close_text();
         self.close_calls();
         let (status, incomplete) = finish(self.finish_reason.as_deref());
+        let reason = incomplete.as_ref().map_or(status, |d| d.reason);
+        self.finish
+            .set(FinishReasons::one(FinishReason::from_static(reason)));
         self.response.status = status;
         self.response.incomplete_details = incomplete;
         self.response.usage = Some(self.usage.unwrap_or_default());
@@ -290,6 +303,8 @@ impl<B> ResponsesStream<B> {
 
     /// The upstream failed: `response.failed` with what is known so far.
     fn fail(&mut self, message: String) {
+        self.finish
+            .set(FinishReasons::one(FinishReason::from_static("failed")));
         self.response.status = "failed";
         self.response.error = Some(ResponseError {
             code: "server_error".into(),
