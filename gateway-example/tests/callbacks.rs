@@ -15,12 +15,17 @@ use gateway_example::Gateway;
 use http_body_util::{BodyExt, Full};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, KeyValue};
-use opentelemetry_proto::tonic::trace::v1::Span;
+use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Span};
 use prost::Message;
-use support::{json, Reply, Upstream};
+use support::{json, sse, End, Reply, Upstream};
 
 const CHAT: &str = r#"{"model":"gpt","messages":[{"role":"user","content":"a secret prompt"}]}"#;
 const ANSWER: &str = r#"{"id":"c1","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"a secret answer"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}"#;
+
+const STREAM: &str =
+    r#"{"model":"gpt","stream":true,"messages":[{"role":"user","content":"a secret prompt"}]}"#;
+const CHUNK: &str = "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hel\"},\"finish_reason\":null}]}\n\n";
+const LAST: &str = "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2,\"total_tokens\":7}}\n\ndata: [DONE]\n\n";
 
 /// A gateway in front of `upstream` with `extra` YAML appended, reading `env` as its
 /// environment.
@@ -98,6 +103,46 @@ fn text<'a>(span: &'a Span, key: &str) -> &'a str {
     }
 }
 
+fn strings<'a>(span: &'a Span, key: &str) -> Vec<&'a str> {
+    match attr(&span.attributes, key) {
+        Some(Value::ArrayValue(array)) => array
+            .values
+            .iter()
+            .map(|v| match &v.value {
+                Some(Value::StringValue(s)) => s.as_str(),
+                other => panic!("{key}: {other:?}"),
+            })
+            .collect(),
+        other => panic!("{key}: {other:?}"),
+    }
+}
+
+/// The value of the `/metrics` sample `series` (name and labels), once it is at least
+/// `min` (waits, bounded).
+async fn metric_at_least(
+    client: &pool_layer::Client<Full<Bytes>>,
+    gateway: &Gateway,
+    series: &str,
+    min: u64,
+) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, metrics) = send(client, gateway, "GET", "/metrics", "").await;
+        let value = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .and_then(|n| n.trim().parse().ok());
+        match value {
+            Some(n) if n >= min => return n,
+            _ => assert!(
+                Instant::now() < deadline,
+                "{series} below {min} in:\n{metrics}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 fn int(span: &Span, key: &str) -> i64 {
     match attr(&span.attributes, key) {
         Some(Value::IntValue(n)) => *n,
@@ -159,6 +204,7 @@ async fn an_otlp_collector_gets_one_span_per_request_with_the_genai_attributes()
         assert_eq!(text(span, "gen_ai.response.model"), "gpt-4o-mini");
         assert_eq!(int(span, "gen_ai.usage.input_tokens"), 3);
         assert_eq!(int(span, "gen_ai.usage.output_tokens"), 1);
+        assert_eq!(strings(span, "gen_ai.response.finish_reasons"), ["stop"]);
         assert_eq!(int(span, "http.response.status_code"), 200);
         assert!(
             matches!(attr(&span.attributes, "gen_ai.client.operation.duration"), Some(Value::DoubleValue(s)) if *s > 0.0)
@@ -183,6 +229,10 @@ async fn an_otlp_collector_gets_one_span_per_request_with_the_genai_attributes()
         !String::from_utf8_lossy(&bodies).contains("secret"),
         "no prompt or completion text leaves"
     );
+    let exported = r#"gateway_callback_exported_events_total{callback="otel"}"#;
+    assert_eq!(metric_at_least(&client, &gateway, exported, 3).await, 3);
+    let failures = r#"gateway_callback_export_failures_total{callback="otel"}"#;
+    assert_eq!(metric_at_least(&client, &gateway, failures, 0).await, 0);
     gateway.shutdown().await;
 }
 
@@ -359,4 +409,104 @@ fn a_sink_named_for_successes_and_failures_sees_every_request() {
         gateway_example::config::Only::All
     );
     assert!(config.ignored_lines().is_empty());
+}
+
+#[tokio::test]
+async fn a_stalled_otlp_collector_never_slows_a_request_and_its_drops_are_counted() {
+    let upstream = Upstream::start(vec![]).await;
+    upstream.always(json(200, ANSWER));
+    let collector = Upstream::start(vec![]).await;
+    collector.always(Reply::Delayed(
+        Duration::from_secs(3600),
+        Box::new(json(200, "{}")),
+    ));
+    let env = [("OTEL_EXPORTER_OTLP_ENDPOINT", collector.base())];
+    let extra = "limits: {callback_queue: 2}\nlitellm_settings: {callbacks: [otel]}\ncallbacks: {batch_size: 1, flush_interval_s: 0.01, timeout_s: 600}\n";
+    let gateway = gateway(&upstream, extra, &env).await;
+    let client = pool_layer::Client::<Full<Bytes>>::builder().build();
+    let mut slowest = Duration::ZERO;
+    for _ in 0..30 {
+        let started = Instant::now();
+        assert_eq!(
+            send(&client, &gateway, "POST", "/v1/chat/completions", CHAT)
+                .await
+                .0,
+            200
+        );
+        slowest = slowest.max(started.elapsed());
+    }
+    assert!(
+        slowest < Duration::from_secs(2),
+        "slowest request: {slowest:?}"
+    );
+    let registry = gateway.state().registry().clone();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while registry.metrics().dropped_slow == 0 {
+        assert!(Instant::now() < deadline, "{:?}", registry.metrics());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (_, metrics) = send(&client, &gateway, "GET", "/metrics", "").await;
+    let dropped: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("gateway_callback_events_dropped_slow_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no drop counter in:\n{metrics}"));
+    assert!(dropped > 0);
+    wait_for(&collector, 1).await;
+    assert_eq!(
+        collector.count(),
+        1,
+        "one export, stalled; nothing piles up behind it"
+    );
+    assert_eq!(collector.seen(0).path_and_query, "/v1/traces");
+    gateway.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_stream_gets_its_span_with_finish_reasons_and_a_cut_stream_an_error_span() {
+    let upstream = Upstream::start(vec![
+        sse(&[CHUNK, LAST], End::Close),
+        sse(&[CHUNK], End::Abort),
+    ])
+    .await;
+    let collector = Upstream::start(vec![]).await;
+    collector.always(json(200, "{}"));
+    let env = [("OTEL_EXPORTER_OTLP_ENDPOINT", collector.base())];
+    let extra = "litellm_settings: {callbacks: [otel]}\ncallbacks: {flush_interval_s: 0.05}\n";
+    let gateway = gateway(&upstream, extra, &env).await;
+    let client = pool_layer::Client::<Full<Bytes>>::builder().build();
+    for _ in 0..2 {
+        let (status, _) = send(&client, &gateway, "POST", "/v1/chat/completions", STREAM).await;
+        assert_eq!(status, 200);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while spans(&collector).len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "spans: {}",
+            spans(&collector).len()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let spans = spans(&collector);
+    let outcome = |span: &Span| text(span, "gateway.outcome").to_string();
+    let whole = spans.iter().find(|s| outcome(s) == "completed").unwrap();
+    assert_eq!(strings(whole, "gen_ai.response.finish_reasons"), ["length"]);
+    assert_eq!(int(whole, "gen_ai.usage.input_tokens"), 5);
+    assert_eq!(int(whole, "gen_ai.usage.output_tokens"), 2);
+    assert!(matches!(
+        attr(&whole.attributes, "gen_ai.server.time_to_first_token"),
+        Some(Value::DoubleValue(s)) if *s > 0.0
+    ));
+    let status = whole.status.clone().unwrap_or_default();
+    assert_eq!(status.code, StatusCode::Unset as i32, "{status:?}");
+
+    let cut = spans.iter().find(|s| outcome(s) == "truncated").unwrap();
+    let status = cut.status.clone().unwrap_or_default();
+    assert_eq!(
+        (status.code, status.message.as_str()),
+        (StatusCode::Error as i32, "truncated")
+    );
+    assert!(attr(&cut.attributes, "gen_ai.response.finish_reasons").is_none());
+    gateway.shutdown().await;
 }

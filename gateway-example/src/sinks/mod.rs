@@ -1,6 +1,8 @@
 //! The callbacks the config names (`otel`, `langfuse`, `webhook`), each a callback of
-//! the capped registry that hands its events to one exporter task, which POSTs them
-//! in batches, each POST bounded by `callbacks.timeout_s`.
+//! the capped registry that hands its events to one exporter task, which sends them
+//! in batches, each export bounded by `callbacks.timeout_s`: `otel` and `langfuse` as
+//! OTLP/HTTP protobuf spans through the official `opentelemetry-otlp` exporter,
+//! `webhook` as a JSON array.
 //!
 //! Nothing here is in a request's path: a request only puts its event on the
 //! registry's bounded queue ([`Registry::emit`] never waits). When an exporter is
@@ -26,8 +28,9 @@ use http_body_util::Full;
 use limits_layer::callbacks::{Callback, Event, Outcome, Registry};
 use tokio::sync::mpsc;
 
-use self::export::{Exporter, Format};
-use crate::config::{CallbacksConfig, Only, SinkKind};
+use self::export::{Exporter, PoolHttpClient, Transport};
+use self::otlp::OtlpSpans;
+use crate::config::{CallbacksConfig, Only, Sink, SinkKind};
 use crate::metrics::Metrics;
 
 pub use self::otlp::{operation_name, provider_name, SCOPE_NAME};
@@ -52,13 +55,9 @@ pub fn register(registry: &Registry, config: &CallbacksConfig, metrics: &Metrics
         .connect_timeout(config.timeout)
         .wait_timeout(config.timeout)
         .build();
-    let service_name: Arc<str> = Arc::from(config.service_name.as_str());
     for sink in &config.sinks {
-        let format = match sink.kind {
-            SinkKind::Otel | SinkKind::Langfuse => Format::Otlp {
-                service_name: service_name.clone(),
-            },
-            SinkKind::Webhook => Format::Json,
+        let Some(transport) = transport(sink, &client, config) else {
+            continue;
         };
         // The batch channel holds one batch: a stalled exporter backs up into the
         // registry's bounded queue for this callback, where drops are counted.
@@ -69,14 +68,11 @@ pub fn register(registry: &Registry, config: &CallbacksConfig, metrics: &Metrics
         };
         match registry.register(sink.kind.name(), callback) {
             Ok(()) => {
-                // The exporter bumps these after each POST (`exported`, `failed`).
-                let _ = metrics.callback_exports(sink.kind.name());
                 let exporter = Exporter {
                     name: sink.kind.name(),
-                    client: client.clone(),
+                    exports: metrics.callback_exports(sink.kind.name()),
                     url: sink.url.clone(),
-                    headers: sink.headers.clone(),
-                    format,
+                    transport,
                     batch_size: config.batch_size.max(1),
                     flush_interval: config.flush_interval,
                     timeout: config.timeout,
@@ -89,6 +85,42 @@ pub fn register(registry: &Registry, config: &CallbacksConfig, metrics: &Metrics
                 "callback not registered: {err}"
             ),
         }
+    }
+}
+
+/// How `sink`'s batches are sent, on the sinks' shared `client`; `None` (logged at
+/// `WARN`) if the OTLP exporter cannot be built (as when the environment asks for an
+/// `OTEL_EXPORTER_OTLP_*COMPRESSION` this build does not have).
+fn transport(
+    sink: &Sink,
+    client: &pool_layer::Client<Full<Bytes>>,
+    config: &CallbacksConfig,
+) -> Option<Transport> {
+    let http = PoolHttpClient::new(client.clone(), sink.headers.clone(), config.timeout);
+    match sink.kind {
+        SinkKind::Otel | SinkKind::Langfuse => {
+            let spans = OtlpSpans::new(
+                &sink.url,
+                &sink.headers,
+                http,
+                config.timeout,
+                &config.service_name,
+            );
+            match spans {
+                Ok(spans) => Some(Transport::Otlp(spans)),
+                Err(err) => {
+                    tracing::warn!(
+                        callback = sink.kind.name(),
+                        "callback not registered: the OTLP exporter: {err}"
+                    );
+                    None
+                }
+            }
+        }
+        SinkKind::Webhook => Some(Transport::Json {
+            client: http,
+            url: sink.url.clone(),
+        }),
     }
 }
 
