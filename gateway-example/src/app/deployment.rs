@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cache_layer::client::{ClientKey, NewService};
+use http::HeaderValue;
 use http_body_util::Full;
 use pin_project_lite::pin_project;
 use provider_adapters::{Endpoint, ProviderClient};
@@ -69,16 +70,38 @@ pub(crate) struct DeploymentState {
     pub(crate) mock: bool,
     /// The endpoint's model, shared by the events of every request it serves.
     pub(crate) upstream_model: Arc<str>,
+    /// The values of the headers naming the group and the deployment on its answers,
+    /// made once (each request's copy shares their bytes).
+    answer_headers: (Option<HeaderValue>, Option<HeaderValue>),
 }
 
 impl DeploymentState {
-    /// A deployment of `target`, seen by the router as `member`.
-    pub(crate) fn new(target: Target, member: Member, mock: bool) -> Self {
+    /// A deployment of group `group` and `target`, seen by the router as `member`.
+    pub(crate) fn new(group: &str, target: Target, member: Member, mock: bool) -> Self {
+        let mut named = http::HeaderMap::new();
+        crate::router::name_answer(&mut named, group, Some(&member.key));
+        let answer_headers = (
+            named.remove(crate::router::X_MODEL_GROUP),
+            named.remove(crate::router::X_DEPLOYMENT),
+        );
         Self {
             upstream_model: Arc::from(target.endpoint.model.as_str()),
             target,
             member,
             mock,
+            answer_headers,
+        }
+    }
+
+    /// Names this deployment and its group on an answer it gave: what
+    /// [`name_answer`](crate::router::name_answer) writes, without formatting anything.
+    pub(crate) fn name_answer(&self, headers: &mut http::HeaderMap) {
+        let (group, deployment) = &self.answer_headers;
+        if let Some(value) = group {
+            headers.insert(crate::router::X_MODEL_GROUP, value.clone());
+        }
+        if let Some(value) = deployment {
+            headers.insert(crate::router::X_DEPLOYMENT, value.clone());
         }
     }
 }

@@ -182,6 +182,7 @@ impl AppState {
             .map(|(i, (endpoint, _))| {
                 let key = member_key(model, i, &endpoint);
                 Arc::new(DeploymentState::new(
+                    model,
                     Target {
                         key: endpoint.client_key(),
                         endpoint: Arc::new(endpoint),
@@ -312,7 +313,12 @@ fn model_groups(
         group.max_retries = group.max_retries.max(d.max_retries);
         group
             .deployments
-            .push(Arc::new(DeploymentState::new(target, member, d.mock)));
+            .push(Arc::new(DeploymentState::new(
+                &d.model_name,
+                target,
+                member,
+                d.mock,
+            )));
     }
     let aliases = config.aliases.iter().filter(|a| !a.hidden);
     names.extend(
