@@ -317,7 +317,12 @@ impl ProviderClient {
         *req.method_mut() = http::Method::POST;
         *req.uri_mut() = url;
         // `Content-Type`, the auth headers and `Host` (see `Prepared::new`).
-        *req.headers_mut() = self.prepared.headers.as_ref().map_err(Clone::clone)?.clone();
+        *req.headers_mut() = self
+            .prepared
+            .headers
+            .as_ref()
+            .map_err(Clone::clone)?
+            .clone();
         let headers = req.headers_mut();
         // Usually none: the caller keeps only the documented ones (see
         // [`forwarded_headers`]), so this costs one check on the hot path.

@@ -311,14 +311,12 @@ fn model_groups(
             }
         });
         group.max_retries = group.max_retries.max(d.max_retries);
-        group
-            .deployments
-            .push(Arc::new(DeploymentState::new(
-                &d.model_name,
-                target,
-                member,
-                d.mock,
-            )));
+        group.deployments.push(Arc::new(DeploymentState::new(
+            &d.model_name,
+            target,
+            member,
+            d.mock,
+        )));
     }
     let aliases = config.aliases.iter().filter(|a| !a.hidden);
     names.extend(

@@ -57,7 +57,10 @@ pub(crate) fn candidates<M: HasMember>(
     // The lowest order's, untried ones if any (the usual case, one order and a first
     // attempt, filters nothing and allocates no more).
     let mut pool = available;
-    if pool.iter().any(|i| members[*i].member().routing.order != order) {
+    if pool
+        .iter()
+        .any(|i| members[*i].member().routing.order != order)
+    {
         pool.retain(|i| members[*i].member().routing.order == order);
     }
     if !tried.is_empty() && pool.iter().any(|i| !tried.contains(i)) {
