@@ -160,7 +160,7 @@ impl Router {
         let mut tried: Vec<usize> = Vec::new();
         let mut last_key = None;
         for attempt in 1..=attempts {
-            let (i, reservation) = match self.pick(&members, &tried, tokens, group.turn()).await {
+            let (i, reservation) = match self.pick(members, &tried, tokens, group.turn()).await {
                 Ok(picked) => picked,
                 Err(err) => {
                     self.metrics.unavailable.fetch_add(1, Ordering::Relaxed);
