@@ -105,10 +105,30 @@ read -r short_reqs short_ir < <(run 2)
 read -r long_reqs long_ir < <(run 12)
 mkdir -p target
 cp "$work/callgrind.12" "target/callgrind.$NAME.out"
-python3 - "$NAME" "$short_reqs" "$short_ir" "$long_reqs" "$long_ir" <<'PY'
-import sys
+python3 - "$NAME" "$short_reqs" "$short_ir" "$long_reqs" "$long_ir" \
+  "$work/callgrind.2" "$work/callgrind.12" <<'PY'
+import re, sys
 name = sys.argv[1]
-a_n, a_ir, b_n, b_ir = map(int, sys.argv[2:])
+a_n, a_ir, b_n, b_ir = map(int, sys.argv[2:6])
 print(f"{(b_ir - a_ir) / (b_n - a_n):,.0f} instructions per proxied request "
       f"({b_n - a_n} requests; profile: target/callgrind.{name}.out)")
+
+# Heap allocations: the calls to Rust's allocator entry points (whichever global
+# allocator is behind them), counted by callgrind exactly like the instructions.
+ENTRY = re.compile(r"__rust_(alloc|alloc_zeroed|realloc)$")
+def allocations(path):
+    names, total, callee = {}, 0, ""
+    with open(path) as f:
+        for line in f:
+            m = re.match(r"c?fn=\((\d+)\)(?: (.*))?", line.rstrip("\n"))
+            if m:
+                if m.group(2) is not None:
+                    names[m.group(1)] = m.group(2)
+                if line.startswith("cfn="):
+                    callee = names.get(m.group(1), "")
+            elif line.startswith("calls=") and ENTRY.search(callee):
+                total += int(line[6:].split()[0])
+    return total
+per = (allocations(sys.argv[7]) - allocations(sys.argv[6])) / (b_n - a_n)
+print(f"{per:.1f} heap allocations (and reallocations) per proxied request")
 PY

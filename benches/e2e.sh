@@ -9,6 +9,7 @@
 # benches/results/latest.md and benches/results/latest.svg.
 #
 #   benches/e2e.sh [SECONDS_PER_RUN] [ROUNDS]        (defaults: 5 s, 3 rounds)
+#   E2E_PROFILE=profiling benches/e2e.sh ...       (the `profiling` build's binaries)
 #
 # Fair measurement: every target runs pinned (taskset) to the same cores, PROXY_CPUS
 # (default: every core but the first), with as many workers as it has cores; wrk, the
@@ -46,10 +47,13 @@ ensure_tools nginx wrk
 command -v taskset >/dev/null || ensure_tools util-linux
 echo "load (wrk, upstream) on CPUs $LOAD_CPUS; proxies on CPUs $PROXY_CPUS with $WORKERS worker(s) each"
 
-cargo build --release -q -p gateway-example -p benches
-GATEWAY=target/release/gateway
-STREAM=target/release/stream-bench
-BARE_PROXY=target/release/bare-proxy
+# E2E_PROFILE=profiling runs the `profiling` build instead: the same code as `release`
+# with line tables, so one build serves this and `callgrind.sh`.
+PROFILE=${E2E_PROFILE:-release}
+cargo build --profile "$PROFILE" -q -p gateway-example -p benches
+GATEWAY=target/$PROFILE/gateway
+STREAM=target/$PROFILE/stream-bench
+BARE_PROXY=target/$PROFILE/bare-proxy
 
 pids=()
 cleanup() {

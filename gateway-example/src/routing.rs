@@ -9,7 +9,7 @@ use provider_adapters::Endpoint;
 
 use crate::app::deployment::{DeploymentState, ModelGroup};
 use crate::config::WildcardRoute;
-use crate::router::{Group, Member};
+use crate::router::{Group, HasMember, Member};
 
 /// The deployments for one request: a configured group, or one built for a name a
 /// wildcard route matched (not cached: a client picks the names, so a cache keyed by
@@ -39,8 +39,8 @@ impl Group for GroupRef<'_> {
         &self.name
     }
 
-    fn members(&self) -> Vec<&Member> {
-        self.deployments.iter().map(|d| &d.member).collect()
+    fn deployments(&self) -> &[Arc<DeploymentState>] {
+        &self.deployments
     }
 
     fn deployment(&self, i: usize) -> Arc<DeploymentState> {
@@ -53,6 +53,12 @@ impl Group for GroupRef<'_> {
 
     fn turn(&self) -> usize {
         self.next.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+impl HasMember for DeploymentState {
+    fn member(&self) -> &Member {
+        &self.member
     }
 }
 

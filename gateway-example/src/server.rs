@@ -11,14 +11,13 @@ use std::time::Duration;
 use axum::body::Body;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use std::convert::Infallible;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_service::Service;
 
 use crate::app::state::AppState;
-use crate::conn::{self, ClientIo, ConnState, Phase, Watched};
+use crate::conn::{self, ClientIo, ConnState, PerConnection, Phase, Watched};
 
 /// Serves `app` on `listener` until `shutdown` resolves, then stops accepting, marks
 /// the gateway not ready, and lets in-flight requests and streams finish for up to
@@ -79,7 +78,7 @@ pub async fn serve<S>(
         };
         let _ = stream.set_nodelay(true);
         let watch = ConnState::new(server.body_read_timeout);
-        let service = TowerToHyperService::new(Watched::new(
+        let service = PerConnection::new(Watched::new(
             app.clone(),
             watch.clone(),
             server.body_read_timeout,

@@ -143,6 +143,13 @@ impl Prepared {
         };
         let chat = uri(Operation::Chat { stream: false });
         let mut headers = auth_headers(ep);
+        // Every request's fixed headers in one map, cloned per request: a clone copies
+        // them, where inserting them anew would hash each one again.
+        if let Ok(headers) = &mut headers {
+            if !headers.contains_key(CONTENT_TYPE) {
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            }
+        }
         // The Host header, worked out once here rather than by hyper-util per request
         // (which formats `host:port` anew for every request to a non-default port).
         if let (Ok(headers), Ok(uri)) = (&mut headers, &chat) {
@@ -273,6 +280,23 @@ impl ProviderClient {
         peeked: &Peek,
         client_headers: Option<&http::HeaderMap>,
     ) -> Result<Response<ResponseBody>, ProviderError> {
+        let request_id = client_headers.and_then(|h| h.get(&X_REQUEST_ID));
+        self.send_forwarding(api, body, peeked, client_headers, request_id)
+            .await
+    }
+
+    /// [`send_with_headers`](Self::send_with_headers) with the request id given on its
+    /// own (sent as `x-request-id`), for a caller that has it at hand: `headers` then
+    /// need hold only the provider headers to pass on (see [`forwarded_headers`]),
+    /// usually none, and no map is built for the id.
+    pub async fn send_forwarding(
+        &self,
+        api: Api,
+        body: Bytes,
+        peeked: &Peek,
+        client_headers: Option<&http::HeaderMap>,
+        request_id: Option<&HeaderValue>,
+    ) -> Result<Response<ResponseBody>, ProviderError> {
         let started = Instant::now();
         let ep = &*self.endpoint;
         let deadline = started + ep.timeout;
@@ -293,11 +317,14 @@ impl ProviderClient {
         let mut req = Request::new(Full::new(upstream_body));
         *req.method_mut() = http::Method::POST;
         *req.uri_mut() = url;
+        // `Content-Type`, the auth headers and `Host` (see `Prepared::new`).
+        *req.headers_mut() = self
+            .prepared
+            .headers
+            .as_ref()
+            .map_err(Clone::clone)?
+            .clone();
         let headers = req.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        for (name, value) in self.prepared.headers.as_ref().map_err(Clone::clone)? {
-            headers.insert(name, value.clone());
-        }
         // Usually none: the caller keeps only the documented ones (see
         // [`forwarded_headers`]), so this costs one check on the hot path.
         if let Some(client_headers) = client_headers.filter(|h| !h.is_empty()) {
@@ -307,7 +334,7 @@ impl ProviderClient {
                 }
             }
         }
-        if let Some(id) = client_headers.and_then(|h| h.get(&X_REQUEST_ID)) {
+        if let Some(id) = request_id {
             // The caller's request id, for the provider's logs and support.
             req.headers_mut().insert(X_REQUEST_ID, id.clone());
         }

@@ -113,7 +113,7 @@ impl<K: Hash + Eq + Clone, V> State<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let tick = self.next_tick();
+        let last = self.tick;
         let slot = self.map.get_mut(key)?;
         if slot.expires <= now {
             self.remove(key);
@@ -121,6 +121,13 @@ impl<K: Hash + Eq + Clone, V> State<K, V> {
             return None;
         }
         let value = slot.value.clone();
+        // Already the most recently used (the usual case under steady load: one
+        // client asked for again and again): the LRU order stands as it is.
+        if slot.used == last {
+            return Some(value);
+        }
+        let tick = last + 1;
+        self.tick = tick;
         let old = std::mem::replace(&mut slot.used, tick);
         if let Some(k) = self.lru.remove(&old) {
             self.lru.insert(tick, k);

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cache_layer::client::{ClientKey, NewService};
+use http::HeaderValue;
 use http_body_util::Full;
 use pin_project_lite::pin_project;
 use provider_adapters::{Endpoint, ProviderClient};
@@ -72,6 +73,9 @@ pub(crate) struct DeploymentState {
     /// The deployment's name in metrics, logs and events: `provider/model`, as the
     /// answer's deployment header ([`crate::router::X_DEPLOYMENT`]) names it.
     pub(crate) name: Arc<str>,
+    /// The values of the headers naming the group and the deployment on its answers,
+    /// made once (each request's copy shares their bytes).
+    answer_headers: (Option<HeaderValue>, Option<HeaderValue>),
 }
 
 impl DeploymentState {
@@ -87,12 +91,31 @@ impl DeploymentState {
         let endpoint = &target.endpoint;
         let name: Arc<str> =
             Arc::from(format!("{}/{}", endpoint.provider.as_str(), endpoint.model));
+        let mut named = http::HeaderMap::new();
+        crate::router::name_answer(&mut named, group, Some(&member.key));
+        let answer_headers = (
+            named.remove(crate::router::X_MODEL_GROUP),
+            named.remove(crate::router::X_DEPLOYMENT),
+        );
         Self {
             upstream_model: Arc::from(endpoint.model.as_str()),
             member: member.with_attempts(metrics.attempts(group, &name)),
             name,
             target,
             mock,
+            answer_headers,
+        }
+    }
+
+    /// Names this deployment and its group on an answer it gave: what
+    /// [`name_answer`](crate::router::name_answer) writes, without formatting anything.
+    pub(crate) fn name_answer(&self, headers: &mut http::HeaderMap) {
+        let (group, deployment) = &self.answer_headers;
+        if let Some(value) = group {
+            headers.insert(crate::router::X_MODEL_GROUP, value.clone());
+        }
+        if let Some(value) = deployment {
+            headers.insert(crate::router::X_DEPLOYMENT, value.clone());
         }
     }
 }

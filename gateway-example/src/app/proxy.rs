@@ -38,12 +38,11 @@ pub(super) async fn proxy(
     // `/v1/messages` clients get Anthropic-shaped errors.
     let shape = ErrorShape::of_api(api);
     let error_response = |err: &ProviderError| shape.response(err);
-    // Only the provider headers worth passing on are kept (usually none).
-    let mut forwarded = provider_adapters::forwarded_headers(req.headers());
+    // Only the provider headers worth passing on are kept (usually none: then the map
+    // allocates nothing).
+    let forwarded = provider_adapters::forwarded_headers(req.headers());
     // The request id (the client's, or the one the front layer gave it) goes upstream.
-    if let Some(id) = req.headers().get(&X_REQUEST_ID) {
-        forwarded.insert(X_REQUEST_ID, id.clone());
-    }
+    let request_id = req.headers().get(&X_REQUEST_ID).cloned();
     let body = match read_body(req, limit).await {
         Ok(body) => body,
         Err(err) => return answer(error_response(&err)),
@@ -69,7 +68,8 @@ pub(super) async fn proxy(
             |name| state.group(name),
             |deployment: Arc<DeploymentState>| {
                 last = Some(deployment.clone());
-                let (state, body, peek, forwarded) = (&state, &body, &peek, &forwarded);
+                let (state, body, peek) = (&state, &body, &peek);
+                let (forwarded, request_id) = (&forwarded, request_id.as_ref());
                 async move {
                     let busy = Busy::new(deployment.clone());
                     let client = state
@@ -77,7 +77,7 @@ pub(super) async fn proxy(
                         .new_service(deployment.target.for_worker(worker));
                     let started = Instant::now();
                     let res = client
-                        .send_with_headers(api, body.clone(), peek, Some(forwarded))
+                        .send_forwarding(api, body.clone(), peek, Some(forwarded), request_id)
                         .await?;
                     let endpoint = &deployment.target.endpoint;
                     let limits = crate::conn::SendLimits {
@@ -91,7 +91,7 @@ pub(super) async fn proxy(
         )
         .await;
     let model = routed.group.clone();
-    let info = last.map(|d| upstream_info(&d));
+    let info = last.as_deref().map(upstream_info);
     match routed.result {
         Ok((res, busy, limits, provider)) => {
             let (mut parts, body) = res.into_parts();
@@ -104,7 +104,15 @@ pub(super) async fn proxy(
             {
                 state.metrics.dropped_params(provider, &dropped.0);
             }
-            crate::router::name_answer(&mut parts.headers, &model, routed.deployment.as_deref());
+            // The deployment of the last attempt is the one that answered.
+            match &last {
+                Some(d) => d.name_answer(&mut parts.headers),
+                None => crate::router::name_answer(
+                    &mut parts.headers,
+                    &model,
+                    routed.deployment.as_deref(),
+                ),
+            }
             parts.extensions.insert(ModelName(model));
             parts.extensions.insert(UpstreamTime(routed.upstream));
             parts.extensions.insert(limits);

@@ -32,7 +32,10 @@ pub(crate) fn upstream_service(
     let shared = state.clone();
     let handlers = tower::service_fn(move |req: Request| {
         let state = shared.clone();
-        async move { Ok::<_, Infallible>(proxy(state, api, worker, req).await) }
+        // Boxed: the handler's future is large (the router's loop, the upstream send),
+        // and each layer outside moves the future it wraps by value while building its
+        // own (the intake once more per state); one allocation replaces those copies.
+        Box::pin(async move { Ok::<_, Infallible>(proxy(state, api, worker, req).await) })
     });
     // Every error from here on is in the shape of the route's API.
     let shape = ErrorShape::of_api(api);

@@ -19,6 +19,7 @@
 //!   [`Phase::Cut`] every response still streaming ends with an error event (see
 //!   [`WatchedBody`]) and the connection gets [`CUT_GRACE`] to send it.
 
+mod call;
 mod io;
 mod service;
 
@@ -32,6 +33,7 @@ use hyper_util::server::graceful::GracefulConnection;
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
+pub use call::PerConnection;
 pub use io::{ClientIo, LINGER_BYTES, LINGER_TIME};
 pub use service::{SendLimits, Watched, WatchedBody, WatchedFuture};
 

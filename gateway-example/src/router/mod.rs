@@ -83,6 +83,25 @@ pub(crate) fn estimate_tokens(body: &[u8]) -> u64 {
     prompt.saturating_add(cap.unwrap_or(0))
 }
 
+/// What holds a deployment's [`Member`]: the app's deployment, a test's, the member
+/// itself.
+pub(crate) trait HasMember {
+    /// The router's view of the deployment.
+    fn member(&self) -> &Member;
+}
+
+impl HasMember for Member {
+    fn member(&self) -> &Member {
+        self
+    }
+}
+
+impl<T: HasMember> HasMember for Arc<T> {
+    fn member(&self) -> &Member {
+        (**self).member()
+    }
+}
+
 /// One deployment as the router sees it: its key (for cooldowns and rate limits), its
 /// routing settings and what it measured.
 #[derive(Debug)]
@@ -133,6 +152,10 @@ impl Member {
     }
 
     fn add_tokens(&self, tokens: u64) {
+        // Nothing to count (no `tpm` anywhere: no estimate is made): no clock, no lock.
+        if tokens == 0 {
+            return;
+        }
         let minute = Self::minute();
         let mut usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
         if usage.0 != minute {

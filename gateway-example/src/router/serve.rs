@@ -14,17 +14,17 @@ use tokio::time::Instant;
 use super::fallback::{fallbacks, Failure};
 use super::reservation::Reservation;
 use super::select::{candidates, Unavailable};
-use super::{Member, Router};
+use super::{HasMember, Member, Router};
 use crate::config::MAX_RETRY_WAIT;
 
 /// A model group as the router sees it.
 pub(crate) trait Group {
-    /// What a send gets: the app's deployment.
-    type Deployment;
+    /// What a send gets: the app's deployment, holding its router [`Member`].
+    type Deployment: HasMember;
     /// The group's name (the `model_name` clients use).
     fn name(&self) -> &Arc<str>;
-    /// Its deployments, as the router sees them.
-    fn members(&self) -> Vec<&Member>;
+    /// Its deployments (a slice the group holds: nothing is collected per request).
+    fn deployments(&self) -> &[Arc<Self::Deployment>];
     /// Deployment `i`.
     fn deployment(&self, i: usize) -> Arc<Self::Deployment>;
     /// Retries after the first attempt.
@@ -70,25 +70,31 @@ impl Router {
         Fut: Future<Output = Result<R, ProviderError>>,
     {
         let mut upstream = Duration::ZERO;
-        let mut name: Arc<str> = Arc::from(model);
+        // The group to look up next: the requested model, then a fallback. Nothing is
+        // allocated for it, nor for `visited`, unless a group fails.
+        let mut wanted: Option<String> = None;
+        let mut name: Arc<str>;
         let mut visited: Vec<Arc<str>> = Vec::new();
         let mut queue: Option<VecDeque<String>> = None;
         let mut last: Option<(ProviderError, Option<Arc<str>>)> = None;
         loop {
-            let group = match lookup(&name) {
+            let looked_up = wanted.as_deref().unwrap_or(model);
+            let group = match lookup(looked_up) {
                 Ok(group) => Some(group),
                 // The requested model itself: its error is the answer.
-                Err(err) if visited.is_empty() => {
-                    return routed(Err(err), name, None, upstream, None);
+                Err(err) if wanted.is_none() => {
+                    return routed(Err(err), Arc::from(model), None, upstream, None);
                 }
                 Err(err) => {
-                    tracing::warn!(model = %name, error = %err, "fallback group cannot serve");
+                    tracing::warn!(model = %looked_up, error = %err, "fallback group cannot serve");
                     None
                 }
             };
+            name = match &group {
+                Some(group) => group.name().clone(),
+                None => Arc::from(looked_up),
+            };
             if let Some(group) = group {
-                name = group.name().clone();
-                visited.push(name.clone());
                 match self
                     .try_group(&group, tokens, &mut send, &mut upstream)
                     .await
@@ -97,6 +103,7 @@ impl Router {
                         return routed(Ok(res), name, Some(key), upstream, reservation)
                     }
                     Outcome::Failed(err, failure, key) => {
+                        visited.push(name.clone());
                         // The fallbacks are those of the group the client asked for.
                         let list = queue.get_or_insert_with(|| {
                             let names = fallbacks(&self.config, &name, failure);
@@ -119,7 +126,7 @@ impl Router {
                 Some(next) => {
                     self.metrics.fallbacks.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(from = %name, to = %next, "falling back to another model group");
-                    name = Arc::from(next);
+                    wanted = Some(next);
                 }
                 None => {
                     let (err, key) = last.unwrap_or_else(|| {
@@ -148,20 +155,19 @@ impl Router {
         F: FnMut(Arc<G::Deployment>) -> Fut,
         Fut: Future<Output = Result<R, ProviderError>>,
     {
-        let members = group.members();
+        let members = group.deployments();
         let attempts = group.max_retries() + 1;
         let mut tried: Vec<usize> = Vec::new();
         let mut last_key = None;
         for attempt in 1..=attempts {
-            let (i, reservation) = match self.pick(&members, &tried, tokens, group.turn()).await {
+            let (i, reservation) = match self.pick(members, &tried, tokens, group.turn()).await {
                 Ok(picked) => picked,
                 Err(err) => {
                     self.metrics.unavailable.fetch_add(1, Ordering::Relaxed);
                     return Outcome::Failed(err, Failure::Exhausted, last_key);
                 }
             };
-            let member = members[i];
-            last_key = Some(member.key.clone());
+            let member = members[i].member();
             let started = Instant::now();
             let result = send(group.deployment(i)).await;
             let took = started.elapsed();
@@ -177,6 +183,7 @@ impl Router {
                     err
                 }
             };
+            last_key = Some(member.key.clone());
             // An error answer used no tokens; a timeout may have.
             if let Some(reservation) = reservation.filter(|_| !err.is_timeout()) {
                 reservation.release();
@@ -217,9 +224,9 @@ impl Router {
 
     /// The deployment to try: the best candidate under its `rpm`/`tpm` (reserving
     /// there), or the answer when none is available.
-    async fn pick(
+    async fn pick<M: HasMember>(
         &self,
-        members: &[&Member],
+        members: &[M],
         tried: &[usize],
         tokens: u64,
         turn: usize,
@@ -228,7 +235,7 @@ impl Router {
         let cooling = if self.cooldowns.none_cooling() {
             Vec::new()
         } else {
-            let keys: Vec<Arc<str>> = members.iter().map(|m| m.key.clone()).collect();
+            let keys: Vec<Arc<str>> = members.iter().map(|m| m.member().key.clone()).collect();
             self.cooldowns.cooling(&keys).await
         };
         let order =
@@ -243,7 +250,7 @@ impl Router {
             };
         let mut soonest: Option<Duration> = None;
         for i in order {
-            let m = members[i];
+            let m = members[i].member();
             let (rpm, tpm) = (m.routing.rpm, m.routing.tpm);
             if rpm.is_none() && tpm.is_none() {
                 m.add_tokens(tokens);

@@ -20,6 +20,12 @@ struct Fake {
 
 use std::collections::VecDeque;
 
+impl HasMember for Fake {
+    fn member(&self) -> &Member {
+        &self.member
+    }
+}
+
 struct FakeGroup {
     name: Arc<str>,
     deployments: Vec<Arc<Fake>>,
@@ -32,8 +38,8 @@ impl Group for &FakeGroup {
     fn name(&self) -> &Arc<str> {
         &self.name
     }
-    fn members(&self) -> Vec<&Member> {
-        self.deployments.iter().map(|d| &d.member).collect()
+    fn deployments(&self) -> &[Arc<Fake>] {
+        &self.deployments
     }
     fn deployment(&self, i: usize) -> Arc<Fake> {
         self.deployments[i].clone()

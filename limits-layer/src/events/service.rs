@@ -16,6 +16,9 @@ use crate::callbacks::{
     UpstreamInfo, UpstreamLatency, Usage, UsageCell,
 };
 
+/// The request id header, as a name made once: looking a `&str` up parses it anew.
+const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+
 /// Sees every event synchronously, in the request's own task, when its response ends:
 /// for cheap, always-on bookkeeping such as metrics counters. Unlike a registry
 /// callback it costs no queue, no thread hop and never misses an event; like any code
@@ -129,7 +132,7 @@ where
         let wanted = self.observer.is_some() || self.registry.has_callbacks();
         let record = wanted.then(|| Record {
             method: req.method().clone(),
-            request_id: req.headers().get("x-request-id").cloned(),
+            request_id: req.headers().get(&X_REQUEST_ID).cloned(),
             route: Route::of(req.uri()),
             model: req.extensions().get::<ModelName>().map(|m| m.0.clone()),
             upstream: None,
