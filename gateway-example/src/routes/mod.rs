@@ -27,18 +27,19 @@ use tower::{ServiceBuilder, ServiceExt};
 
 use crate::app::deployment::{Busy, BusyBody, DeploymentState};
 use crate::app::state::AppState;
-use crate::app::upstream::upstream_service;
-use crate::front::{AuthLayer, RecoverLayer, UpstreamTime};
+use crate::front::{RecoverLayer, UpstreamTime};
 use crate::http::error::{admission_error, error_response};
 use crate::shape::ErrorShape;
-use tower_layer::Layer;
+mod azure;
+
+pub(crate) use self::azure::add_azure;
 
 /// Header on a `count_tokens` answer that is an estimate, not a provider's count.
 pub const X_TOKEN_COUNT: http::HeaderName = http::HeaderName::from_static("x-gateway-token-count");
 
 /// A route of this module.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Extra {
+pub(super) enum Extra {
     Responses,
     Completions,
     CountTokens,
@@ -101,101 +102,8 @@ pub(crate) fn add(
     router
 }
 
-/// Azure OpenAI's paths, as the `AzureOpenAI` SDKs call them
-/// (`/openai/deployments/{model}/chat/completions`, `…/embeddings`, `…/completions`)
-/// and the older `/engines/{model}/…`: the model is named in the path (it replaces
-/// the body's), the key may come as `api-key`. Then as the routes without a model in
-/// the path.
-pub(crate) fn add_azure(
-    mut router: Router<Arc<AppState>>,
-    state: &Arc<AppState>,
-    worker: usize,
-    auth: &AuthLayer,
-) -> Router<Arc<AppState>> {
-    for root in ["/openai/deployments/{model}", "/engines/{model}"] {
-        for (tail, api) in [
-            ("/chat/completions", Some(Api::ChatCompletions)),
-            ("/embeddings", Some(Api::Embeddings)),
-            ("/completions", None),
-        ] {
-            let state = state.clone();
-            let auth = auth.clone();
-            router = router.route(
-                &format!("{root}{tail}"),
-                post(move |Path(model): Path<String>, req: Request| {
-                    let state = state.clone();
-                    let inner = tower::service_fn(move |req: Request| {
-                        let (state, model) = (state.clone(), model.clone());
-                        async move {
-                            let req =
-                                match with_model(req, &model, state.config.server.max_body_bytes)
-                                    .await
-                                {
-                                    Ok(req) => req,
-                                    Err(res) => return Ok::<_, Infallible>(res),
-                                };
-                            Ok(match api {
-                                Some(api) => {
-                                    upstream_service(&state, api, worker).oneshot(req).await?
-                                }
-                                None => {
-                                    service(&state, Extra::Completions, worker)
-                                        .oneshot(req)
-                                        .await?
-                                }
-                            })
-                        }
-                    });
-                    let service = auth.layer(inner);
-                    async move {
-                        match service.oneshot(azure_key(req)).await {
-                            Ok(res) => res,
-                            Err(never) => match never {},
-                        }
-                    }
-                }),
-            );
-        }
-    }
-    router
-}
-
-/// Azure's `api-key` header, as the `x-api-key` the auth layer reads.
-fn azure_key(mut req: Request) -> Request {
-    if let Some(key) = req.headers_mut().remove("api-key") {
-        if !req.headers().contains_key("x-api-key") {
-            req.headers_mut().insert("x-api-key", key);
-        }
-    }
-    req
-}
-
-/// The request with `model` set in its JSON body.
-async fn with_model(req: Request, model: &str, limit: usize) -> Result<Request, Response> {
-    let (mut parts, body) = req.into_parts();
-    let body = match provider_adapters::body::read_limited(body, limit).await {
-        Ok(body) => body,
-        Err(ReadError::TooLarge { .. }) => {
-            return Err(error_response(&ProviderError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body larger than {limit} bytes"),
-            )))
-        }
-        Err(ReadError::Body(err)) => {
-            return Err(error_response(&ProviderError::bad_request(format!(
-                "could not read the request body: {err}"
-            ))))
-        }
-    };
-    let model = serde_json::Value::from(model).to_string();
-    let body = provider_adapters::request::edit_top_level(&body, &[("model", &model)], &[])
-        .map_err(|e| error_response(&e))?;
-    parts.headers.remove(http::header::CONTENT_LENGTH);
-    Ok(Request::from_parts(parts, Body::from(body)))
-}
-
 /// Events → admission → the handler, as the hot routes have.
-fn service(
+pub(super) fn service(
     state: &Arc<AppState>,
     extra: Extra,
     worker: usize,
