@@ -42,11 +42,42 @@ struct MessageStart {
 /// A whole OpenAI answer's `usage` and `choices[].finish_reason`, the rest ignored
 /// (but still checked to be JSON).
 #[derive(Deserialize)]
-struct OpenAiAnswer<'a> {
+struct OpenAiAnswer {
     #[serde(default = "none")]
     usage: Option<OpenAiUsage>,
-    #[serde(default, borrow)]
-    choices: Vec<OpenAiChoice<'a>>,
+    #[serde(default)]
+    choices: ChoiceReasons,
+}
+
+/// `choices`, read straight into their finish reasons: no list of choices is built.
+#[derive(Default)]
+struct ChoiceReasons(FinishReasons);
+
+impl<'de> Deserialize<'de> for ChoiceReasons {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = ChoiceReasons;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of choices")
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut reasons = FinishReasons::default();
+                while let Some(choice) = seq.next_element::<OpenAiChoice<'de>>()? {
+                    if let Some(reason) = choice.finish_reason.as_deref() {
+                        reasons.push(FinishReason::new(reason));
+                    }
+                }
+                Ok(ChoiceReasons(reasons))
+            }
+        }
+        d.deserialize_seq(Visit)
+    }
 }
 
 #[derive(Deserialize)]
@@ -72,14 +103,8 @@ pub(crate) fn of_answer(
 ) -> Result<(Option<Usage>, FinishReasons), serde_json::Error> {
     Ok(match client {
         ClientFormat::OpenAi => {
-            let answer = serde_json::from_slice::<OpenAiAnswer<'_>>(bytes)?;
-            let reasons = answer
-                .choices
-                .iter()
-                .filter_map(|c| c.finish_reason.as_deref())
-                .map(FinishReason::new)
-                .collect();
-            (answer.usage.map(|u| u.usage()), reasons)
+            let answer = serde_json::from_slice::<OpenAiAnswer>(bytes)?;
+            (answer.usage.map(|u| u.usage()), answer.choices.0)
         }
         ClientFormat::Anthropic => {
             let answer = serde_json::from_slice::<AnthropicAnswer<'_>>(bytes)?;
