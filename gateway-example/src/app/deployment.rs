@@ -70,8 +70,7 @@ pub(crate) struct DeploymentState {
     pub(crate) mock: bool,
     /// The endpoint's model, shared by the events of every request it serves.
     pub(crate) upstream_model: Arc<str>,
-    /// The deployment's name in metrics, logs and events: `provider/model`, as the
-    /// answer's deployment header ([`crate::router::X_DEPLOYMENT`]) names it.
+    /// The deployment's name in metrics, logs and events ([`deployment_names`]).
     pub(crate) name: Arc<str>,
     /// The values of the headers naming the group and the deployment on its answers,
     /// made once (each request's copy shares their bytes).
@@ -79,18 +78,16 @@ pub(crate) struct DeploymentState {
 }
 
 impl DeploymentState {
-    /// A deployment of `target` in group `group`, seen by the router as `member`,
-    /// its attempts counted in `metrics` (the handles resolved here, once).
+    /// A deployment of `target` in group `group` named `name`, seen by the router as
+    /// `member`, its attempts counted in `metrics` (the handles resolved here, once).
     pub(crate) fn new(
         target: Target,
         member: Member,
         mock: bool,
-        group: &str,
+        (group, name): (&str, Arc<str>),
         metrics: &crate::metrics::Metrics,
     ) -> Self {
         let endpoint = &target.endpoint;
-        let name: Arc<str> =
-            Arc::from(format!("{}/{}", endpoint.provider.as_str(), endpoint.model));
         let mut named = http::HeaderMap::new();
         crate::router::name_answer(&mut named, group, Some(&member.key));
         let answer_headers = (
@@ -139,6 +136,76 @@ pub(crate) fn member_key(group: &str, index: usize, endpoint: &Endpoint) -> Arc<
     ))
 }
 
+/// The name of each of `deployments` (config order) in metrics, logs and events,
+/// unique within its group: its `model_info.id` when it has one, else `provider/model`
+/// (as the answer's [`X_DEPLOYMENT`](crate::router::X_DEPLOYMENT) header names it);
+/// deployments of one group that would share that name get their `api_base`'s host
+/// after an `@` (`azure/gpt-4o@eastus.openai.azure.com`), and if that is shared too,
+/// their place in the group after a `#`.
+pub(crate) fn deployment_names(deployments: &[crate::config::Deployment]) -> Vec<Arc<str>> {
+    use std::collections::HashMap;
+    let plain = |d: &crate::config::Deployment| {
+        format!("{}/{}", d.endpoint.provider.as_str(), d.endpoint.model)
+    };
+    let first: Vec<String> = deployments
+        .iter()
+        .map(|d| match d.info.id.as_deref().filter(|id| !id.is_empty()) {
+            Some(id) => id.to_string(),
+            None => plain(d),
+        })
+        .collect();
+    let shared = |names: &[String]| {
+        let mut count: HashMap<(&str, &str), usize> = HashMap::new();
+        for (d, name) in deployments.iter().zip(names) {
+            *count
+                .entry((d.model_name.as_str(), name.as_str()))
+                .or_default() += 1;
+        }
+        deployments
+            .iter()
+            .zip(names)
+            .map(|(d, name)| count[&(d.model_name.as_str(), name.as_str())] > 1)
+            .collect::<Vec<bool>>()
+    };
+    let first_shared = shared(&first);
+    let second: Vec<String> = deployments
+        .iter()
+        .zip(first)
+        .zip(first_shared)
+        .map(|((d, name), taken)| {
+            let host = d
+                .endpoint
+                .api_base
+                .as_deref()
+                .and_then(|b| b.parse::<http::Uri>().ok())
+                .and_then(|u| u.host().map(str::to_string));
+            match (taken, host) {
+                (true, Some(host)) => format!("{}@{host}", plain(d)),
+                (true, None) => format!("{}#", plain(d)),
+                (false, _) => name,
+            }
+        })
+        .collect();
+    let second_shared = shared(&second);
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    deployments
+        .iter()
+        .zip(second)
+        .zip(second_shared)
+        .map(|((d, name), taken)| {
+            let at = index.entry(d.model_name.as_str()).or_default();
+            let place = *at;
+            *at += 1;
+            let name = match (taken, name.strip_suffix('#')) {
+                (_, Some(base)) => format!("{base}#{place}"),
+                (true, None) => format!("{name}#{place}"),
+                (false, None) => name,
+            };
+            Arc::from(name)
+        })
+        .collect()
+}
+
 /// Counts a request against its deployment while it lives.
 pub(crate) struct Busy(Arc<DeploymentState>);
 
@@ -183,5 +250,57 @@ impl<B: http_body::Body> http_body::Body for BusyBody<B> {
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::deployment_names;
+    use crate::config::Config;
+
+    fn names(yaml: &str) -> Vec<String> {
+        let config = Config::parse(yaml, "test.yaml").expect("the test config parses");
+        deployment_names(&config.deployments)
+            .iter()
+            .map(|n| n.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_deployment_alone_in_its_group_is_named_provider_slash_model() {
+        let yaml = "model_list:\n\
+            - {model_name: a, litellm_params: {model: openai/gpt-4o, api_key: k}}\n\
+            - {model_name: b, litellm_params: {model: openai/gpt-4o, api_key: k}}\n";
+        assert_eq!(names(yaml), ["openai/gpt-4o", "openai/gpt-4o"]);
+    }
+
+    #[test]
+    fn the_same_model_on_two_api_bases_in_one_group_gets_each_host() {
+        let yaml = "model_list:\n\
+            - {model_name: g, litellm_params: {model: azure/gpt-4o, api_key: k, api_base: 'https://east.example.com', api_version: v}}\n\
+            - {model_name: g, litellm_params: {model: azure/gpt-4o, api_key: k, api_base: 'https://west.example.com', api_version: v}}\n";
+        assert_eq!(
+            names(yaml),
+            [
+                "azure/gpt-4o@east.example.com",
+                "azure/gpt-4o@west.example.com"
+            ]
+        );
+    }
+
+    #[test]
+    fn one_model_twice_on_one_host_is_told_apart_by_its_place() {
+        let yaml = "model_list:\n\
+            - {model_name: g, litellm_params: {model: openai/gpt-4o, api_key: k1}}\n\
+            - {model_name: g, litellm_params: {model: openai/gpt-4o, api_key: k2}}\n";
+        assert_eq!(names(yaml), ["openai/gpt-4o#0", "openai/gpt-4o#1"]);
+    }
+
+    #[test]
+    fn a_model_info_id_is_the_name() {
+        let yaml = "model_list:\n\
+            - {model_name: g, litellm_params: {model: openai/gpt-4o, api_key: k}, model_info: {id: primary}}\n\
+            - {model_name: g, litellm_params: {model: openai/gpt-4o, api_key: k}, model_info: {id: backup}}\n";
+        assert_eq!(names(yaml), ["primary", "backup"]);
     }
 }

@@ -16,7 +16,9 @@ use limits_layer::callbacks::{Registry, RegistryConfig};
 use provider_adapters::ProviderError;
 use tower_layer::Layer;
 
-use super::deployment::{member_key, DeploymentState, MakeClient, ModelGroup, Target};
+use super::deployment::{
+    deployment_names, member_key, DeploymentState, MakeClient, ModelGroup, Target,
+};
 use crate::config::Config;
 use crate::metrics::{Metrics, Snapshot};
 use crate::mock::MockProvider;
@@ -182,6 +184,7 @@ impl AppState {
             .enumerate()
             .map(|(i, (endpoint, _))| {
                 let key = member_key(model, i, &endpoint);
+                let name = Arc::from(format!("{}/{}", endpoint.provider.as_str(), endpoint.model));
                 Arc::new(DeploymentState::new(
                     Target {
                         key: endpoint.client_key(),
@@ -190,7 +193,7 @@ impl AppState {
                     },
                     Member::new(key, crate::config::DeploymentRouting::default()),
                     false,
-                    model,
+                    (model, name),
                     &self.metrics,
                 ))
             })
@@ -290,7 +293,8 @@ fn model_groups(
 ) -> (HashMap<String, ModelGroup>, Vec<String>) {
     let mut models: HashMap<String, ModelGroup> = HashMap::new();
     let mut names = Vec::new();
-    for d in &config.deployments {
+    let labels = deployment_names(&config.deployments);
+    for (d, label) in config.deployments.iter().zip(labels) {
         let mut endpoint = d.endpoint.clone();
         if d.mock {
             endpoint.api_base = mock.map(MockProvider::base_url);
@@ -318,7 +322,7 @@ fn model_groups(
             target,
             member,
             d.mock,
-            &d.model_name,
+            (&d.model_name, label),
             metrics,
         )));
     }

@@ -262,8 +262,8 @@ pub struct UpstreamInfo {
     pub provider: &'static str,
     /// The model as the upstream was asked for it (the deployment's model).
     pub model: Arc<str>,
-    /// The deployment, as the gateway's metrics and its deployment header name it
-    /// (`provider/model`).
+    /// The deployment, by the name its metrics use (the gateway's: unique within the
+    /// model group, e.g. `provider/model`).
     pub deployment: Arc<str>,
 }
 
