@@ -81,9 +81,23 @@ async fn the_body_limit_holds_before_buffering_with_the_cache_on() {
     let before = rss();
     let res = tokio::time::timeout(Duration::from_secs(10), client.request(req))
         .await
-        .unwrap()
         .unwrap();
-    assert_eq!(res.status(), 413);
+    // The gateway answers 413 and closes with the rest of the upload unread, so the
+    // kernel resets the connection; a client still sending may see the reset before it
+    // reads the 413 (no lingering close yet). Either way nothing was buffered past the
+    // limit, which is what this test is about.
+    match res {
+        Ok(res) => assert_eq!(res.status(), 413),
+        Err(err) => {
+            let text = format!("{err:?}").to_ascii_lowercase();
+            assert!(
+                ["reset", "closed", "broken pipe"]
+                    .iter()
+                    .any(|w| text.contains(w)),
+                "not a 413 and not a reset: {err:?}"
+            );
+        }
+    }
     let grown = peak().saturating_sub(before);
     feeder.abort();
     println!(
