@@ -57,6 +57,11 @@ impl ConnectionLimitLayer {
         self.shared.host(key).available_permits() == 0
     }
 
+    /// True if `key`'s host has a connection open.
+    pub(crate) fn host_has_connection(&self, key: &super::HostKey) -> bool {
+        self.shared.host(key).available_permits() < self.shared.max_per_host
+    }
+
     /// True if a connect is waiting for a global permit.
     pub(crate) fn global_wanted(&self) -> bool {
         self.shared

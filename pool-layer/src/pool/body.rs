@@ -1,6 +1,7 @@
 //! The response body of a pooled request: it holds the request's slot and
-//! connection, and gives them back when it ends (or closes the connection when it is
-//! dropped unread); and the boxed future of a request.
+//! connection, drives an HTTP/1 connection while it is read, and gives both back when
+//! it ends (or closes the connection when it is dropped unread); and the boxed future
+//! of a request.
 
 use std::fmt;
 use std::future::Future;
@@ -13,26 +14,33 @@ use bytes::Bytes;
 use http::Response;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper::client::conn::http1;
 use pin_project_lite::pin_project;
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::h1::H1;
 use super::host::Host;
 use super::{ClientError, Pool};
 use crate::BoxError;
 
-/// What a response body does when it ends or is dropped: give its connection back (if
-/// it may be reused) and its slot.
+/// What a response body does while it is read (drive its connection, if the body's
+/// task runs it) and when it ends or is dropped: give its connection back (if it may
+/// be reused) and its slot.
 pub(super) trait Done: Send + Sync {
+    /// The body's next frame from `inner`.
+    fn poll_frame(
+        &mut self,
+        inner: Pin<&mut Incoming>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>>;
     fn done(self: Box<Self>, reusable: bool);
 }
 
 pub(super) struct H1Done<B> {
     pub(super) pool: Arc<Pool<B>>,
     pub(super) host: Arc<Host<B>>,
-    /// The shard whose thread runs the connection, whose idle list it goes back to.
+    /// The shard whose idle list the connection goes back to.
     pub(super) home: usize,
-    pub(super) sender: http1::SendRequest<B>,
+    pub(super) conn: H1<B>,
     /// Freed after the connection is back, so the request it wakes finds it.
     pub(super) slot: OwnedSemaphorePermit,
 }
@@ -43,10 +51,23 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
+    fn poll_frame(
+        &mut self,
+        mut inner: Pin<&mut Incoming>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        self.conn
+            .poll_frame(cx, |quiet| inner.as_mut().poll_frame(quiet))
+    }
+
     fn done(self: Box<Self>, reusable: bool) {
         let this = *self;
         if reusable {
-            this.pool.put(&this.host, this.home, this.sender);
+            this.pool.put(&this.host, this.home, this.conn);
+        } else {
+            // Closes the socket now, before the slot is freed: whoever the slot wakes
+            // finds the connection's permits free.
+            drop(this.conn);
         }
         drop(this.slot);
     }
@@ -59,6 +80,15 @@ pub(super) struct H2Done<B> {
 }
 
 impl<B: Send> Done for H2Done<B> {
+    // The HTTP/2 connection is shared, and runs as a task of its own.
+    fn poll_frame(
+        &mut self,
+        inner: Pin<&mut Incoming>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        inner.poll_frame(cx)
+    }
+
     fn done(self: Box<Self>, _reusable: bool) {}
 }
 
@@ -118,7 +148,11 @@ impl HttpBody for Body {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let mut this = self.project();
-        let frame = std::task::ready!(this.inner.as_mut().poll_frame(cx));
+        // An HTTP/1 connection is driven by the task reading its body.
+        let frame = std::task::ready!(match this.done.as_mut() {
+            Some(done) => done.poll_frame(this.inner.as_mut(), cx),
+            None => this.inner.as_mut().poll_frame(cx),
+        });
         match &frame {
             Some(Ok(_)) if !this.inner.is_end_stream() => {}
             Some(Ok(_)) | None => {

@@ -10,6 +10,7 @@ use hyper_util::client::legacy::connect::Connection;
 use tower::ServiceExt;
 
 use super::error::Kind;
+use super::h1::H1;
 use super::host::Host;
 use super::{lock, ClientError, Conn, Counted, Pool};
 use crate::limit::LimitTimeout;
@@ -47,7 +48,7 @@ where
             .join(&host.key)
             .map_err(|err| ClientError::new(Kind::Overloaded(err)))?;
         let started = tokio::time::Instant::now();
-        self.close_longest_idle(shard);
+        self.close_longest_idle(host, shard);
         let local = host.local(shard);
         let _connecting = Counted::new(&local.connecting);
         let connect = self.connect(host, shard);
@@ -66,8 +67,17 @@ where
 
     /// Closes the idle HTTP/1 connection that went idle first on the first shard
     /// (starting with `shard`) that has one, over all hosts, to free its permits for a
-    /// connect.
-    fn close_longest_idle(&self, shard: usize) {
+    /// connect of `wanting`.
+    ///
+    /// Not a connection that is spoken for: one of a host whose every slot is held
+    /// (a request of that host holds a slot and no connection yet, and is about to
+    /// take it), unless `wanting` has no connection at all. Closing it would only make
+    /// that request connect in turn: under a global cap smaller than the hosts' caps
+    /// together, hosts would close each other's connections on every request.
+    /// A host with a connection is served through it meanwhile; one with none takes
+    /// one, so no host starves.
+    fn close_longest_idle(&self, wanting: &Host<B>, shard: usize) {
+        let starving = !self.limit.host_has_connection(&wanting.key);
         let n = self.shards.len();
         for i in 0..n {
             let state = &self.shards[(shard + i) % n];
@@ -75,6 +85,9 @@ where
                 let kept = lock(&state.kept);
                 let mut oldest: Option<(&Arc<Host<B>>, u64)> = None;
                 for host in &kept.hosts {
+                    if !starving && host.slots.available_permits() == 0 {
+                        continue;
+                    }
                     if let Some(at) = lock(&host.local((shard + i) % n).idle).oldest() {
                         if oldest.is_none_or(|(_, tick)| at < tick) {
                             oldest = Some((host, at));
@@ -123,7 +136,7 @@ where
                 .handshake(io)
                 .await
                 .map_err(|err| ClientError::new(Kind::Handshake(err)))?;
-            drive(host, "HTTP/2", conn);
+            drive(host, conn);
             Ok(Conn::H2(self.keep_h2(host, shard, sender)))
         } else {
             let (sender, conn) = self
@@ -131,8 +144,8 @@ where
                 .handshake(io)
                 .await
                 .map_err(|err| ClientError::new(Kind::Handshake(err)))?;
-            drive(host, "HTTP/1", conn);
-            Ok(Conn::H1(sender))
+            // Not spawned: the tasks of the requests using it drive it.
+            Ok(Conn::H1(H1::new(sender, conn)))
         }
     }
 }
@@ -147,17 +160,17 @@ impl ClientError {
     }
 }
 
-/// Runs a connection's hyper task on the current thread's runtime until the
+/// Runs an HTTP/2 connection's hyper task on the current thread's runtime until the
 /// connection ends (its last sender dropped, or closed by either side); the socket
 /// and its permits go with it.
-fn drive<B, C>(host: &Host<B>, protocol: &'static str, conn: C)
+fn drive<B, C>(host: &Host<B>, conn: C)
 where
     C: Future<Output = Result<(), hyper::Error>> + Send + 'static,
 {
     let key = host.key.clone();
     tokio::spawn(async move {
         if let Err(err) = conn.await {
-            tracing::debug!(host = %key, error = %err, "{protocol} connection ended");
+            tracing::debug!(host = %key, error = %err, "HTTP/2 connection ended");
         }
     });
 }

@@ -1,7 +1,9 @@
 //! One shard's idle connections to one host: the HTTP/1 list (most recently used
 //! last) and the shared HTTP/2 connection, under one lock.
 
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
+
+use super::h1::H1;
 
 /// An idle connection is closed after between 4 and 5 ticks of the reaper, which ticks
 /// every quarter of the idle timeout: so after between 1 and 1.25 idle timeouts.
@@ -11,7 +13,7 @@ const EXPIRED_AFTER_TICKS: u64 = TICKS_PER_IDLE_TIMEOUT as u64 + 1;
 pub(super) struct Idle<B> {
     /// Idle HTTP/1 connections with the reaper tick they went idle at, most recently
     /// used last. At most the per-host cap (every open one holds a per-host permit).
-    h1: Vec<(http1::SendRequest<B>, u64)>,
+    h1: Vec<(H1<B>, u64)>,
     /// The shard's HTTP/2 connection to the host, busy or not.
     pub(super) h2: Option<http2::SendRequest<B>>,
     /// In the shard's kept hosts (see `reaper`).
@@ -28,10 +30,10 @@ impl<B> Idle<B> {
     }
 
     /// The most recently used idle HTTP/1 connection that is still open.
-    pub(super) fn take(&mut self) -> Option<http1::SendRequest<B>> {
-        while let Some((sender, _)) = self.h1.pop() {
-            if !sender.is_closed() {
-                return Some(sender);
+    pub(super) fn take(&mut self) -> Option<H1<B>> {
+        while let Some((conn, _)) = self.h1.pop() {
+            if !conn.is_closed() {
+                return Some(conn);
             }
         }
         None
@@ -39,16 +41,16 @@ impl<B> Idle<B> {
 
     /// Adds a connection that went idle at `tick`, keeping at most `cap`; returns
     /// true if the host was not kept before (the caller must add it to the kept hosts).
-    pub(super) fn put(&mut self, sender: http1::SendRequest<B>, tick: u64, cap: usize) -> bool {
+    pub(super) fn put(&mut self, conn: H1<B>, tick: u64, cap: usize) -> bool {
         if self.h1.len() >= cap {
             // Only closed connections can be over the cap (each open one holds a
             // per-host permit); drop them, and the oldest if that was not enough.
-            self.h1.retain(|(sender, _)| !sender.is_closed());
+            self.h1.retain(|(conn, _)| !conn.is_closed());
             if self.h1.len() >= cap {
                 self.h1.remove(0);
             }
         }
-        self.h1.push((sender, tick));
+        self.h1.push((conn, tick));
         !std::mem::replace(&mut self.kept, true)
     }
 
@@ -58,16 +60,18 @@ impl<B> Idle<B> {
     }
 
     /// Removes the longest idle HTTP/1 connection; the caller drops it, which closes it.
-    pub(super) fn pop_oldest(&mut self) -> Option<http1::SendRequest<B>> {
+    pub(super) fn pop_oldest(&mut self) -> Option<H1<B>> {
         (!self.h1.is_empty()).then(|| self.h1.remove(0).0)
     }
 
     /// Drops the HTTP/1 connections closed or idle since before `tick` minus the idle
-    /// timeout; returns how many.
+    /// timeout; returns how many. Each is polled first, so that one the server has
+    /// closed is found closed (no task polls an idle connection).
     pub(super) fn expire(&mut self, tick: u64) -> usize {
         let before = self.h1.len();
-        self.h1.retain(|(sender, at)| {
-            !sender.is_closed() && tick.saturating_sub(*at) < EXPIRED_AFTER_TICKS
+        self.h1.retain_mut(|(conn, at)| {
+            conn.poll_idle();
+            !conn.is_closed() && tick.saturating_sub(*at) < EXPIRED_AFTER_TICKS
         });
         before - self.h1.len()
     }

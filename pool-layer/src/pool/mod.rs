@@ -9,8 +9,10 @@
 //! idle connection of its own shard ([`idle`]) — or, only when the host has every
 //! connection it may have open, one idle on another shard — or connects
 //! ([`connect`], which at the global cap makes room by closing the longest idle
-//! connection); the connection goes back to its shard's idle list when the response
-//! body ends ([`body`]), in the same call that frees the slot. A host that negotiates HTTP/2 is
+//! connection); the request's own task drives the HTTP/1 connection while it holds it
+//! ([`h1`]: no task per connection, no hand-offs between tasks); the connection goes
+//! back to its shard's idle list when the response body ends ([`body`]), in the same
+//! call that frees the slot. A host that negotiates HTTP/2 is
 //! served over one shared connection per shard ([`h2`]). Each shard's reaper closes
 //! its connections idle for longer than the idle timeout ([`reaper`]).
 //!
@@ -30,14 +32,16 @@
 //! limit keeps the hot path local: the shared state a pooled request touches is one
 //! semaphore's permit, taken and given back.
 //!
-//! Ownership does the cleanup: an idle connection is a hyper `SendRequest`; dropping it
-//! (reaper, pool dropped, body not read to the end, room made at the global cap) ends
-//! hyper's connection task, which drops the socket and with it the connection's
-//! permits.
+//! Ownership does the cleanup: an HTTP/1 connection is owned by the idle list, the
+//! request or its body; dropping it (reaper, pool dropped, request cancelled, body not
+//! read to the end, room made at the global cap) drops the socket, and with it the
+//! connection's permits, in that call. An HTTP/2 connection runs as a task of its
+//! own, which ends when its last sender is dropped.
 
 mod body;
 mod connect;
 mod error;
+mod h1;
 mod h2;
 mod host;
 mod idle;
@@ -57,6 +61,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use self::body::H1Done;
 use self::error::Kind;
+use self::h1::H1;
 use self::host::{Host, Last};
 use self::reaper::Kept;
 use crate::client::Connector;
@@ -116,7 +121,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// A new connection.
 enum Conn<B> {
-    H1(http1::SendRequest<B>),
+    H1(H1<B>),
     H2(http2::SendRequest<B>),
 }
 
@@ -236,16 +241,16 @@ where
         // The absolute URI, kept while the request carries the origin form.
         let mut absolute: Option<Uri> = None;
         loop {
-            let (mut sender, reused, home) = match self.take_idle(&host, shard) {
-                Some((mut sender, home)) => {
-                    if sender.ready().await.is_err() {
+            let (mut conn, reused, home) = match self.take_idle(&host, shard) {
+                Some((mut conn, home)) => {
+                    if !conn.ready().await {
                         continue;
                     }
-                    (sender, true, home)
+                    (conn, true, home)
                 }
                 None => match Box::pin(self.connect_or_returned(&host, shard)).await? {
                     None => continue,
-                    Some(Conn::H1(sender)) => (sender, false, shard),
+                    Some(Conn::H1(conn)) => (conn, false, shard),
                     Some(Conn::H2(sender)) => {
                         if let Some(uri) = absolute.take() {
                             *req.uri_mut() = uri;
@@ -257,13 +262,13 @@ where
             if absolute.is_none() {
                 absolute = Some(to_origin_form(&mut req, host.host_header.as_ref()));
             }
-            match sender.try_send_request(req).await {
+            match conn.send(req).await {
                 Ok(res) => {
                     let done = H1Done {
                         pool: self,
                         host,
                         home,
-                        sender,
+                        conn,
                         slot,
                     };
                     return Ok(res.map(|body| Body::new(body, Box::new(done))));
@@ -288,40 +293,41 @@ where
     /// is taken some connection of the host is idle (or closing, and its permit comes
     /// back in a moment): borrowing it, rather than closing it to open one here, keeps
     /// the host's connections open and their count at the cap. The connection goes
-    /// back to its own shard, whose thread runs it.
-    fn take_idle(&self, host: &Host<B>, shard: usize) -> Option<(http1::SendRequest<B>, usize)> {
-        if let Some(sender) = lock(&host.local(shard).idle).take() {
-            return Some((sender, shard));
+    /// back to its own shard.
+    fn take_idle(&self, host: &Host<B>, shard: usize) -> Option<(H1<B>, usize)> {
+        if let Some(conn) = lock(&host.local(shard).idle).take() {
+            return Some((conn, shard));
         }
         if self.shards.len() == 1 || !self.limit.host_full(&host.key) {
             return None;
         }
         host.others(shard).find_map(|(other, local)| {
-            let sender = lock(&local.idle).take()?;
+            let conn = lock(&local.idle).take()?;
             tracing::trace!(host = %host.key, "per-host cap reached; borrowing another worker's idle connection");
-            Some((sender, other))
+            Some((conn, other))
         })
     }
 
     /// Puts an HTTP/1 connection whose response has ended back in its shard's idle list.
-    fn put(self: &Arc<Self>, host: &Arc<Host<B>>, shard: usize, sender: http1::SendRequest<B>) {
-        if sender.is_closed() {
+    fn put(self: &Arc<Self>, host: &Arc<Host<B>>, shard: usize, conn: H1<B>) {
+        if conn.is_closed() {
             return;
         }
+        conn.park();
         let local = host.local(shard);
         let wanted_here = local.connecting.load(Ordering::Relaxed) > 0;
         if !wanted_here && host.waiting.load(Ordering::Relaxed) == 0 && self.limit.global_wanted() {
             // A connect to another host waits for a global permit, and no request of
-            // this host waits for this connection: closing it (dropping its sender)
-            // gives the other host a permit.
-            tracing::trace!(host = %host.key, "closing a finished connection for a waiting connect");
+            // this host waits for this connection: closing it (dropping it) gives the
+            // other host a permit.
             return;
         }
         // `shard` is the connection's own, which may not be this thread's when the
-        // connection was borrowed: it goes back where its hyper task runs (and the
-        // shard's reaper, if it must start, starts here; it runs on any thread).
+        // connection was borrowed: it goes back to its own shard, so that each shard
+        // keeps the connections it opened (and the shard's reaper, if it must start,
+        // starts here; it runs on any thread).
         let tick = self.shards[shard].ticks.load(Ordering::Relaxed);
-        let newly_kept = lock(&local.idle).put(sender, tick, self.per_host);
+        let newly_kept = lock(&local.idle).put(conn, tick, self.per_host);
         if wanted_here {
             local.returned.notify_one();
         }
