@@ -71,6 +71,17 @@
 //! idle. A request that a pooled connection refuses unsent, because the server had
 //! just closed it, is sent again on another connection.
 //!
+//! An HTTP/1 connection has no task of its own: the task of the request that holds it
+//! drives it, writing the request and reading the response head and body in its own
+//! polls, so a proxied exchange is done by one task, with no hand-off between tasks
+//! (as Pingora runs the upstream I/O in the downstream connection's task). Whoever
+//! drops a connection (a cancelled request, a body dropped before its end, the
+//! reaper) closes its socket, and frees its permits, in that call. A connection the
+//! server closes while it is idle is noticed when a request takes it (it is then
+//! skipped, and the request sent on another) or at the reaper's next tick, whichever
+//! comes first; until then it counts against the caps, like any idle connection, and
+//! is closed first when a connect needs its permit.
+//!
 //! Unlike hyper-util's pooled client, a request never starts a connect it then leaves
 //! to finish in the background, so no connect waits for a permit its own host's
 //! requests hold; and the hot path neither hashes the pool key nor spawns a task.

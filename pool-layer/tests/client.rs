@@ -325,7 +325,8 @@ async fn wait_until(
     client: &Client<Body>,
     mut pred: impl FnMut(&pool_layer::PoolMetrics) -> bool,
 ) -> pool_layer::PoolMetrics {
-    // The server sees a close a moment before hyper's connection task drops the IO.
+    // Metrics move as connections close: the reaper's tick, or an HTTP/2 connection's
+    // task ending, comes a moment after the event that causes it.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let metrics = client.metrics();
