@@ -731,6 +731,48 @@ async fn a_pooled_connection_the_server_closed_is_not_a_failed_request() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_connection_the_server_closes_gives_its_permits_back_at_once() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // One keep-alive answer, then the socket is held open until the test says, and
+    // closed without a word: the client learns it only from the socket, while the
+    // connection sits idle in the pool with no request to notice.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (close, close_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let Ok((mut socket, _)) = listener.accept().await else {
+            return;
+        };
+        let mut head = Vec::new();
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let mut chunk = [0u8; 1024];
+            match socket.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => head.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let _ = socket
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            .await;
+        let _ = close_rx.await;
+    });
+    // The reaper's tick (a quarter of the idle timeout) is far beyond the test.
+    let client: Client<Body> = Client::builder()
+        .idle_timeout(Duration::from_secs(600))
+        .build();
+    let url = format!("http://{addr}/");
+    assert_eq!(get(&client, &url).await, Ok("ok".into()));
+    assert_eq!(client.metrics().connections.open_connections, 1, "pooled");
+
+    let _ = close.send(());
+    // The socket's end wakes the shard's reaper, which drives its idle connections.
+    let metrics = wait_until(&client, |m| m.connections.open_connections == 0).await;
+    assert_eq!(metrics.connections.connects, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_are_reused_and_a_body_dropped_unread_closes_its_connection() {
     let server = RawServer::start("a body the caller never reads", None).await;
     let client: Client<Body> = Client::builder().build();
@@ -750,7 +792,9 @@ async fn connections_are_reused_and_a_body_dropped_unread_closes_its_connection(
     // read as the next response), so it is closed and its permit released.
     let res = client.request(get_request(&url)).await.expect("response");
     drop(res);
-    wait_until(&client, |m| m.connections.open_connections == 0).await;
+    // In that call: the request's task drove the connection, and dropping it closed
+    // the socket and released its permits (no connection task left to do it later).
+    assert_eq!(client.metrics().connections.open_connections, 0);
     assert_eq!(
         get(&client, &url).await,
         Ok("a body the caller never reads".into())

@@ -237,14 +237,26 @@ impl<B> H1<B> {
             .map(Option::flatten)
     }
 
-    /// Drives an idle connection once without a task to wake: a connection the
-    /// server has closed meanwhile sees its end of stream and is closed.
-    pub(super) fn poll_idle(&mut self) {
-        self.link.poll_conn(&mut Context::from_waker(Waker::noop()));
+    /// Leaves the connection idle: what it sees from now on (its socket readable: the
+    /// server closed it, mostly) wakes `idle` (its shard's idle watch), not the task
+    /// that last used it. (Its socket is watched with the connection's own waker since
+    /// the last poll, which read until the socket had nothing more.)
+    pub(super) fn park(&self, idle: &Waker) {
+        self.link.wake.task.register(idle);
     }
 
-    /// Leaves the connection idle: nothing it sees wakes the task that last used it.
-    pub(super) fn park(&self) {
+    /// Drives an idle connection once: one the server closed sees its end and is
+    /// closed; one still open watches its socket again, waking `idle` (see
+    /// [`park`](Self::park)).
+    pub(super) fn poll_idle(&mut self, idle: &Waker) {
+        self.park(idle);
+        let waker = self.link.waker.clone();
+        self.link.poll_conn(&mut Context::from_waker(&waker));
+    }
+
+    /// Takes the connection out of the idle list: nothing wakes anyone until a task
+    /// drives it.
+    pub(super) fn unpark(&self) {
         self.link.wake.task.take();
     }
 

@@ -1,6 +1,8 @@
 //! One shard's idle connections to one host: the HTTP/1 list (most recently used
 //! last) and the shared HTTP/2 connection, under one lock.
 
+use std::task::Waker;
+
 use hyper::client::conn::http2;
 
 use super::h1::H1;
@@ -33,6 +35,7 @@ impl<B> Idle<B> {
     pub(super) fn take(&mut self) -> Option<H1<B>> {
         while let Some((conn, _)) = self.h1.pop() {
             if !conn.is_closed() {
+                conn.unpark();
                 return Some(conn);
             }
         }
@@ -65,13 +68,22 @@ impl<B> Idle<B> {
     }
 
     /// Drops the HTTP/1 connections closed or idle since before `tick` minus the idle
-    /// timeout; returns how many. Each is polled first, so that one the server has
-    /// closed is found closed (no task polls an idle connection).
+    /// timeout; returns how many.
     pub(super) fn expire(&mut self, tick: u64) -> usize {
         let before = self.h1.len();
-        self.h1.retain_mut(|(conn, at)| {
-            conn.poll_idle();
+        self.h1.retain(|(conn, at)| {
             !conn.is_closed() && tick.saturating_sub(*at) < EXPIRED_AFTER_TICKS
+        });
+        before - self.h1.len()
+    }
+
+    /// Drives each idle HTTP/1 connection once (see [`H1::poll_idle`]) and drops those
+    /// found closed; returns how many.
+    pub(super) fn sweep(&mut self, idle: &Waker) -> usize {
+        let before = self.h1.len();
+        self.h1.retain_mut(|(conn, _)| {
+            conn.poll_idle(idle);
+            !conn.is_closed()
         });
         before - self.h1.len()
     }

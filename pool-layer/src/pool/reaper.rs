@@ -1,10 +1,15 @@
 //! The reaper of a shard: a task on the shard's thread that, every quarter of the idle
 //! timeout, closes the shard's connections idle for longer than the idle timeout and
-//! forgets hosts left with none. It runs only while the shard keeps a connection.
+//! forgets hosts left with none; and that, when an idle HTTP/1 connection sees
+//! something ([`IdleWatch`]), drives the shard's idle connections, closing those the
+//! server closed. It runs only while the shard keeps a connection.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
+use std::task::Wake;
 use std::time::Duration;
+
+use tokio::sync::Notify;
 
 use super::host::Host;
 use super::idle::Idle;
@@ -50,6 +55,22 @@ impl<B: Send + 'static> Pool<B> {
     }
 }
 
+/// What an idle HTTP/1 connection wakes when it sees something: its shard's reaper.
+#[derive(Default)]
+pub(super) struct IdleWatch {
+    notify: Notify,
+}
+
+impl Wake for IdleWatch {
+    fn wake(self: Arc<Self>) {
+        self.notify.notify_one();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.notify.notify_one();
+    }
+}
+
 /// Marks the reaper stopped if its task is dropped (its runtime shut down), so
 /// another can start.
 struct Running<B>(Option<(Weak<Pool<B>>, usize)>);
@@ -77,13 +98,28 @@ async fn reap<B>(pool: Weak<Pool<B>>, shard: usize, every: Duration) {
     let mut running = Running(Some((pool.clone(), shard)));
     let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let Some(watch) = pool.upgrade().map(|pool| pool.shards[shard].idle.clone()) else {
+        running.0 = None;
+        return;
+    };
     loop {
-        interval.tick().await;
+        let ticked = {
+            let tick = std::pin::pin!(interval.tick());
+            let seen = std::pin::pin!(watch.notify.notified());
+            matches!(
+                futures_util::future::select(tick, seen).await,
+                futures_util::future::Either::Left(_)
+            )
+        };
         let Some(pool) = pool.upgrade() else {
             running.0 = None;
             return;
         };
         let state = &pool.shards[shard];
+        if !ticked {
+            sweep(&pool, shard);
+            continue;
+        }
         let tick = state.ticks.fetch_add(1, Ordering::Relaxed) + 1;
         let hosts = std::mem::take(&mut lock(&state.kept).hosts);
         let mut still = Vec::with_capacity(hosts.len());
@@ -91,7 +127,8 @@ async fn reap<B>(pool: Weak<Pool<B>>, shard: usize, every: Duration) {
         for host in hosts {
             let local = host.local(shard);
             let mut idle = lock(&local.idle);
-            let mut dropped = idle.expire(tick);
+            // Driven once, in case a close went unseen (a socket not watched).
+            let mut dropped = idle.sweep(&state.idle_waker) + idle.expire(tick);
             let unused = local.h2_active.load(Ordering::Relaxed) == 0
                 && Idle::<B>::h2_expired(tick, local.h2_used.load(Ordering::Relaxed));
             if idle.h2.as_ref().is_some_and(|h2| h2.is_closed() || unused) {
@@ -117,6 +154,18 @@ async fn reap<B>(pool: Weak<Pool<B>>, shard: usize, every: Duration) {
             stopped(&pool, shard, &mut kept);
             running.0 = None;
             return;
+        }
+    }
+}
+
+/// Drives the shard's idle HTTP/1 connections once, dropping those found closed.
+fn sweep<B>(pool: &Pool<B>, shard: usize) {
+    let state = &pool.shards[shard];
+    let hosts = lock(&state.kept).hosts.clone();
+    for host in hosts {
+        let closed = lock(&host.local(shard).idle).sweep(&state.idle_waker);
+        if closed > 0 {
+            tracing::debug!(host = %host.key, count = closed, "closed idle connections the server closed");
         }
     }
 }
