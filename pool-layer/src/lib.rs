@@ -76,11 +76,10 @@
 //! polls, so a proxied exchange is done by one task, with no hand-off between tasks
 //! (as Pingora runs the upstream I/O in the downstream connection's task). Whoever
 //! drops a connection (a cancelled request, a body dropped before its end, the
-//! reaper) closes its socket, and frees its permits, in that call. A connection the
-//! server closes while it is idle is noticed when a request takes it (it is then
-//! skipped, and the request sent on another) or at the reaper's next tick, whichever
-//! comes first; until then it counts against the caps, like any idle connection, and
-//! is closed first when a connect needs its permit.
+//! reaper) closes its socket, and frees its permits, in that call. An idle connection
+//! is polled by nobody, but its socket stays watched: when the server closes it, the
+//! shard's reaper is woken, drives the shard's idle connections and closes those found
+//! closed, so their permits come back at once.
 //!
 //! Unlike hyper-util's pooled client, a request never starts a connect it then leaves
 //! to finish in the background, so no connect waits for a permit its own host's
