@@ -161,8 +161,15 @@ where
     }
 }
 
-/// The error event that ends a stream cut at the drain deadline.
+/// The error event that ends a stream cut at the drain deadline, made once per
+/// process for each format (every stream holds one, and most never use it).
 fn cut_event(anthropic: bool) -> Bytes {
+    static EVENTS: std::sync::OnceLock<[Bytes; 2]> = std::sync::OnceLock::new();
+    EVENTS.get_or_init(|| [make_cut_event(false), make_cut_event(true)])[usize::from(anthropic)]
+        .clone()
+}
+
+fn make_cut_event(anthropic: bool) -> Bytes {
     let err = ProviderError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "the gateway is shutting down: this stream was cut at its drain deadline",
