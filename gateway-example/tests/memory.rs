@@ -82,10 +82,11 @@ async fn the_body_limit_holds_before_buffering_with_the_cache_on() {
     let res = tokio::time::timeout(Duration::from_secs(10), client.request(req))
         .await
         .unwrap();
-    // The gateway answers 413 and closes with the rest of the upload unread, so the
-    // kernel resets the connection; a client still sending may see the reset before it
-    // reads the 413 (no lingering close yet). Either way nothing was buffered past the
-    // limit, which is what this test is about.
+    // The gateway answers 413 and lingers before closing, reading and discarding at
+    // most `LINGER_BYTES` (8 MiB) for at most `LINGER_TIME`; this client sends 40 MiB,
+    // so the close still leaves bytes unread, the kernel resets the connection, and a
+    // client still sending may see the reset before it reads the 413. Either way
+    // nothing was buffered past the limit, which is what this test is about.
     match res {
         Ok(res) => assert_eq!(res.status(), 413),
         Err(err) => {
