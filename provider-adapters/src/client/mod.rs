@@ -1,9 +1,7 @@
 //! [`ProviderClient`]: one deployment's adapter over the shared client.
 
 use std::fmt;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,7 +12,6 @@ use limits_layer::callbacks::FinishReasons;
 use tokio::time::Instant;
 
 use crate::aws::{sign_request, CredentialCache};
-use crate::body::ReadError;
 use crate::capability::DroppedParams;
 use crate::google::TokenCache;
 use crate::ibm::IamTokenCache;
@@ -22,74 +19,13 @@ use crate::plan::{self, Plan, Reply};
 use crate::providers::{parse_object, Operation};
 use crate::request::{peek, Peek};
 use crate::stream::{ChatStream, ClientFormat, Timeouts};
-use crate::{BoxError, Endpoint, Provider, ProviderError};
+use crate::{Endpoint, Provider, ProviderError};
 
-/// The body of every response a [`ProviderClient`] returns: a whole JSON answer, held
-/// as one chunk, or a stream of events in the client's format.
-pub struct ResponseBody {
-    kind: Kind,
-}
+mod answer;
+mod body;
 
-enum Kind {
-    Whole(Option<Bytes>),
-    Stream(Pin<Box<ChatStream<pool_layer::Body>>>),
-}
-
-impl ResponseBody {
-    fn whole(bytes: Bytes) -> Self {
-        Self {
-            kind: Kind::Whole((!bytes.is_empty()).then_some(bytes)),
-        }
-    }
-
-    fn stream(stream: ChatStream<pool_layer::Body>) -> Self {
-        Self {
-            kind: Kind::Stream(Box::pin(stream)),
-        }
-    }
-}
-
-impl http_body::Body for ResponseBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
-        match &mut self.get_mut().kind {
-            Kind::Whole(bytes) => Poll::Ready(bytes.take().map(|b| Ok(http_body::Frame::data(b)))),
-            Kind::Stream(stream) => stream.as_mut().poll_frame(cx),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match &self.kind {
-            Kind::Whole(bytes) => bytes.is_none(),
-            Kind::Stream(stream) => stream.is_end_stream(),
-        }
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        match &self.kind {
-            Kind::Whole(bytes) => {
-                http_body::SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
-            }
-            Kind::Stream(stream) => stream.size_hint(),
-        }
-    }
-}
-
-impl fmt::Debug for ResponseBody {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match &self.kind {
-            Kind::Whole(_) => "whole",
-            Kind::Stream(_) => "stream",
-        };
-        f.debug_struct("ResponseBody").field("kind", &kind).finish()
-    }
-}
-
+use self::answer::{json_response, passed_back, read_bounded, transport_error, with_usage};
+pub use self::body::ResponseBody;
 /// The shared HTTP client adapters send through.
 pub type HttpClient = pool_layer::Client<Full<Bytes>>;
 
@@ -439,30 +375,6 @@ impl ProviderClient {
 /// The request id header: the caller's (in `client_headers`) is sent upstream as it is.
 const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
 
-/// The provider's headers a client gets back: its rate-limit headers as they are
-/// (`x-ratelimit-*`, `anthropic-ratelimit-*`), its request id as
-/// `llm_provider-x-request-id` / `llm_provider-request-id` (LiteLLM's names; the
-/// response's own `x-request-id` is the gateway's). Allocates nothing when there are
-/// none.
-fn passed_back(from: &http::HeaderMap) -> http::HeaderMap {
-    const PROVIDER_X_REQUEST_ID: http::HeaderName =
-        http::HeaderName::from_static("llm_provider-x-request-id");
-    const PROVIDER_REQUEST_ID: http::HeaderName =
-        http::HeaderName::from_static("llm_provider-request-id");
-    let mut out = http::HeaderMap::new();
-    for (name, value) in from {
-        let text = name.as_str();
-        if text.starts_with("x-ratelimit-") || text.starts_with("anthropic-ratelimit-") {
-            out.append(name.clone(), value.clone());
-        } else if text == "x-request-id" {
-            out.insert(PROVIDER_X_REQUEST_ID, value.clone());
-        } else if text == "request-id" {
-            out.insert(PROVIDER_REQUEST_ID, value.clone());
-        }
-    }
-    out
-}
-
 impl ProviderClient {
     /// Adds what is worked out per request: a service account's token (Vertex AI), or
     /// a SigV4 signature over every header and `body` (Bedrock). Returns whether the
@@ -530,96 +442,6 @@ fn first_token(ep: &Endpoint) -> Duration {
     ep.first_token_timeout.unwrap_or(ep.timeout)
 }
 
-/// `res` with `usage` and `reasons` as its extensions, for the request's event.
-fn with_usage(
-    mut res: Response<ResponseBody>,
-    usage: Option<crate::model::Usage>,
-    reasons: FinishReasons,
-) -> Response<ResponseBody> {
-    if let Some(usage) = usage {
-        res.extensions_mut()
-            .insert(limits_layer::callbacks::Usage::from(usage));
-    }
-    if !reasons.is_empty() {
-        res.extensions_mut().insert(reasons);
-    }
-    res
-}
-
-/// A 200 JSON response of `bytes`, built in the upstream response's parts (its header
-/// map's storage is reused; none of its headers, status or extensions are kept).
-fn json_response(mut parts: http::response::Parts, bytes: Bytes) -> Response<ResponseBody> {
-    let body = ResponseBody::whole(bytes);
-    parts.status = http::StatusCode::OK;
-    parts.version = http::Version::HTTP_11;
-    parts.headers.clear();
-    parts.extensions.clear();
-    parts
-        .headers
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    Response::from_parts(parts, body)
-}
-
-/// Reads a whole upstream body, at most `max` bytes, by `deadline`.
-async fn read_bounded(
-    body: pool_layer::Body,
-    max: usize,
-    deadline: Instant,
-) -> Result<Bytes, ProviderError> {
-    match tokio::time::timeout_at(deadline, crate::body::read_limited(body, max)).await {
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(ReadError::TooLarge { .. })) => Err(ProviderError::bad_gateway(format!(
-            "upstream response larger than {max} bytes"
-        ))),
-        Ok(Err(ReadError::Body(err))) => Err(ProviderError::bad_gateway(format!(
-            "upstream response broke: {err}"
-        ))),
-        Err(_) => Err(ProviderError::timeout(
-            "upstream response did not finish within the request timeout",
-        )),
-    }
-}
-
-/// A 429 / 503 for the gateway queue's rejections; else a 502 (504 for connect
-/// timeouts) describing a transport failure without the URL's secrets: the host label
-/// and the error chain.
-fn transport_error(err: pool_layer::ClientError, ep: &Endpoint) -> ProviderError {
-    // No connection slot: the queue is full, or the wait was too long (the pool's
-    // errors carry the shared queue's rejections as their source).
-    if let Some(rejection) = limits_layer::http::rejection(&err) {
-        return ProviderError::queue_rejection(rejection);
-    }
-    let mut chain = Vec::new();
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
-    while let Some(e) = source {
-        chain.push(e.to_string());
-        source = e.source();
-    }
-    let text = chain.join(": ");
-    let label = ep.client_key().label();
-    if err.is_timeout() || chain_has_timeout(&err) {
-        ProviderError::timeout(format!("could not connect to {label}: {text}")).with_source(err)
-    } else {
-        ProviderError::unreachable(format!("could not reach {label}: {text}"), err)
-    }
-}
-
-/// Whether a cause along `err`'s source chain is a timeout by type: the OS's
-/// (`ETIMEDOUT` from a connector) or a tokio timer's. Never decided by message text.
-fn chain_has_timeout(err: &(dyn std::error::Error + 'static)) -> bool {
-    let mut source = Some(err);
-    while let Some(e) = source {
-        let io_timeout = e
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut);
-        if io_timeout || e.is::<tokio::time::error::Elapsed>() {
-            return true;
-        }
-        source = e.source();
-    }
-    false
-}
-
 impl fmt::Debug for ProviderClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProviderClient")
@@ -631,56 +453,6 @@ impl fmt::Debug for ProviderClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Another layer's error whose cause is `0`.
-    #[derive(Debug)]
-    struct Wrapped(Box<dyn std::error::Error + Send + Sync>);
-
-    impl fmt::Display for Wrapped {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("connect failed")
-        }
-    }
-
-    impl std::error::Error for Wrapped {
-        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-            Some(&*self.0)
-        }
-    }
-
-    #[test]
-    fn a_timeout_is_found_by_type_along_the_chain_and_not_by_text() {
-        let os = Wrapped(Box::new(std::io::Error::from(std::io::ErrorKind::TimedOut)));
-        assert!(chain_has_timeout(&os));
-        let refused = Wrapped(Box::new(std::io::Error::new(
-            std::io::ErrorKind::ConnectionRefused,
-            "timed out (only in the text)",
-        )));
-        assert!(!chain_has_timeout(&refused));
-    }
-
-    #[tokio::test]
-    async fn a_whole_body_is_one_frame_of_known_size() {
-        use http_body::Body as _;
-        use http_body_util::BodyExt;
-        let body = ResponseBody::whole(Bytes::from_static(b"{\"a\":1}"));
-        assert_eq!(body.size_hint().exact(), Some(7));
-        assert!(!body.is_end_stream());
-        let mut body = std::pin::pin!(body);
-        let frame = body
-            .frame()
-            .await
-            .and_then(|f| f.ok())
-            .and_then(|f| f.into_data().ok());
-        assert_eq!(frame.as_deref(), Some(&b"{\"a\":1}"[..]));
-        assert!(body.is_end_stream());
-        assert!(body.frame().await.is_none());
-
-        let empty = ResponseBody::whole(Bytes::new());
-        assert!(empty.is_end_stream());
-        assert_eq!(empty.size_hint().exact(), Some(0));
-        assert_eq!(format!("{empty:?}"), "ResponseBody { kind: \"whole\" }");
-    }
 
     #[test]
     fn the_host_header_names_the_port_only_when_it_is_not_the_default() {
