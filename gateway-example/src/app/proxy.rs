@@ -9,7 +9,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use cache_layer::client::NewService;
 use http::StatusCode;
-use limits_layer::callbacks::{ModelName, UpstreamInfo};
+use limits_layer::callbacks::{ModelName, ResponseFacts, UpstreamInfo};
 use provider_adapters::body::ReadError;
 use provider_adapters::{Api, ProviderError};
 use tokio::time::Instant;
@@ -113,12 +113,11 @@ pub(super) async fn proxy(
                     routed.deployment.as_deref(),
                 ),
             }
-            parts.extensions.insert(ModelName(model));
-            parts.extensions.insert(UpstreamTime(routed.upstream));
+            let facts = ResponseFacts::of(&mut parts.extensions);
+            facts.model = Some(ModelName(model));
+            facts.upstream_latency = Some(UpstreamTime(routed.upstream));
+            facts.upstream = info;
             parts.extensions.insert(limits);
-            if let Some(info) = info {
-                parts.extensions.insert(info);
-            }
             // The deployment counts as busy until the response body ends.
             http::Response::from_parts(
                 parts,
@@ -133,11 +132,10 @@ pub(super) async fn proxy(
             log_failure(&model, &err);
             let mut res = answer(error_response(&err));
             crate::router::name_answer(res.headers_mut(), &model, routed.deployment.as_deref());
-            res.extensions_mut().insert(ModelName(model));
-            res.extensions_mut().insert(UpstreamTime(routed.upstream));
-            if let Some(info) = info {
-                res.extensions_mut().insert(info);
-            }
+            let facts = ResponseFacts::of(res.extensions_mut());
+            facts.model = Some(ModelName(model));
+            facts.upstream_latency = Some(UpstreamTime(routed.upstream));
+            facts.upstream = info;
             res
         }
     }

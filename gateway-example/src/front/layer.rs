@@ -22,8 +22,9 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::ids::{millis, RequestIds};
-use super::{UpstreamTime, X_OVERHEAD, X_REQUEST_ID};
+use super::{X_OVERHEAD, X_REQUEST_ID};
 use crate::shape::ErrorShape;
+use limits_layer::callbacks::ResponseFacts;
 
 /// The outermost layer: gives each request an id (kept if the client sent one) and
 /// echoes it on the response, turns error responses that are not JSON (from the body
@@ -196,10 +197,8 @@ where
         {
             res = json_error(res, *this.shape);
         }
-        let upstream = res
-            .extensions()
-            .get::<UpstreamTime>()
-            .map_or(Duration::ZERO, |t| t.0);
+        let upstream =
+            ResponseFacts::upstream_latency(res.extensions()).map_or(Duration::ZERO, |t| t.0);
         let elapsed = this.start.elapsed();
         let id = this.id.take();
         log(status, id.as_ref(), elapsed, this.seen.take().as_deref());

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use limits_layer::callbacks::{Usage, UsageCell};
+use limits_layer::callbacks::{ResponseFacts, Usage, UsageCell};
 use limits_layer::rate::{Store, Ticket};
 
 /// One request's reservation in a deployment's `tpm` window (taken from `max_tokens`
@@ -78,7 +78,7 @@ pub(crate) fn settle(
     extensions: &http::Extensions,
 ) -> Option<Reservation> {
     reservation.settle(
-        extensions.get::<Usage>().copied(),
-        extensions.get::<UsageCell>().cloned(),
+        ResponseFacts::usage(extensions),
+        ResponseFacts::usage_cell(extensions),
     )
 }

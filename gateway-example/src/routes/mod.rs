@@ -15,7 +15,9 @@ use bytes::Bytes;
 use cache_layer::client::NewService;
 use http::{HeaderValue, StatusCode};
 use limits_layer::admission::AdmissionLayer;
-use limits_layer::callbacks::{FinishReason, FinishReasons, ModelName, UpstreamInfo, Usage};
+use limits_layer::callbacks::{
+    FinishReason, FinishReasons, ModelName, ResponseFacts, UpstreamInfo,
+};
 use limits_layer::events::{EventBody, EventLayer};
 use provider_adapters::body::ReadError;
 use provider_adapters::responses::native::{self, Native};
@@ -151,12 +153,9 @@ async fn handle(state: Arc<AppState>, extra: Extra, worker: usize, req: Request)
         Err((err, model, info)) => {
             crate::app::proxy::log_failure(model.as_deref().unwrap_or(""), &err);
             let mut res = extra.shape().response(&err);
-            if let Some(model) = model {
-                res.extensions_mut().insert(ModelName(model));
-            }
-            if let Some(info) = info {
-                res.extensions_mut().insert(info);
-            }
+            let facts = ResponseFacts::of(res.extensions_mut());
+            facts.model = model.map(ModelName);
+            facts.upstream = info;
             res
         }
     }
@@ -213,11 +212,10 @@ async fn send(
                 .reservation
                 .and_then(|r| crate::router::settle(r, &parts.extensions));
             crate::router::name_answer(&mut parts.headers, &model, deployment);
-            parts.extensions.insert(ModelName(model));
-            parts.extensions.insert(UpstreamTime(started.elapsed()));
-            if let Some(info) = info {
-                parts.extensions.insert(info);
-            }
+            let facts = ResponseFacts::of(&mut parts.extensions);
+            facts.model = Some(ModelName(model));
+            facts.upstream_latency = Some(UpstreamTime(started.elapsed()));
+            facts.upstream = info;
             let body = Body::new(BusyBody {
                 inner: body,
                 _busy: busy,
@@ -295,12 +293,12 @@ async fn translated_responses(
         let (mut parts, body) = res.into_parts();
         let stream = ResponsesStream::new(body, &echo);
         // The Responses status the client reads, in place of the chat stream's reason.
-        parts.extensions.insert(stream.finish_cell());
+        ResponseFacts::of(&mut parts.extensions).finish_cell = Some(stream.finish_cell());
         return Ok(Response::from_parts(parts, Body::new(stream)));
     }
     let max = client.endpoint().max_response_bytes;
     // The chat answer's usage is the Responses answer's.
-    let usage = res.extensions().get::<Usage>().copied();
+    let usage = ResponseFacts::usage(res.extensions());
     let bytes = provider_adapters::body::read_limited(res.into_body(), max)
         .await
         .map_err(|_| ProviderError::bad_gateway("the upstream answer could not be read"))?;
@@ -311,11 +309,9 @@ async fn translated_responses(
         .as_ref()
         .map_or(out.status, |d| d.reason);
     let mut res = axum::Json(out).into_response();
-    if let Some(usage) = usage {
-        res.extensions_mut().insert(usage);
-    }
-    res.extensions_mut()
-        .insert(FinishReasons::one(FinishReason::from_static(reason)));
+    let facts = ResponseFacts::of(res.extensions_mut());
+    facts.usage = usage;
+    facts.finish_reasons = Some(FinishReasons::one(FinishReason::from_static(reason)));
     Ok(res)
 }
 

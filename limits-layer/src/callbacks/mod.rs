@@ -43,12 +43,14 @@
 //! ```
 
 mod event;
+mod facts;
 mod finish;
 mod registry;
 
 pub use self::event::{
     Event, ModelName, Outcome, OutcomeCell, Route, UpstreamInfo, UpstreamLatency, Usage, UsageCell,
 };
+pub use self::facts::ResponseFacts;
 pub use self::finish::{FinishReason, FinishReasons, FinishReasonsCell};
 pub use self::registry::{
     callback_fn, Callback, CallbackMetrics, FnCallback, RegisterError, Registry, RegistryConfig,

@@ -12,8 +12,7 @@ use tower_service::Service;
 
 use super::body::{EventBody, Pending, Timing};
 use crate::callbacks::{
-    Event, FinishReasons, FinishReasonsCell, ModelName, Outcome, OutcomeCell, Registry, Route,
-    UpstreamInfo, UpstreamLatency, Usage, UsageCell,
+    Event, ModelName, Outcome, Registry, ResponseFacts, Route, UpstreamInfo, Usage,
 };
 
 /// The request id header, as a name made once: looking a `&str` up parses it anew.
@@ -183,20 +182,22 @@ where
                 let pending = record.map(|mut record| {
                     // The model may be known only once the request body was read: a
                     // handler can name it on the response instead.
-                    if let Some(model) = res.extensions().get::<ModelName>() {
-                        record.model = Some(model.0.clone());
+                    let ext = res.extensions();
+                    if let Some(model) = ResponseFacts::model(ext) {
+                        record.model = Some(model.0);
                     }
-                    record.upstream = res.extensions().get::<UpstreamInfo>().cloned();
+                    record.upstream = ResponseFacts::upstream(ext);
                     record
                 });
                 let pending = pending.map(|record| Pending {
                     status: res.status().as_u16(),
-                    usage: res.extensions().get::<Usage>().copied(),
-                    usage_cell: res.extensions().get::<UsageCell>().cloned(),
-                    outcome_cell: res.extensions().get::<OutcomeCell>().cloned(),
-                    finish: res.extensions().get::<FinishReasons>().cloned(),
-                    finish_cell: res.extensions().get::<FinishReasonsCell>().cloned(),
-                    upstream_latency: res.extensions().get::<UpstreamLatency>().map(|u| u.0),
+                    usage: ResponseFacts::usage(res.extensions()),
+                    usage_cell: ResponseFacts::usage_cell(res.extensions()),
+                    outcome_cell: ResponseFacts::outcome_cell(res.extensions()),
+                    finish: ResponseFacts::finish_reasons(res.extensions()),
+                    finish_cell: ResponseFacts::finish_cell(res.extensions()),
+                    upstream_latency: ResponseFacts::upstream_latency(res.extensions())
+                        .map(|u| u.0),
                     first_byte: None,
                     record,
                 });

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::Response;
-use limits_layer::callbacks::FinishReasons;
+use limits_layer::callbacks::{FinishReasons, ResponseFacts};
 use tokio::time::Instant;
 
 use super::ResponseBody;
@@ -42,12 +42,10 @@ pub(super) fn with_usage(
     usage: Option<crate::model::Usage>,
     reasons: FinishReasons,
 ) -> Response<ResponseBody> {
-    if let Some(usage) = usage {
-        res.extensions_mut()
-            .insert(limits_layer::callbacks::Usage::from(usage));
-    }
-    if !reasons.is_empty() {
-        res.extensions_mut().insert(reasons);
+    if usage.is_some() || !reasons.is_empty() {
+        let facts = ResponseFacts::of(res.extensions_mut());
+        facts.usage = usage.map(limits_layer::callbacks::Usage::from);
+        facts.finish_reasons = (!reasons.is_empty()).then_some(reasons);
     }
     res
 }

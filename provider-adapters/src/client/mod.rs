@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::header::{HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
 use http::{Request, Response};
 use http_body_util::Full;
-use limits_layer::callbacks::FinishReasons;
+use limits_layer::callbacks::{FinishReasons, ResponseFacts};
 use tokio::time::Instant;
 
 use crate::aws::{sign_request, CredentialCache};
@@ -321,9 +321,10 @@ impl ProviderClient {
                 let (outcome, usage) = (body.outcome_cell(), body.usage_cell());
                 let finish = body.finish_cell();
                 let mut out = Response::new(ResponseBody::stream(body));
-                out.extensions_mut().insert(outcome);
-                out.extensions_mut().insert(usage);
-                out.extensions_mut().insert(finish);
+                let facts = ResponseFacts::of(out.extensions_mut());
+                facts.outcome_cell = Some(outcome);
+                facts.usage_cell = Some(usage);
+                facts.finish_cell = Some(finish);
                 let headers = out.headers_mut();
                 headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
                 headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));

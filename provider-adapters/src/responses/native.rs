@@ -15,7 +15,7 @@ use http_body::{Body, Frame};
 use http_body_util::Full;
 use tokio::time::{Instant, Sleep};
 
-use limits_layer::callbacks::{FinishReasonsCell, Outcome, OutcomeCell, UsageCell};
+use limits_layer::callbacks::{FinishReasonsCell, Outcome, OutcomeCell, ResponseFacts, UsageCell};
 
 use super::watch::StreamWatch;
 use crate::body::{read_limited, ReadError};
@@ -198,9 +198,10 @@ async fn answer(
             body.finish.clone(),
         );
         let mut out = http::Response::new(NativeBody::Stream(Box::new(body)));
-        out.extensions_mut().insert(cells.0);
-        out.extensions_mut().insert(cells.1);
-        out.extensions_mut().insert(cells.2);
+        let facts = ResponseFacts::of(out.extensions_mut());
+        facts.outcome_cell = Some(cells.0);
+        facts.usage_cell = Some(cells.1);
+        facts.finish_cell = Some(cells.2);
         out.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
         out.headers_mut()
@@ -236,12 +237,10 @@ async fn answer(
         let mut out = http::Response::new(NativeBody::Whole(Some(bytes)));
         out.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let Some(usage) = usage {
-            out.extensions_mut()
-                .insert(limits_layer::callbacks::Usage::from(usage));
-        }
-        if !reasons.is_empty() {
-            out.extensions_mut().insert(reasons);
+        if usage.is_some() || !reasons.is_empty() {
+            let facts = ResponseFacts::of(out.extensions_mut());
+            facts.usage = usage.map(limits_layer::callbacks::Usage::from);
+            facts.finish_reasons = (!reasons.is_empty()).then_some(reasons);
         }
         out
     };
