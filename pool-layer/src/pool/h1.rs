@@ -16,10 +16,10 @@
 //! stack that finds nothing new; so the connection is polled with a waker of its own
 //! ([`Wake`]) that, while the task is driving the connection, only notes the wake-up
 //! (and the connection is polled again at once), and otherwise (the socket became
-//! readable) wakes the task. While the connection is idle nobody polls it and it wakes
-//! nobody; a request that takes it from the pool polls it first, which notices a
-//! connection the server has closed (hyper reads the end of stream), and the shard's
-//! reaper polls its idle connections on every tick for the same reason.
+//! readable) wakes the task. While the connection is idle nobody polls it, and what
+//! its socket sees (the server closing it, mostly) wakes the shard's reaper, which
+//! drives the idle connections and closes those found closed; a request that takes it
+//! from the pool polls it first too.
 //!
 //! Dropping it drops the socket at once, and with it the connection's permits: a
 //! request cancelled, or a body dropped before its end, releases its connection in
@@ -114,8 +114,13 @@ impl Wake {
 }
 
 impl Link {
-    fn poll_conn(&mut self, cx: &mut Context<'_>) {
-        poll_conn(&mut self.conn, &mut self.ended, cx);
+    /// Polls the connection with its own waker.
+    fn poll_conn(&mut self) {
+        poll_conn(
+            &mut self.conn,
+            &mut self.ended,
+            &mut Context::from_waker(&self.waker),
+        );
     }
 
     /// Polls `step` (something only this connection completes: the response head, a
@@ -139,11 +144,7 @@ impl Link {
         let result = match step(&mut quiet) {
             Poll::Ready(done) => Poll::Ready(Some(done)),
             Poll::Pending => loop {
-                poll_conn(
-                    &mut self.conn,
-                    &mut self.ended,
-                    &mut Context::from_waker(&self.waker),
-                );
+                self.poll_conn();
                 turns += 1;
                 if let Poll::Ready(done) = step(&mut quiet) {
                     break Poll::Ready(Some(done));
@@ -231,10 +232,13 @@ impl<B> H1<B> {
         cx: &mut Context<'_>,
         mut frame: impl FnMut(&mut Context<'_>) -> Poll<Option<F>>,
     ) -> Poll<Option<F>> {
-        // A closed connection ends its body (with an error, if cut short).
-        self.link
-            .drive(cx, |quiet| frame(quiet))
-            .map(Option::flatten)
+        match self.link.drive(cx, &mut frame) {
+            Poll::Ready(Some(done)) => Poll::Ready(done),
+            Poll::Pending => Poll::Pending,
+            // Closed with the frame not there: hyper ends the body as its connection
+            // ends (with an error, if cut short), so this poll finds that end.
+            Poll::Ready(None) => frame(cx),
+        }
     }
 
     /// Leaves the connection idle: what it sees from now on (its socket readable: the
@@ -250,8 +254,7 @@ impl<B> H1<B> {
     /// [`park`](Self::park)).
     pub(super) fn poll_idle(&mut self, idle: &Waker) {
         self.park(idle);
-        let waker = self.link.waker.clone();
-        self.link.poll_conn(&mut Context::from_waker(&waker));
+        self.link.poll_conn();
     }
 
     /// Takes the connection out of the idle list: nothing wakes anyone until a task

@@ -331,6 +331,7 @@ where
             // A connect to another host waits for a global permit, and no request of
             // this host waits for this connection: closing it (dropping it) gives the
             // other host a permit.
+            tracing::trace!(host = %host.key, "closing a finished connection for a waiting connect");
             return;
         }
         // `shard` is the connection's own, which may not be this thread's when the

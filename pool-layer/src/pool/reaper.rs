@@ -63,7 +63,7 @@ pub(super) struct IdleWatch {
 
 impl Wake for IdleWatch {
     fn wake(self: Arc<Self>) {
-        self.notify.notify_one();
+        self.wake_by_ref();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
