@@ -11,21 +11,21 @@ use http_body_util::Full;
 use limits_layer::callbacks::{FinishReasons, ResponseFacts};
 use tokio::time::Instant;
 
-use crate::aws::{sign_request, CredentialCache};
 use crate::capability::DroppedParams;
-use crate::google::TokenCache;
-use crate::ibm::IamTokenCache;
 use crate::plan::{self, Plan, Reply};
-use crate::providers::{parse_object, Operation};
+use crate::providers::parse_object;
 use crate::request::{peek, Peek};
 use crate::stream::{ChatStream, ClientFormat, Timeouts};
-use crate::{Endpoint, Provider, ProviderError};
+use crate::{Endpoint, ProviderError};
 
 mod answer;
 mod body;
+mod prepared;
 
 use self::answer::{json_response, passed_back, read_bounded, transport_error, with_usage};
 pub use self::body::ResponseBody;
+use self::prepared::Prepared;
+pub(crate) use self::prepared::{auth_headers, host_header};
 /// The shared HTTP client adapters send through.
 pub type HttpClient = pool_layer::Client<Full<Bytes>>;
 
@@ -51,105 +51,6 @@ pub struct ProviderClient {
     endpoint: Arc<Endpoint>,
     http: HttpClient,
     prepared: Arc<Prepared>,
-}
-
-/// What every request to the endpoint shares, worked out once per client (the client
-/// cache keeps clients, so this is once per deployment, not per request).
-struct Prepared {
-    headers: Result<http::HeaderMap, ProviderError>,
-    /// AWS keys of a SigV4-signed provider (Bedrock, SageMaker): each request is
-    /// signed as sent.
-    aws: Option<CredentialCache>,
-    /// A service account's token (Vertex AI), added to each request as sent.
-    google: Option<TokenCache>,
-    /// An IBM Cloud API key's IAM token (watsonx.ai), added to each request as sent;
-    /// shared with every deployment of the same key.
-    ibm: Option<Arc<IamTokenCache>>,
-    chat: Result<http::Uri, ProviderError>,
-    chat_stream: Result<http::Uri, ProviderError>,
-    embeddings: Result<http::Uri, ProviderError>,
-}
-
-impl Prepared {
-    fn new(ep: &Endpoint) -> Self {
-        let uri = |op| {
-            ep.url(op)?
-                .parse::<http::Uri>()
-                .map_err(|_| ProviderError::bad_gateway("invalid upstream URL; check `api_base`"))
-        };
-        let chat = uri(Operation::Chat { stream: false });
-        let mut headers = auth_headers(ep);
-        // Every request's fixed headers in one map, cloned per request: a clone copies
-        // them, where inserting them anew would hash each one again.
-        if let Ok(headers) = &mut headers {
-            if !headers.contains_key(CONTENT_TYPE) {
-                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            }
-        }
-        // The Host header, worked out once here rather than by hyper-util per request
-        // (which formats `host:port` anew for every request to a non-default port).
-        if let (Ok(headers), Ok(uri)) = (&mut headers, &chat) {
-            if let Some(host) = host_header(uri) {
-                headers.insert(http::header::HOST, host);
-            }
-        }
-        let aws = match ep.provider {
-            Provider::Bedrock | Provider::SagemakerChat => ep.aws.clone().map(CredentialCache::new),
-            _ => None,
-        };
-        let google = match ep.provider {
-            Provider::VertexAi | Provider::VertexAiAnthropic => {
-                ep.vertex_credentials.clone().map(TokenCache::new)
-            }
-            _ => None,
-        };
-        let ibm = match (&ep.provider, &ep.api_key) {
-            // A static token, if given, is sent as it is (see the adapter's `auth`).
-            (Provider::Watsonx, Some(key))
-                if ep.watsonx.as_ref().is_none_or(|w| w.token.is_none()) =>
-            {
-                let url = ep
-                    .watsonx
-                    .as_ref()
-                    .map_or(crate::ibm::IAM_URL, |w| w.iam_url());
-                Some(IamTokenCache::shared(key.clone(), url))
-            }
-            _ => None,
-        };
-        Self {
-            headers,
-            aws,
-            google,
-            ibm,
-            chat,
-            chat_stream: uri(Operation::Chat { stream: true }),
-            embeddings: uri(Operation::Embeddings),
-        }
-    }
-
-    fn uri(&self, op: Operation) -> Result<http::Uri, ProviderError> {
-        let uri = match op {
-            Operation::Chat { stream: false } => &self.chat,
-            Operation::Chat { stream: true } => &self.chat_stream,
-            Operation::Embeddings => &self.embeddings,
-        };
-        uri.clone()
-    }
-}
-
-/// `host` or `host:port` (port only when it is not the scheme's default), as HTTP/1.1
-/// clients send it.
-pub(crate) fn host_header(uri: &http::Uri) -> Option<HeaderValue> {
-    let host = uri.host()?;
-    let default = match uri.scheme_str() {
-        Some("https") => 443,
-        _ => 80,
-    };
-    let value = match uri.port_u16() {
-        Some(port) if port != default => HeaderValue::try_from(format!("{host}:{port}")),
-        _ => HeaderValue::try_from(host),
-    };
-    value.ok()
 }
 
 impl ProviderClient {
@@ -275,7 +176,12 @@ impl ProviderClient {
             req.headers_mut().insert(X_REQUEST_ID, id.clone());
         }
         // Signed last: the signature covers every header and the body.
-        if !self.authorize(&mut req, signed_body.as_deref()).await? && stream {
+        if !self
+            .prepared
+            .authorize(&self.http, ep, &mut req, signed_body.as_deref())
+            .await?
+            && stream
+        {
             req.headers_mut()
                 .insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
         }
@@ -376,48 +282,6 @@ impl ProviderClient {
 /// The request id header: the caller's (in `client_headers`) is sent upstream as it is.
 const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
 
-impl ProviderClient {
-    /// Adds what is worked out per request: a service account's token (Vertex AI), or
-    /// a SigV4 signature over every header and `body` (Bedrock). Returns whether the
-    /// request was signed (then no header may be added after).
-    async fn authorize(
-        &self,
-        req: &mut Request<Full<Bytes>>,
-        body: Option<&[u8]>,
-    ) -> Result<bool, ProviderError> {
-        if let Some(google) = &self.prepared.google {
-            let label = format!("vertex_ai deployment `{}`", self.endpoint.model);
-            let token = google.get(&self.http, &label).await?;
-            let value = crate::providers::sensitive(&format!("Bearer {}", token.expose()))?;
-            req.headers_mut().insert(http::header::AUTHORIZATION, value);
-        }
-        if let Some(ibm) = &self.prepared.ibm {
-            let label = format!("watsonx deployment `{}`", self.endpoint.model);
-            let token = ibm.get(&self.http, &label).await?;
-            let value = crate::providers::sensitive(&format!("Bearer {}", token.expose()))?;
-            req.headers_mut().insert(http::header::AUTHORIZATION, value);
-        }
-        let (Some(aws), Some(body)) = (&self.prepared.aws, body) else {
-            return Ok(false);
-        };
-        let creds = aws.get(&self.http).await?;
-        let region = aws.auth().region.as_str();
-        let service = match self.endpoint.provider {
-            Provider::SagemakerChat => "sagemaker",
-            _ => "bedrock",
-        };
-        sign_request(
-            req,
-            body,
-            &creds,
-            region,
-            service,
-            std::time::SystemTime::now(),
-        )?;
-        Ok(true)
-    }
-}
-
 /// The client headers some provider documents and gets passed on as they came
 /// (`anthropic-beta`, `OpenAI-Organization`, `OpenAI-Project`): a caller keeps these,
 /// usually none, for [`ProviderClient::send_with_headers`] instead of all its headers.
@@ -432,13 +296,6 @@ pub fn forwarded_headers(from: &http::HeaderMap) -> http::HeaderMap {
     out
 }
 
-/// The headers that authenticate (and version) every request to `ep`.
-pub(crate) fn auth_headers(ep: &Endpoint) -> Result<http::HeaderMap, ProviderError> {
-    let mut map = http::HeaderMap::new();
-    crate::providers::adapter(ep.provider).auth(ep, &mut map)?;
-    Ok(map)
-}
-
 fn first_token(ep: &Endpoint) -> Duration {
     ep.first_token_timeout.unwrap_or(ep.timeout)
 }
@@ -448,32 +305,5 @@ impl fmt::Debug for ProviderClient {
         f.debug_struct("ProviderClient")
             .field("endpoint", &self.endpoint)
             .finish_non_exhaustive()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_host_header_names_the_port_only_when_it_is_not_the_default() {
-        let host = |uri: &str| host_header(&uri.parse().unwrap_or_default());
-        assert_eq!(
-            host("https://api.openai.com/v1/chat/completions"),
-            Some(HeaderValue::from_static("api.openai.com"))
-        );
-        assert_eq!(
-            host("https://api.openai.com:443/v1"),
-            Some(HeaderValue::from_static("api.openai.com"))
-        );
-        assert_eq!(
-            host("http://localhost:11434/api/chat"),
-            Some(HeaderValue::from_static("localhost:11434"))
-        );
-        assert_eq!(
-            host("https://h:80/"),
-            Some(HeaderValue::from_static("h:80"))
-        );
-        assert_eq!(host("/relative"), None);
     }
 }
