@@ -59,63 +59,57 @@ impl ResponseFacts {
         extensions.get()
     }
 
+    /// A fact: `field` of this extension, else the extension of that one fact.
+    fn fact<T: Clone + Send + Sync + 'static>(
+        extensions: &Extensions,
+        field: impl FnOnce(&Self) -> Option<T>,
+    ) -> Option<T> {
+        Self::get(extensions)
+            .and_then(field)
+            .or_else(|| extensions.get::<T>().cloned())
+    }
+
     /// The usage of a whole answer: this extension's, else a [`Usage`] extension.
     pub fn usage(extensions: &Extensions) -> Option<Usage> {
-        Self::get(extensions)
-            .and_then(|f| f.usage)
-            .or_else(|| extensions.get::<Usage>().copied())
+        Self::fact(extensions, |f| f.usage)
     }
 
     /// A stream's usage cell: this extension's, else a [`UsageCell`] extension.
     pub fn usage_cell(extensions: &Extensions) -> Option<UsageCell> {
-        Self::get(extensions)
-            .and_then(|f| f.usage_cell.clone())
-            .or_else(|| extensions.get::<UsageCell>().cloned())
+        Self::fact(extensions, |f| f.usage_cell.clone())
     }
 
     /// The model: this extension's, else a [`ModelName`] extension.
     pub fn model(extensions: &Extensions) -> Option<ModelName> {
-        Self::get(extensions)
-            .and_then(|f| f.model.clone())
-            .or_else(|| extensions.get::<ModelName>().cloned())
+        Self::fact(extensions, |f| f.model.clone())
     }
 
     /// The upstream that answered: this extension's, else an [`UpstreamInfo`] extension.
     pub fn upstream(extensions: &Extensions) -> Option<UpstreamInfo> {
-        Self::get(extensions)
-            .and_then(|f| f.upstream.clone())
-            .or_else(|| extensions.get::<UpstreamInfo>().cloned())
+        Self::fact(extensions, |f| f.upstream.clone())
     }
 
     /// Time spent waiting for upstreams: this extension's, else an [`UpstreamLatency`]
     /// extension.
     pub fn upstream_latency(extensions: &Extensions) -> Option<UpstreamLatency> {
-        Self::get(extensions)
-            .and_then(|f| f.upstream_latency)
-            .or_else(|| extensions.get::<UpstreamLatency>().copied())
+        Self::fact(extensions, |f| f.upstream_latency)
     }
 
     /// How a stream ended: this extension's cell, else an [`OutcomeCell`] extension.
     pub fn outcome_cell(extensions: &Extensions) -> Option<OutcomeCell> {
-        Self::get(extensions)
-            .and_then(|f| f.outcome_cell.clone())
-            .or_else(|| extensions.get::<OutcomeCell>().cloned())
+        Self::fact(extensions, |f| f.outcome_cell.clone())
     }
 
     /// A whole answer's finish reasons: this extension's, else a [`FinishReasons`]
     /// extension.
     pub fn finish_reasons(extensions: &Extensions) -> Option<FinishReasons> {
-        Self::get(extensions)
-            .and_then(|f| f.finish_reasons.clone())
-            .or_else(|| extensions.get::<FinishReasons>().cloned())
+        Self::fact(extensions, |f| f.finish_reasons.clone())
     }
 
     /// A stream's finish reasons cell: this extension's, else a [`FinishReasonsCell`]
     /// extension.
     pub fn finish_cell(extensions: &Extensions) -> Option<FinishReasonsCell> {
-        Self::get(extensions)
-            .and_then(|f| f.finish_cell.clone())
-            .or_else(|| extensions.get::<FinishReasonsCell>().cloned())
+        Self::fact(extensions, |f| f.finish_cell.clone())
     }
 }
 
