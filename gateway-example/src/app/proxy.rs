@@ -113,10 +113,12 @@ pub(super) async fn proxy(
                     routed.deployment.as_deref(),
                 ),
             }
-            let facts = ResponseFacts::of(&mut parts.extensions);
-            facts.model = Some(ModelName(model));
-            facts.upstream_latency = Some(UpstreamTime(routed.upstream));
-            facts.upstream = info;
+            answered(
+                &mut parts.extensions,
+                Some(model),
+                Some(routed.upstream),
+                info,
+            );
             parts.extensions.insert(limits);
             // The deployment counts as busy until the response body ends.
             http::Response::from_parts(
@@ -132,13 +134,30 @@ pub(super) async fn proxy(
             log_failure(&model, &err);
             let mut res = answer(error_response(&err));
             crate::router::name_answer(res.headers_mut(), &model, routed.deployment.as_deref());
-            let facts = ResponseFacts::of(res.extensions_mut());
-            facts.model = Some(ModelName(model));
-            facts.upstream_latency = Some(UpstreamTime(routed.upstream));
-            facts.upstream = info;
+            answered(
+                res.extensions_mut(),
+                Some(model),
+                Some(routed.upstream),
+                info,
+            );
             res
         }
     }
+}
+
+/// Records on a response's facts the model it is for, the time spent waiting for
+/// upstreams and who answered (or failed last), for the request's event, metrics and
+/// overhead header.
+pub(crate) fn answered(
+    extensions: &mut http::Extensions,
+    model: Option<Arc<str>>,
+    upstream_time: Option<std::time::Duration>,
+    info: Option<UpstreamInfo>,
+) {
+    let facts = ResponseFacts::of(extensions);
+    facts.model = model.map(ModelName);
+    facts.upstream_latency = upstream_time.map(UpstreamTime);
+    facts.upstream = info;
 }
 
 /// Who answered (or failed last), for the request's event: its callbacks, and the

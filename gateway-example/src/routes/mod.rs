@@ -15,9 +15,7 @@ use bytes::Bytes;
 use cache_layer::client::NewService;
 use http::{HeaderValue, StatusCode};
 use limits_layer::admission::AdmissionLayer;
-use limits_layer::callbacks::{
-    FinishReason, FinishReasons, ModelName, ResponseFacts, UpstreamInfo,
-};
+use limits_layer::callbacks::{FinishReason, FinishReasons, ResponseFacts, UpstreamInfo};
 use limits_layer::events::{EventBody, EventLayer};
 use provider_adapters::body::ReadError;
 use provider_adapters::responses::native::{self, Native};
@@ -29,7 +27,7 @@ use tower::{ServiceBuilder, ServiceExt};
 
 use crate::app::deployment::{Busy, BusyBody, DeploymentState};
 use crate::app::state::AppState;
-use crate::front::{RecoverLayer, UpstreamTime};
+use crate::front::RecoverLayer;
 use crate::http::error::{admission_error, error_response};
 use crate::shape::ErrorShape;
 mod azure;
@@ -153,9 +151,7 @@ async fn handle(state: Arc<AppState>, extra: Extra, worker: usize, req: Request)
         Err((err, model, info)) => {
             crate::app::proxy::log_failure(model.as_deref().unwrap_or(""), &err);
             let mut res = extra.shape().response(&err);
-            let facts = ResponseFacts::of(res.extensions_mut());
-            facts.model = model.map(ModelName);
-            facts.upstream = info;
+            crate::app::proxy::answered(res.extensions_mut(), model, None, info);
             res
         }
     }
@@ -212,10 +208,12 @@ async fn send(
                 .reservation
                 .and_then(|r| crate::router::settle(r, &parts.extensions));
             crate::router::name_answer(&mut parts.headers, &model, deployment);
-            let facts = ResponseFacts::of(&mut parts.extensions);
-            facts.model = Some(ModelName(model));
-            facts.upstream_latency = Some(UpstreamTime(started.elapsed()));
-            facts.upstream = info;
+            crate::app::proxy::answered(
+                &mut parts.extensions,
+                Some(model),
+                Some(started.elapsed()),
+                info,
+            );
             let body = Body::new(BusyBody {
                 inner: body,
                 _busy: busy,
