@@ -147,6 +147,8 @@ procs() {
   esac
 }
 ticks() { local t=0; for p in $(procs "$1"); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
+# User time alone: what the proxy's own code costs, apart from the kernel's socket work.
+user_ticks() { local t=0; for p in $(procs "$1"); do t=$((t + $(awk '{print $14}' "/proc/$p/stat"))); done; echo $t; }
 # Busy time of the whole machine, and of the proxy cores alone, in ticks (/proc/stat:
 # all but idle and iowait).
 busy() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
@@ -172,11 +174,11 @@ echo "{\"kind\":\"setup\",\"cpus\":$NCPU,\"load_cpus\":\"$LOAD_CPUS\",\"proxy_cp
 for round in $(seq "$ROUNDS"); do
   for c in "${CONCURRENCY[@]}"; do
     for target in "${TARGETS[@]}"; do
-      before=$(ticks $target) sys_before=$(busy) px_before=$(proxy_busy)
+      before=$(ticks $target) user_before=$(user_ticks $target) sys_before=$(busy) px_before=$(proxy_busy)
       out=$(on_load wrk -t2 -c"$c" -d"${SECS}s" -s "$work/post.lua" "$(url $target)" | tail -n 1)
-      after=$(ticks $target) sys_after=$(busy) px_after=$(proxy_busy)
+      after=$(ticks $target) user_after=$(user_ticks $target) sys_after=$(busy) px_after=$(proxy_busy)
       sockets=$(upstream_sockets)
-      echo "{\"kind\":\"load\",\"round\":$round,\"target\":\"$target\",\"connections\":$c,\"cpu_ticks\":$((after - before)),\"system_ticks\":$((sys_after - sys_before)),\"proxy_cpus_ticks\":$((px_after - px_before)),\"clk_tck\":$clk,\"peak_rss_kb\":$(hwm $target),\"upstream_sockets\":$sockets,\"wrk\":$out}" >> "$raw"
+      echo "{\"kind\":\"load\",\"round\":$round,\"target\":\"$target\",\"connections\":$c,\"cpu_ticks\":$((after - before)),\"user_ticks\":$((user_after - user_before)),\"system_ticks\":$((sys_after - sys_before)),\"proxy_cpus_ticks\":$((px_after - px_before)),\"clk_tck\":$clk,\"peak_rss_kb\":$(hwm $target),\"upstream_sockets\":$sockets,\"wrk\":$out}" >> "$raw"
       echo "round $round c=$c $target: $out"
     done
   done

@@ -28,6 +28,8 @@ def summary(target, c):
     rps = [r["wrk"]["requests"] / (r["wrk"]["duration_us"] / 1e6) for r in runs]
     requests = sum(r["wrk"]["requests"] for r in runs)
     cpu_us = sum(r["cpu_ticks"] * 1e6 / r["clk_tck"] for r in runs)
+    # Older runs have no user/system split.
+    user_us = sum(r.get("user_ticks", 0) * 1e6 / r["clk_tck"] for r in runs)
     # Older runs have no machine-wide figures.
     sys_us = sum(r.get("system_ticks", 0) * 1e6 / r["clk_tck"] for r in runs)
     px_us = sum(r.get("proxy_cpus_ticks", 0) * 1e6 / r["clk_tck"] for r in runs)
@@ -39,6 +41,7 @@ def summary(target, c):
         "p999": med("p999_us"),
         "errors": sum(r["wrk"]["errors"] for r in runs),
         "cpu_per_req": cpu_us / requests if target != "direct" and requests else None,
+        "user_per_req": user_us / requests if user_us and target != "direct" and requests else None,
         "sys_per_req": sys_us / requests if sys_us and requests else None,
         "px_per_req": px_us / requests if px_us and target != "direct" and requests else None,
         "rss_mb": max(r["peak_rss_kb"] for r in runs) / 1024 if target != "direct" else None,
@@ -59,15 +62,16 @@ if setup:
 lines.append(
     "Loopback, one machine: wrk → target → nginx upstream returning a fixed "
     f"~600-byte chat completion.{where} Medians over rounds; targets interleaved. "
-    "CPU is the proxy's own (user + system of its processes) per request; `system CPU` is "
+    "CPU is the proxy's own (user + system of its processes) per request, `user` its user "
+    "time alone (the proxy's code, without the kernel's socket work); `system CPU` is "
     "the whole machine's busy time per request (wrk and the upstream included; the kernel "
     "charges loopback receive work to the writer), `proxy cores` that of the proxy's cores "
     "alone; RSS is the proxy's peak. "
     "`hyper` is `bare-proxy`: the gateway's server loop, workers and upstream pool with "
     "none of its layers, no JSON and no routing.")
 lines.append("")
-lines.append("| target | conns | req/s | p50 µs | p99 µs | p99.9 µs | added p50 µs | added p99 µs | CPU µs/req | proxy cores µs/req | system CPU µs/req | peak RSS MB | upstream sockets | errors |")
-lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+lines.append("| target | conns | req/s | p50 µs | p99 µs | p99.9 µs | added p50 µs | added p99 µs | CPU µs/req | user µs/req | proxy cores µs/req | system CPU µs/req | peak RSS MB | upstream sockets | errors |")
+lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for c in conns:
     direct = table.get(("direct", c))
     for t in TARGETS:
@@ -79,7 +83,7 @@ for c in conns:
         lines.append(
             f"| {t} | {c} | {s['rps']:,.0f} | {s['p50']:,.0f} | {s['p99']:,.0f} | {s['p999']:,.0f} | "
             f"{fmt(add50, '{:,.0f}')} | {fmt(add99, '{:,.0f}')} | {fmt(s['cpu_per_req'], '{:.1f}')} | "
-            f"{fmt(s['px_per_req'], '{:.1f}')} | {fmt(s['sys_per_req'], '{:.1f}')} | "
+            f"{fmt(s['user_per_req'], '{:.1f}')} | {fmt(s['px_per_req'], '{:.1f}')} | {fmt(s['sys_per_req'], '{:.1f}')} | "
             f"{fmt(s['rss_mb'], '{:.1f}')} | {s['sockets']} | {s['errors']} |")
 lines.append("")
 lines.append("## Headline ratios (gateway vs nginx reverse proxy)")
