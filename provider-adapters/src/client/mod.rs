@@ -175,13 +175,17 @@ impl ProviderClient {
             // The caller's request id, for the provider's logs and support.
             req.headers_mut().insert(X_REQUEST_ID, id.clone());
         }
-        // Signed last: the signature covers every header and the body.
-        if !self
-            .prepared
-            .authorize(&self.http, ep, &mut req, signed_body.as_deref())
-            .await?
-            && stream
-        {
+        // Signed last: the signature covers every header and the body. Boxed, and only
+        // for the endpoints that need it, so the usual send carries no such future.
+        let signed = self.prepared.authorizes()
+            && Box::pin(self.prepared.authorize(
+                &self.http,
+                ep,
+                &mut req,
+                signed_body.as_deref(),
+            ))
+            .await?;
+        if !signed && stream {
             req.headers_mut()
                 .insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
         }

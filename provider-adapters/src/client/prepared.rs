@@ -99,6 +99,14 @@ impl Prepared {
         uri.clone()
     }
 
+    /// Whether requests to the endpoint need [`authorize`](Self::authorize): a token
+    /// fetched or a signature made per request. Most endpoints have a fixed key in
+    /// [`headers`](Self::headers) and skip it, and with it its future (~1.5 KB, which
+    /// every future around the send would otherwise carry and move).
+    pub(super) fn authorizes(&self) -> bool {
+        self.google.is_some() || self.ibm.is_some() || self.aws.is_some()
+    }
+
     /// Adds what is worked out per request: a service account's token (Vertex AI), or
     /// a SigV4 signature over every header and `body` (Bedrock). Returns whether the
     /// request was signed (then no header may be added after).
