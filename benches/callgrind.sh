@@ -11,8 +11,8 @@
 #                                       `full_stack` criterion bench, per request, over
 #                                       its handler alone)
 #
-# Runs the gateway (one worker) under callgrind against a loopback nginx returning a
-# fixed chat completion, twice (2 s and 12 s of wrk load at 4 connections), and prints
+# Runs the gateway (one worker) under callgrind against a loopback nginx returning
+# e2e.sh's fixed ~600-byte chat completion, twice (2 s and 12 s of wrk load at 4 connections), and prints
 # (instructions of the long run - of the short run) / (requests of the long - short):
 # start-up and shutdown cancel out. Also leaves the long run's profile for
 # `callgrind_annotate`. Installs nginx, wrk and valgrind from Debian's packages if they
@@ -72,8 +72,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-write_upstream_conf "$work" "$UP" \
-  '{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hello"},"finish_reason":"stop"}]}'
+write_upstream_conf "$work" "$UP" "$BENCH_ANSWER"
 cat > "$work/gateway.yaml" <<CONF
 server: {listen: "127.0.0.1:$GW", workers: 1}
 model_list:

@@ -37,3 +37,8 @@ write_upstream_conf() {
     location / { default_type application/json; return 200 '$body'; }
   }"
 }
+
+# The benchmark upstream's answer: a ~600-byte OpenAI chat completion, as long as a
+# short real one, so the gateway's JSON work on it (validity check, usage, finish
+# reasons) is what a real answer costs. Shared by e2e.sh and callgrind.sh.
+BENCH_ANSWER='{"id":"chatcmpl-bench0000000000000000000000","object":"chat.completion","created":1741569952,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"message":{"role":"assistant","content":"This is a fixed answer from the benchmark upstream. It is about as long as a short real answer, so that the response is close to six hundred bytes in all, headers aside.","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":19,"completion_tokens":42,"total_tokens":61},"system_fingerprint":"fp_bench"}'

@@ -66,7 +66,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-body='{"id":"chatcmpl-bench0000000000000000000000","object":"chat.completion","created":1741569952,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"message":{"role":"assistant","content":"This is a fixed answer from the benchmark upstream. It is about as long as a short real answer, so that the response is close to six hundred bytes in all, headers aside.","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":19,"completion_tokens":42,"total_tokens":61},"system_fingerprint":"fp_bench"}'
+body=$BENCH_ANSWER
 
 write_upstream_conf "$work" "$UP" "$body"
 write_nginx_conf "$work" proxy "$WORKERS" "  upstream backend { server 127.0.0.1:$UP; keepalive 300; }

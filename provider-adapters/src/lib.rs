@@ -83,6 +83,7 @@ mod providers;
 mod renew;
 pub mod request;
 pub mod responses;
+mod scan;
 mod shared;
 pub mod sse;
 mod stream;

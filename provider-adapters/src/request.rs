@@ -100,7 +100,45 @@ impl<'de: 'a, 'a> Deserialize<'de> for BorrowedOrOwned<'a> {
 
 /// Reads `model` and `stream` from a JSON object body; every other value is skipped,
 /// not built. Errors are client errors (400) that say what is wrong.
+///
+/// Read by the crate's one-pass JSON reader; where it gives up (an escape in a key or
+/// in `model`, a duplicate field, anything not JSON), by serde_json, which then says
+/// what is wrong.
 pub fn peek(body: &[u8]) -> Result<Peek, ProviderError> {
+    match scan_peek(body) {
+        Some(peek) => Ok(peek),
+        None => parse_peek(body),
+    }
+}
+
+/// [`peek`] by [`crate::scan`]: `None` where it gives up.
+fn scan_peek(body: &[u8]) -> Option<Peek> {
+    use crate::scan::{Scan, MAX_DEPTH};
+    let mut s = Scan::new(body);
+    let (mut model, mut stream, mut client_fields) = (None, None, false);
+    s.object(|s, key| {
+        match key {
+            b"model" if model.is_some() => return None,
+            b"model" => model = Some(s.plain_str()?),
+            b"stream" if stream.is_some() => return None,
+            b"stream" => stream = Some(!s.null() && s.boolean()?),
+            other => {
+                client_fields |= CLIENT_ONLY_FIELDS.iter().any(|f| f.as_bytes() == other);
+                s.skip(MAX_DEPTH - 1)?;
+            }
+        }
+        Some(())
+    })?;
+    s.end()?;
+    Some(Peek {
+        model: model?.to_owned(),
+        stream: stream.unwrap_or(false),
+        client_fields,
+    })
+}
+
+/// [`peek`] by serde_json.
+fn parse_peek(body: &[u8]) -> Result<Peek, ProviderError> {
     let fields: Fields<'_> = serde_json::from_slice(body).map_err(|e| {
         ProviderError::bad_request(format!("request body is not valid JSON: {e}"))
             .with_code("invalid_json")
@@ -195,6 +233,49 @@ pub(crate) fn json_string(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_scan_peeks_what_serde_peeks() {
+        let body = r#"{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say \"hello\" in caf\u00e9, café"}], "stream": true, "api_key": "sk-x", "temperature": 0.7, "max_tokens": 100, "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}], "stream_options": null}"#.as_bytes();
+        let whole = scan_peek(body);
+        assert!(whole.is_some(), "the scan read the body");
+        assert_eq!(whole, parse_peek(body).ok());
+        let (mut read, mut total) = (0, 0);
+        for text in crate::scan::tests::mutations(body) {
+            total += 1;
+            let Some(peek) = scan_peek(&text) else {
+                continue;
+            };
+            read += 1;
+            let shown = String::from_utf8_lossy(&text);
+            match parse_peek(&text) {
+                Ok(parsed) => assert_eq!(peek, parsed, "{shown}"),
+                Err(e) => panic!(
+                    "the scan accepted what serde refuses ({}): {shown}",
+                    e.message()
+                ),
+            }
+        }
+        assert!(read * 4 > total, "the scan read {read} of {total}");
+    }
+
+    #[test]
+    fn what_the_scan_gives_up_on_serde_still_peeks() {
+        for (body, model) in [
+            (r#"{"mod\u0065l":"a"}"#, Some("a")),
+            (r#"{"model":"a\/b"}"#, Some("a/b")),
+            (r#"{"model":"a","model":"b"}"#, None),
+            (r#"{"model":"a","stream":null,"stream":true}"#, None),
+            (r#"["a"]"#, None),
+        ] {
+            assert!(scan_peek(body.as_bytes()).is_none(), "{body}");
+            assert_eq!(
+                peek(body.as_bytes()).ok().map(|p| p.model),
+                model.map(String::from),
+                "{body}"
+            );
+        }
+    }
 
     #[test]
     fn peek_reads_model_and_stream_only() {

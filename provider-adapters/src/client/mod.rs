@@ -178,12 +178,10 @@ impl ProviderClient {
         // Signed last: the signature covers every header and the body. Boxed, and only
         // for the endpoints that need it, so the usual send carries no such future.
         let signed = self.prepared.authorizes()
-            && Box::pin(self.prepared.authorize(
-                &self.http,
-                ep,
-                &mut req,
-                signed_body.as_deref(),
-            ))
+            && Box::pin(
+                self.prepared
+                    .authorize(&self.http, ep, &mut req, signed_body.as_deref()),
+            )
             .await?;
         if !signed && stream {
             req.headers_mut()

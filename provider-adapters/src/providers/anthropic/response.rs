@@ -62,7 +62,11 @@ impl InUsage {
         let read = self.cache_read_input_tokens.unwrap_or(0);
         let created = self.cache_creation_input_tokens.unwrap_or(0);
         Usage {
-            input: self.input_tokens.unwrap_or(0) + read + created,
+            input: self
+                .input_tokens
+                .unwrap_or(0)
+                .saturating_add(read)
+                .saturating_add(created),
             output: self.output_tokens.unwrap_or(0),
             cached_input: read,
             cache_creation: created,
