@@ -59,35 +59,31 @@ impl<'a> Scan<'a> {
 
     /// A string (its opening quote next): its raw contents, and whether they have
     /// escapes (checked, not decoded).
+    #[inline]
     fn string(&mut self) -> Option<(&'a [u8], bool)> {
-        self.i += 1;
-        let start = self.i;
-        let mut escaped = false;
+        let b = self.b;
+        let start = self.i + 1;
+        let mut i = special(b, start);
+        // The usual string: no escape, so the first special byte ends it.
+        if b.get(i) == Some(&b'"') {
+            self.i = i + 1;
+            return Some((&b[start..i], false));
+        }
         loop {
-            self.i = special(self.b, self.i);
-            match *self.b.get(self.i)? {
+            match *b.get(i)? {
                 b'"' => {
-                    let s = &self.b[start..self.i];
-                    self.i += 1;
-                    return Some((s, escaped));
+                    self.i = i + 1;
+                    return Some((&b[start..i], true));
                 }
-                b'\\' => {
-                    escaped = true;
-                    match *self.b.get(self.i + 1)? {
-                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 2,
-                        b'u' => {
-                            let hex = self.b.get(self.i + 2..self.i + 6)?;
-                            if !hex.iter().all(u8::is_ascii_hexdigit) {
-                                return None;
-                            }
-                            self.i += 6;
-                        }
-                        _ => return None,
-                    }
-                }
+                b'\\' => match *b.get(i + 1)? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
+                    b'u' if b.get(i + 2..i + 6)?.iter().all(u8::is_ascii_hexdigit) => i += 6,
+                    _ => return None,
+                },
                 // A control character, which JSON strings may not hold as they are.
                 _ => return None,
             }
+            i = special(b, i);
         }
     }
 

@@ -356,7 +356,10 @@ mod tests {
             (r#"[null,[]]"#, true),
             (r#"{"usage":{"prompt_tokens":1,"prompt_tokens":2}}"#, false),
             (r#"{"usage":{"prompt_tokens":1.5}}"#, false),
-            (r#"{"usage":{"prompt_tokens_details":{"cached_tokens":-1}}}"#, false),
+            (
+                r#"{"usage":{"prompt_tokens_details":{"cached_tokens":-1}}}"#,
+                false,
+            ),
         ];
         for (text, ok) in cases {
             assert!(
