@@ -17,14 +17,20 @@ use crate::{formats, Api, Endpoint, ProviderError};
 
 /// How the upstream answer is turned back.
 pub(crate) enum Reply {
+    /// A whole answer, read (bounded) before it is answered.
+    Whole(Whole),
+    /// A stream.
+    Stream { framing: Framing, mode: Mode },
+}
+
+/// What becomes of a whole answer.
+pub(crate) enum Whole {
     /// Upstream speaks the client's format: body passed on untouched.
     Raw,
     /// A whole answer decoded by the provider, encoded in the client's format.
     Translate,
     /// An embeddings answer of another shape.
     Embeddings(&'static dyn Embeddings),
-    /// A stream.
-    Stream { framing: Framing, mode: Mode },
 }
 
 /// One planned upstream request.
@@ -63,11 +69,14 @@ pub(crate) fn plan(
     };
     if api == Api::Embeddings {
         return Ok(match adapter.embeddings() {
-            None => plain(set_model(body)?, Reply::Raw),
+            None => plain(set_model(body)?, Reply::Whole(Whole::Raw)),
             Some(e) => {
                 let req = parse_object(body, "request body", false)?;
                 let out = e.request(&req, ep)?;
-                plain(Bytes::from(out.to_string()), Reply::Embeddings(e))
+                plain(
+                    Bytes::from(out.to_string()),
+                    Reply::Whole(Whole::Embeddings(e)),
+                )
             }
         });
     }
@@ -83,7 +92,7 @@ pub(crate) fn plan(
                 },
             }
         } else {
-            Reply::Raw
+            Reply::Whole(Whole::Raw)
         };
         return Ok(plain(set_model(body)?, reply));
     }
@@ -116,7 +125,7 @@ pub(crate) fn plan(
             },
         }
     } else {
-        Reply::Translate
+        Reply::Whole(Whole::Translate)
     };
     Ok(Plan {
         body: upstream,

@@ -12,7 +12,7 @@ use limits_layer::callbacks::{FinishReasons, ResponseFacts};
 use tokio::time::Instant;
 
 use crate::capability::DroppedParams;
-use crate::plan::{self, Plan, Reply};
+use crate::plan::{self, Plan, Reply, Whole};
 use crate::providers::parse_object;
 use crate::request::{peek, Peek};
 use crate::stream::{ChatStream, ClientFormat, Timeouts};
@@ -134,47 +134,19 @@ impl ProviderClient {
         client_headers: Option<&http::HeaderMap>,
         request_id: Option<&HeaderValue>,
     ) -> Result<Response<ResponseBody>, ProviderError> {
+        // One async fn for the hot path, its steps plain functions: each nested future
+        // would be one more state machine to move and poll per request.
         let started = Instant::now();
         let ep = &*self.endpoint;
         let deadline = started + ep.timeout;
         let stream = peeked.stream && api != Api::Embeddings;
-        let client = if api == Api::Messages {
-            ClientFormat::Anthropic
-        } else {
-            ClientFormat::OpenAi
-        };
-        let url = self.prepared.uri(plan::operation(api, stream))?;
         let Plan {
             body: upstream_body,
             reply,
             dropped,
         } = plan::plan(ep, api, &body, stream, peeked)?;
-
-        let signed_body = self.prepared.aws.as_ref().map(|_| upstream_body.clone());
-        let mut req = Request::new(Full::new(upstream_body));
-        *req.method_mut() = http::Method::POST;
-        *req.uri_mut() = url;
-        // `Content-Type`, the auth headers and `Host` (see `Prepared::new`).
-        *req.headers_mut() = self
-            .prepared
-            .headers
-            .as_ref()
-            .map_err(Clone::clone)?
-            .clone();
-        let headers = req.headers_mut();
-        // Usually none: the caller keeps only the documented ones (see
-        // [`forwarded_headers`]), so this costs one check on the hot path.
-        if let Some(client_headers) = client_headers.filter(|h| !h.is_empty()) {
-            for name in crate::providers::adapter(ep.provider).forwarded_headers() {
-                for value in client_headers.get_all(*name) {
-                    headers.append(*name, value.clone());
-                }
-            }
-        }
-        if let Some(id) = request_id {
-            // The caller's request id, for the provider's logs and support.
-            req.headers_mut().insert(X_REQUEST_ID, id.clone());
-        }
+        let (mut req, signed_body) =
+            self.upstream_request(api, stream, upstream_body, client_headers, request_id)?;
         // Signed last: the signature covers every header and the body. Boxed, and only
         // for the endpoints that need it, so the usual send carries no such future.
         let signed = self.prepared.authorizes()
@@ -196,7 +168,8 @@ impl ProviderClient {
         }
         .min(deadline);
         let res = match tokio::time::timeout_at(head_deadline, self.http.request(req)).await {
-            Ok(Ok(res)) => res,
+            Ok(Ok(res)) if res.status().is_success() => res,
+            Ok(Ok(res)) => return Err(Box::pin(self.upstream_error(res, deadline)).await),
             Ok(Err(err)) => return Err(transport_error(err, ep)),
             Err(_) => {
                 return Err(ProviderError::timeout(format!(
@@ -206,17 +179,12 @@ impl ProviderClient {
                 )))
             }
         };
-        let status = res.status();
-        if !status.is_success() {
-            let (parts, body) = res.into_parts();
-            let body = read_bounded(body, MAX_ERROR_BODY, deadline)
-                .await
-                .unwrap_or_default();
-            let secret = ep.api_key.as_ref().map(|k| k.expose());
-            let adapter = crate::providers::adapter(ep.provider);
-            return Err(adapter.upstream_error(status, &parts.headers, &body, secret));
-        }
 
+        let client = if api == Api::Messages {
+            ClientFormat::Anthropic
+        } else {
+            ClientFormat::OpenAi
+        };
         let passed = passed_back(res.headers());
         let mut out = match reply {
             Reply::Stream { framing, mode } => {
@@ -225,25 +193,105 @@ impl ProviderClient {
                     stall: ep.stream_timeout,
                     deadline,
                 };
-                let body = ChatStream::new(res.into_body(), framing, mode, client, timeouts);
-                let (outcome, usage) = (body.outcome_cell(), body.usage_cell());
-                let finish = body.finish_cell();
-                let mut out = Response::new(ResponseBody::stream(body));
-                let facts = ResponseFacts::of(out.extensions_mut());
-                facts.outcome_cell = Some(outcome);
-                facts.usage_cell = Some(usage);
-                facts.finish_cell = Some(finish);
-                let headers = out.headers_mut();
-                headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-                headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-                out
+                stream_answer(ChatStream::new(
+                    res.into_body(),
+                    framing,
+                    mode,
+                    client,
+                    timeouts,
+                ))
             }
-            Reply::Raw => {
+            Reply::Whole(whole) => {
                 let (parts, body) = res.into_parts();
                 let bytes = read_bounded(body, ep.max_response_bytes, deadline).await?;
+                self.whole_answer(api, client, whole, parts, bytes)?
+            }
+        };
+        if !dropped.is_empty() {
+            out.extensions_mut().insert(DroppedParams(dropped));
+        }
+        out.headers_mut().extend(passed);
+        Ok(out)
+    }
+
+    /// The request to the upstream before its per-request authorization: the planned
+    /// body, the endpoint's fixed headers, the client headers its provider documents and
+    /// the request id; with the body again if the request is to be signed.
+    fn upstream_request(
+        &self,
+        api: Api,
+        stream: bool,
+        body: Bytes,
+        client_headers: Option<&http::HeaderMap>,
+        request_id: Option<&HeaderValue>,
+    ) -> Result<(Request<Full<Bytes>>, Option<Bytes>), ProviderError> {
+        let ep = &*self.endpoint;
+        let url = self.prepared.uri(plan::operation(api, stream))?;
+        let signed_body = self.prepared.aws.as_ref().map(|_| body.clone());
+        let mut req = Request::new(Full::new(body));
+        *req.method_mut() = http::Method::POST;
+        *req.uri_mut() = url;
+        // `Content-Type`, the auth headers and `Host` (see `Prepared::new`).
+        *req.headers_mut() = self
+            .prepared
+            .headers
+            .as_ref()
+            .map_err(Clone::clone)?
+            .clone();
+        let headers = req.headers_mut();
+        // Usually none: the caller keeps only the documented ones (see
+        // [`forwarded_headers`]), so this costs one check on the hot path.
+        if let Some(client_headers) = client_headers.filter(|h| !h.is_empty()) {
+            for name in crate::providers::adapter(ep.provider).forwarded_headers() {
+                for value in client_headers.get_all(*name) {
+                    headers.append(*name, value.clone());
+                }
+            }
+        }
+        if let Some(id) = request_id {
+            // The caller's request id, for the provider's logs and support.
+            headers.insert(X_REQUEST_ID, id.clone());
+        }
+        Ok((req, signed_body))
+    }
+
+    /// The provider's error for an answer with an error status, its body read
+    /// (bounded) for the message.
+    async fn upstream_error(
+        &self,
+        res: Response<pool_layer::Body>,
+        deadline: Instant,
+    ) -> ProviderError {
+        let ep = &*self.endpoint;
+        let (parts, body) = res.into_parts();
+        let body = read_bounded(body, MAX_ERROR_BODY, deadline)
+            .await
+            .unwrap_or_default();
+        let secret = ep.api_key.as_ref().map(|k| k.expose());
+        crate::providers::adapter(ep.provider).upstream_error(
+            parts.status,
+            &parts.headers,
+            &body,
+            secret,
+        )
+    }
+
+    /// The client's answer from a whole upstream one (`bytes`), as `whole` planned it:
+    /// passed on (checked to be JSON), translated, or reshaped embeddings; with its
+    /// usage and finish reasons for the request's event.
+    fn whole_answer(
+        &self,
+        api: Api,
+        client: ClientFormat,
+        whole: Whole,
+        parts: http::response::Parts,
+        bytes: Bytes,
+    ) -> Result<Response<ResponseBody>, ProviderError> {
+        let ep = &*self.endpoint;
+        Ok(match whole {
+            Whole::Raw => {
                 // Passed on without re-serialising, but only if it is JSON: one pass
-                // that builds nothing.
-                // The usage and finish reasons are read in the same pass.
+                // that builds nothing, which reads the usage and finish reasons too.
                 let Ok((usage, reasons)) = crate::usage::of_answer(client, &bytes) else {
                     return Err(ProviderError::bad_gateway(
                         "upstream sent a response that is not valid JSON",
@@ -251,15 +299,11 @@ impl ProviderClient {
                 };
                 with_usage(json_response(parts, bytes), usage, reasons)
             }
-            Reply::Translate => {
-                let (parts, body) = res.into_parts();
-                let bytes = read_bounded(body, ep.max_response_bytes, deadline).await?;
+            Whole::Translate => {
                 let (answer, usage, reasons) = plan::translate_answer(ep, api, &bytes)?;
                 with_usage(json_response(parts, answer), usage, reasons)
             }
-            Reply::Embeddings(e) => {
-                let (parts, body) = res.into_parts();
-                let bytes = read_bounded(body, ep.max_response_bytes, deadline).await?;
+            Whole::Embeddings(e) => {
                 let upstream = parse_object(&bytes, "response", true)?;
                 let answer = Bytes::from(e.response(&upstream, &ep.model).to_string());
                 // The usage as the client gets it (OpenAI's `usage.prompt_tokens`).
@@ -272,13 +316,23 @@ impl ProviderClient {
                     FinishReasons::default(),
                 )
             }
-        };
-        if !dropped.is_empty() {
-            out.extensions_mut().insert(DroppedParams(dropped));
-        }
-        out.headers_mut().extend(passed);
-        Ok(out)
+        })
     }
+}
+
+/// A stream's response, with the cells the stream fills for the request's event.
+fn stream_answer(body: ChatStream<pool_layer::Body>) -> Response<ResponseBody> {
+    let (outcome, usage) = (body.outcome_cell(), body.usage_cell());
+    let finish = body.finish_cell();
+    let mut out = Response::new(ResponseBody::stream(body));
+    let facts = ResponseFacts::of(out.extensions_mut());
+    facts.outcome_cell = Some(outcome);
+    facts.usage_cell = Some(usage);
+    facts.finish_cell = Some(finish);
+    let headers = out.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    out
 }
 
 /// The request id header: the caller's (in `client_headers`) is sent upstream as it is.
