@@ -99,28 +99,8 @@ impl<'a> Scan<'a> {
             b'"' => self.string().map(drop),
             b'{' => {
                 let depth = depth.checked_sub(1)?;
-                self.i += 1;
-                if self.peek()? == b'}' {
-                    self.i += 1;
-                    return Some(());
-                }
-                loop {
-                    if self.peek()? != b'"' {
-                        return None;
-                    }
-                    // Keys of skipped objects are skipped like serde_json skips them.
-                    self.string()?;
-                    self.eat(b':')?;
-                    self.skip(depth)?;
-                    match self.peek()? {
-                        b',' => self.i += 1,
-                        b'}' => {
-                            self.i += 1;
-                            return Some(());
-                        }
-                        _ => return None,
-                    }
-                }
+                // Keys of skipped objects are skipped like serde_json skips them.
+                self.members(false, |s, _| s.skip(depth))
             }
             b'[' => {
                 let depth = depth.checked_sub(1)?;
@@ -183,11 +163,19 @@ impl<'a> Scan<'a> {
     /// Gives up on a key with escapes, which might spell a field `read` looks for.
     pub(crate) fn object(
         &mut self,
+        read: impl FnMut(&mut Self, &'a [u8]) -> Option<()>,
+    ) -> Option<()> {
+        self.members(true, read)
+    }
+
+    /// An object's members; with `checked_keys`, keys with escapes or not UTF-8 are
+    /// given up on.
+    fn members(
+        &mut self,
+        checked_keys: bool,
         mut read: impl FnMut(&mut Self, &'a [u8]) -> Option<()>,
     ) -> Option<()> {
-        self.eat(b'{')?;
-        if self.peek()? == b'}' {
-            self.i += 1;
+        if self.open(b'{', b'}')? {
             return Some(());
         }
         loop {
@@ -195,39 +183,48 @@ impl<'a> Scan<'a> {
                 return None;
             }
             let (key, escaped) = self.string()?;
-            if escaped || (!key.is_ascii() && std::str::from_utf8(key).is_err()) {
+            if checked_keys && (escaped || (!key.is_ascii() && std::str::from_utf8(key).is_err())) {
                 return None;
             }
             self.eat(b':')?;
             read(self, key)?;
-            match self.peek()? {
-                b',' => self.i += 1,
-                b'}' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if self.next(b'}')? {
+                return Some(());
             }
         }
     }
 
     /// An array (next), `read` called for each element, which reads it.
     pub(crate) fn elements(&mut self, mut read: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
-        self.eat(b'[')?;
-        if self.peek()? == b']' {
-            self.i += 1;
+        if self.open(b'[', b']')? {
             return Some(());
         }
         loop {
             read(self)?;
-            match self.peek()? {
-                b',' => self.i += 1,
-                b']' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if self.next(b']')? {
+                return Some(());
             }
+        }
+    }
+
+    /// An object's or array's opening `open` (next): whether `close` follows at once.
+    fn open(&mut self, open: u8, close: u8) -> Option<bool> {
+        self.eat(open)?;
+        Some(self.eat(close).is_some())
+    }
+
+    /// After a member or element: `true` at the closing `close`, `false` after a comma.
+    fn next(&mut self, close: u8) -> Option<bool> {
+        match self.peek()? {
+            b',' => {
+                self.i += 1;
+                Some(false)
+            }
+            c if c == close => {
+                self.i += 1;
+                Some(true)
+            }
+            _ => None,
         }
     }
 
