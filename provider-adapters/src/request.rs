@@ -259,6 +259,28 @@ mod tests {
         assert!(read * 4 > total, "the scan read {read} of {total}");
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// Whatever the scan peeks from any JSON text (or a one-byte edit of it), serde
+        /// peeks too, and the same.
+        #[test]
+        fn the_scan_never_peeks_other_than_serde(
+            text in crate::scan::tests::json_text(),
+            edit in proptest::option::of((0usize..4096, proptest::prelude::any::<u8>())),
+        ) {
+            let mut bytes = text.into_bytes();
+            if let Some((at, byte)) = edit {
+                let at = at % (bytes.len() + 1);
+                bytes.insert(at, byte);
+            }
+            if let Some(peek) = scan_peek(&bytes) {
+                let parsed = parse_peek(&bytes);
+                proptest::prop_assert!(parsed.is_ok(), "serde refuses: {}", String::from_utf8_lossy(&bytes));
+                proptest::prop_assert_eq!(peek, parsed.unwrap());
+            }
+        }
+    }
+
     #[test]
     fn what_the_scan_gives_up_on_serde_still_peeks() {
         for (body, model) in [

@@ -393,6 +393,127 @@ pub(crate) mod tests {
         assert_eq!(special(&[b'a'; 20], 3), 20);
     }
 
+    /// JSON texts for the differential property tests: any value, keys drawn mostly
+    /// from the fields the readers look for (also escaped, so they spell a field),
+    /// numbers at and past `u64`'s ends, strings with escapes and non-ASCII, and
+    /// whitespace between tokens. Objects may repeat a key.
+    pub(crate) fn json_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        const KEYS: &[&str] = &[
+            "usage",
+            "choices",
+            "finish_reason",
+            "stop_reason",
+            "prompt_tokens",
+            "completion_tokens",
+            "prompt_tokens_details",
+            "completion_tokens_details",
+            "cached_tokens",
+            "reasoning_tokens",
+            "input_tokens",
+            "output_tokens",
+            "cache_read_input_tokens",
+            "cache_creation_input_tokens",
+            "model",
+            "stream",
+            "api_key",
+            "messages",
+            "us\\u0061ge",
+            "model\\n",
+            "caf\u{e9}",
+            "",
+        ];
+        let ws = prop::sample::select(vec!["", "", "", " ", "\n  ", "\t", "\r\n"]);
+        let string = prop_oneof![
+            prop::sample::select(KEYS.to_vec()).prop_map(String::from),
+            "[a-z]{0,12}",
+            prop::sample::select(vec![
+                "stop",
+                "length",
+                "tool_calls",
+                "a\\\"b",
+                "\\u00e9\\ud83d\\ude00",
+                "\u{4f60}\u{597d}",
+                "tab\\tnew\\nline",
+                "\\/",
+            ])
+            .prop_map(String::from),
+        ]
+        .prop_map(|s| format!("\"{s}\""));
+        let number = prop::sample::select(vec![
+            "0",
+            "19",
+            "-1",
+            "1.5",
+            "1e3",
+            "2E-2",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-0",
+            "1024",
+        ])
+        .prop_map(String::from);
+        let leaf = prop_oneof![
+            Just("null".to_string()),
+            Just("true".to_string()),
+            Just("false".to_string()),
+            number.clone(),
+            number.clone(),
+            string.clone(),
+        ];
+        // Usage objects and choices as providers send them, give or take a field, so
+        // the readers of both get to read them.
+        let count = prop_oneof![number.clone(), Just("null".to_string())];
+        let counts = |keys: &'static [&'static str], inner: BoxedStrategy<String>| {
+            prop::collection::vec((prop::sample::select(keys), inner), 0..5).prop_map(|m| {
+                let m: Vec<_> = m.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+                format!("{{{}}}", m.join(","))
+            })
+        };
+        let details = counts(
+            &["cached_tokens", "reasoning_tokens", "audio_tokens"],
+            count.clone().boxed(),
+        );
+        let usage_value = prop_oneof![count.clone(), details.clone()].boxed();
+        let usage = counts(
+            &[
+                "prompt_tokens",
+                "completion_tokens",
+                "total_tokens",
+                "prompt_tokens_details",
+                "completion_tokens_details",
+                "input_tokens",
+                "output_tokens",
+                "cache_read_input_tokens",
+                "cache_creation_input_tokens",
+            ],
+            usage_value,
+        );
+        let reason = prop_oneof![string.clone(), Just("null".to_string())];
+        let choice = counts(
+            &["finish_reason", "index", "message"],
+            reason.clone().boxed(),
+        );
+        let choices =
+            prop::collection::vec(choice, 0..3).prop_map(|c| format!("[{}]", c.join(",")));
+        let known = prop_oneof![
+            usage.prop_map(|u| format!("\"usage\":{u}")),
+            choices.prop_map(|c| format!("\"choices\":{c}")),
+            reason.prop_map(|r| format!("\"stop_reason\":{r}")),
+        ];
+        leaf.prop_recursive(5, 48, 6, move |inner| {
+            let member = prop_oneof![
+                (string.clone(), ws.clone(), inner.clone(), ws.clone())
+                    .prop_map(|(k, w1, v, w2)| format!("{w1}{k}{w2}:{w1}{v}{w2}")),
+                known.clone(),
+            ];
+            prop_oneof![
+                prop::collection::vec(inner, 0..6).prop_map(|v| format!("[{}]", v.join(","))),
+                prop::collection::vec(member, 0..6).prop_map(|m| format!("{{{}}}", m.join(","))),
+            ]
+        })
+    }
+
     /// Every variant of `text` with one byte deleted, replaced or inserted, and cut off
     /// at every length: what the differential tests feed both readers.
     pub(crate) fn mutations(text: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {

@@ -341,6 +341,31 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// Whatever the scan reads from any JSON text (or a one-byte edit of it),
+        /// serde reads too, and the same.
+        #[test]
+        fn the_scan_never_reads_other_than_serde(
+            text in crate::scan::tests::json_text(),
+            edit in proptest::option::of((0usize..4096, proptest::prelude::any::<u8>())),
+        ) {
+            let mut bytes = text.into_bytes();
+            if let Some((at, byte)) = edit {
+                let at = at % (bytes.len() + 1);
+                bytes.insert(at, byte);
+            }
+            for client in [ClientFormat::OpenAi, ClientFormat::Anthropic] {
+                if let Some((usage, reasons)) = scan_answer(client, &bytes) {
+                    let parsed = parse_answer(client, &bytes);
+                    proptest::prop_assert!(parsed.is_ok(), "serde refuses ({:?}): {}", parsed.err(), String::from_utf8_lossy(&bytes));
+                    let (u, r) = parsed.unwrap();
+                    proptest::prop_assert_eq!((usage, reasons.to_string()), (u, r.to_string()));
+                }
+            }
+        }
+    }
+
     #[test]
     fn what_the_scan_gives_up_on_serde_still_reads() {
         let cases = [
