@@ -29,7 +29,7 @@ impl<'a> Scan<'a> {
         Self { b, i: 0 }
     }
 
-    #[inline]
+    #[inline(always)]
     fn ws(&mut self) {
         while let Some(&c) = self.b.get(self.i) {
             if !matches!(c, b' ' | b'\n' | b'\t' | b'\r') {
@@ -40,7 +40,7 @@ impl<'a> Scan<'a> {
     }
 
     /// The next byte after whitespace, not consumed.
-    #[inline]
+    #[inline(always)]
     fn peek(&mut self) -> Option<u8> {
         // Compact JSON (what programs send) has no whitespace: one test.
         match self.b.get(self.i) {
@@ -52,7 +52,7 @@ impl<'a> Scan<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn eat(&mut self, c: u8) -> Option<()> {
         (self.peek()? == c).then(|| self.i += 1)
     }
@@ -65,7 +65,7 @@ impl<'a> Scan<'a> {
 
     /// A string (its opening quote next): its raw contents, and whether they have
     /// escapes (checked, not decoded).
-    #[inline]
+    #[inline(always)]
     fn string(&mut self) -> Option<(&'a [u8], bool)> {
         let b = self.b;
         let start = self.i + 1;
@@ -290,7 +290,7 @@ pub(crate) fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
 
 /// The index of the first `"`, `\` or control character at or after `i` (`b.len()` if
 /// none): eight bytes at a time.
-#[inline]
+#[inline(always)]
 fn special(b: &[u8], mut i: usize) -> usize {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
