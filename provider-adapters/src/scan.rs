@@ -25,10 +25,12 @@ pub(crate) struct Scan<'a> {
 }
 
 impl<'a> Scan<'a> {
+    /// At the start of `b`.
     pub(crate) fn new(b: &'a [u8]) -> Self {
         Self { b, i: 0 }
     }
 
+    /// Past JSON's whitespace (space, tab, line feed, carriage return).
     #[inline(always)]
     fn ws(&mut self) {
         while let Some(&c) = self.b.get(self.i) {
@@ -52,6 +54,7 @@ impl<'a> Scan<'a> {
         }
     }
 
+    /// Past `c` (after whitespace); `None` if something else is next.
     #[inline(always)]
     fn eat(&mut self, c: u8) -> Option<()> {
         (self.peek()? == c).then(|| self.i += 1)
@@ -114,6 +117,7 @@ impl<'a> Scan<'a> {
         }
     }
 
+    /// Past `word` (`true`, `false` or `null`), which must be next.
     fn literal(&mut self, word: &[u8]) -> Option<()> {
         (self.b.get(self.i..self.i + word.len())? == word).then(|| self.i += word.len())
     }
