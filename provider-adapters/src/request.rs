@@ -237,26 +237,7 @@ mod tests {
     #[test]
     fn the_scan_peeks_what_serde_peeks() {
         let body = r#"{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say \"hello\" in caf\u00e9, café"}], "stream": true, "api_key": "sk-x", "temperature": 0.7, "max_tokens": 100, "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}], "stream_options": null}"#.as_bytes();
-        let whole = scan_peek(body);
-        assert!(whole.is_some(), "the scan read the body");
-        assert_eq!(whole, parse_peek(body).ok());
-        let (mut read, mut total) = (0, 0);
-        for text in crate::scan::tests::mutations(body) {
-            total += 1;
-            let Some(peek) = scan_peek(&text) else {
-                continue;
-            };
-            read += 1;
-            let shown = String::from_utf8_lossy(&text);
-            match parse_peek(&text) {
-                Ok(parsed) => assert_eq!(peek, parsed, "{shown}"),
-                Err(e) => panic!(
-                    "the scan accepted what serde refuses ({}): {shown}",
-                    e.message()
-                ),
-            }
-        }
-        assert!(read * 4 > total, "the scan read {read} of {total}");
+        crate::scan::tests::same_as_serde_on_edits(body, scan_peek, parse_peek);
     }
 
     proptest::proptest! {
@@ -264,20 +245,8 @@ mod tests {
         /// Whatever the scan peeks from any JSON text (or a one-byte edit of it), serde
         /// peeks too, and the same.
         #[test]
-        fn the_scan_never_peeks_other_than_serde(
-            text in crate::scan::tests::json_text(),
-            edit in proptest::option::of((0usize..4096, proptest::prelude::any::<u8>())),
-        ) {
-            let mut bytes = text.into_bytes();
-            if let Some((at, byte)) = edit {
-                let at = at % (bytes.len() + 1);
-                bytes.insert(at, byte);
-            }
-            if let Some(peek) = scan_peek(&bytes) {
-                let parsed = parse_peek(&bytes);
-                proptest::prop_assert!(parsed.is_ok(), "serde refuses: {}", String::from_utf8_lossy(&bytes));
-                proptest::prop_assert_eq!(peek, parsed.unwrap());
-            }
+        fn the_scan_never_peeks_other_than_serde(bytes in crate::scan::tests::json_bytes()) {
+            crate::scan::tests::same_as_serde(&bytes, scan_peek, parse_peek);
         }
     }
 
