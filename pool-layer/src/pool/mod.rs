@@ -3,8 +3,9 @@
 //! connections kept per shard so that a worker's requests, connections and wake-ups
 //! stay on its thread.
 //!
-//! Per host (scheme + host + port) there are `max_connections_per_host` HTTP/1
-//! request slots for the whole process ([`host`]); a request takes one (at once, or
+//! A request goes through [`send`]. Per host (scheme + host + port) there are
+//! `max_connections_per_host` HTTP/1 request slots for the whole process ([`host`]); a
+//! request takes one (at once, or
 //! waiting FIFO in the bounded wait queue of [`wait`]), then the most recently used
 //! idle connection of its own shard ([`idle`]) — or, only when the host has every
 //! connection it may have open, one idle on another shard — or connects
@@ -46,24 +47,21 @@ mod h2;
 mod host;
 mod idle;
 mod reaper;
+mod send;
 mod wait;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use http::header::{HeaderValue, HOST};
-use http::{Request, Response, Uri};
 use http_body::Body as HttpBody;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use tokio::sync::OwnedSemaphorePermit;
 
-use self::body::H1Done;
-use self::error::Kind;
 use self::h1::H1;
 use self::host::{Host, Last};
 use self::reaper::Kept;
+use self::send::Counted;
 use crate::client::Connector;
 use crate::dns::CachingResolver;
 use crate::limit::{ConnectionLimitLayer, HostMap};
@@ -191,113 +189,6 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    /// Sends `req` for `shard` to `host` (from [`host`](Self::host) of its URI).
-    ///
-    /// The paths other than a pooled HTTP/1 connection (waiting, connecting, HTTP/2)
-    /// are boxed: an async fn's future is as large as its largest path, and the usual
-    /// request should not carry, and copy, their space.
-    pub(crate) async fn send(
-        self: Arc<Self>,
-        shard: usize,
-        host: Option<Arc<Host<B>>>,
-        req: Request<B>,
-    ) -> Result<Response<Body>, ClientError> {
-        let host = host.ok_or(ClientError::new(Kind::NotAbsolute))?;
-        loop {
-            let local = host.local(shard);
-            if local.multiplexed.load(Ordering::Relaxed) {
-                let sender = match local.live_h2() {
-                    Some(sender) => Some(sender),
-                    None => Box::pin(self.h2_sender(&host, shard)).await?,
-                };
-                if let Some(sender) = sender {
-                    return Box::pin(self.send_h2(host, shard, sender, None, req)).await;
-                }
-            }
-            let slot = match host.slots.clone().try_acquire_owned() {
-                Ok(slot) => slot,
-                Err(_) => Box::pin(self.wait_for_slot(&host)).await?,
-            };
-            if host.local(shard).multiplexed.load(Ordering::Relaxed) {
-                // Became multiplexed while this request waited.
-                continue;
-            }
-            return self.send_h1(host, shard, slot, req).await;
-        }
-    }
-
-    /// Waits (FIFO, bounded in count and time) for one of the host's HTTP/1 slots.
-    async fn wait_for_slot(&self, host: &Host<B>) -> Result<OwnedSemaphorePermit, ClientError> {
-        let _place = self
-            .wait
-            .join(&host.key)
-            .map_err(|err| ClientError::new(Kind::Overloaded(err)))?;
-        tracing::trace!(host = %host.key, "per-host cap reached; request waits for a slot");
-        let _waiting = Counted::new(&host.waiting);
-        let started = tokio::time::Instant::now();
-        match tokio::time::timeout(self.wait.timeout, host.slots.clone().acquire_owned()).await {
-            Ok(slot) => Ok(slot.expect("slot semaphores are never closed")),
-            Err(_) => Err(ClientError::new(Kind::WaitTimeout(
-                self.wait.timed_out(&host.key, started.elapsed()),
-            ))),
-        }
-    }
-
-    async fn send_h1(
-        self: Arc<Self>,
-        host: Arc<Host<B>>,
-        shard: usize,
-        slot: OwnedSemaphorePermit,
-        mut req: Request<B>,
-    ) -> Result<Response<Body>, ClientError> {
-        // The absolute URI, kept while the request carries the origin form.
-        let mut absolute: Option<Uri> = None;
-        loop {
-            let (mut conn, reused, home) = match self.take_idle(&host, shard) {
-                Some((mut conn, home)) => {
-                    if !conn.ready().await {
-                        continue;
-                    }
-                    (conn, true, home)
-                }
-                None => match Box::pin(self.connect_or_returned(&host, shard)).await? {
-                    None => continue,
-                    Some(Conn::H1(conn)) => (conn, false, shard),
-                    Some(Conn::H2(sender)) => {
-                        if let Some(uri) = absolute.take() {
-                            *req.uri_mut() = uri;
-                        }
-                        return Box::pin(self.send_h2(host, shard, sender, Some(slot), req)).await;
-                    }
-                },
-            };
-            if absolute.is_none() {
-                absolute = Some(to_origin_form(&mut req, host.host_header.as_ref()));
-            }
-            match conn.send(req).await {
-                Ok(res) => {
-                    let done = H1Done {
-                        pool: self,
-                        host,
-                        home,
-                        conn,
-                        slot,
-                    };
-                    return Ok(res.map(|body| Body::new(body, Box::new(done))));
-                }
-                Err(mut err) => match err.take_message() {
-                    // The connection closed before the request went out (typically an
-                    // idle connection the server had just closed): another one.
-                    Some(unsent) if reused => {
-                        tracing::debug!(host = %host.key, error = %err.error(), "pooled connection closed; retrying on another");
-                        req = unsent;
-                    }
-                    _ => return Err(ClientError::new(Kind::Request(err.into_error()))),
-                },
-            }
-        }
-    }
-
     /// An idle HTTP/1 connection to the host, and the shard it belongs to: the shard's
     /// own most recently used one; or, when the host has no connection permit free
     /// (every one it may have is open), one idle on another shard. A request holding
@@ -349,42 +240,11 @@ where
     }
 }
 
-/// Counts one for as long as it lives.
-struct Counted<'a>(&'a AtomicUsize);
-
-impl<'a> Counted<'a> {
-    fn new(counter: &'a AtomicUsize) -> Self {
-        counter.fetch_add(1, Ordering::Relaxed);
-        Self(counter)
-    }
-}
-
-impl Drop for Counted<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// Sets `host` as the Host header if the request has none and turns the URI into origin
-/// form (`/path?query`), as HTTP/1 requests to an origin are written; returns the absolute URI.
-fn to_origin_form<B>(req: &mut Request<B>, host: Option<&HeaderValue>) -> Uri {
-    if let Some(value) = host {
-        if !req.headers().contains_key(HOST) {
-            req.headers_mut().insert(HOST, value.clone());
-        }
-    }
-    let origin = match req.uri().path_and_query() {
-        Some(path) if path.as_str() != "/" => Uri::from(path.clone()),
-        _ => Uri::default(),
-    };
-    std::mem::replace(req.uri_mut(), origin)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::host::host_header;
     use super::*;
     use bytes::Bytes;
+    use http::Uri;
     use http_body_util::Full;
 
     #[test]
@@ -429,25 +289,5 @@ mod tests {
             let host = pool.host(shard, &uri).unwrap_or_else(|| panic!("host"));
             assert!(Arc::ptr_eq(&first, &host), "shard {shard}");
         }
-    }
-
-    #[test]
-    fn origin_form_keeps_path_and_query_and_adds_the_host() {
-        let mut req = Request::get("https://api.example.com:8443/v1/x?a=b")
-            .body(())
-            .unwrap_or_default();
-        let host = host_header(req.uri());
-        let absolute = to_origin_form(&mut req, host.as_ref());
-        assert_eq!(absolute, "https://api.example.com:8443/v1/x?a=b");
-        assert_eq!(req.uri(), "/v1/x?a=b");
-        assert_eq!(req.headers()[HOST], "api.example.com:8443");
-
-        let mut req = Request::get("https://api.example.com:443")
-            .body(())
-            .unwrap_or_default();
-        let host = host_header(req.uri());
-        to_origin_form(&mut req, host.as_ref());
-        assert_eq!(req.uri(), "/");
-        assert_eq!(req.headers()[HOST], "api.example.com");
     }
 }
