@@ -66,6 +66,29 @@ struct Details {
 }
 
 impl InUsage {
+    /// The counts as read another way (`usage`'s one-pass reader): the prompt and
+    /// completion tokens, the cached ones of `prompt_tokens_details`, the reasoning ones
+    /// of `completion_tokens_details`.
+    pub(crate) fn from_counts(
+        prompt: u64,
+        completion: u64,
+        cached: Option<u64>,
+        reasoning: Option<u64>,
+    ) -> Self {
+        let details = |cached_tokens, reasoning_tokens| {
+            Some(Details {
+                cached_tokens,
+                reasoning_tokens,
+            })
+        };
+        Self {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            prompt_tokens_details: details(cached, None),
+            completion_tokens_details: details(None, reasoning),
+        }
+    }
+
     pub(crate) fn usage(&self) -> Usage {
         Usage {
             input: self.prompt_tokens,

@@ -58,6 +58,17 @@ pub(crate) struct InUsage {
 }
 
 impl InUsage {
+    /// The counts as read another way (`usage`'s one-pass reader): input, output,
+    /// cache creation and cache read tokens, in that order.
+    pub(crate) fn from_counts([input, output, created, read]: [Option<u64>; 4]) -> Self {
+        Self {
+            input_tokens: input,
+            output_tokens: output,
+            cache_creation_input_tokens: created,
+            cache_read_input_tokens: read,
+        }
+    }
+
     pub(crate) fn usage(self) -> Usage {
         let read = self.cache_read_input_tokens.unwrap_or(0);
         let created = self.cache_creation_input_tokens.unwrap_or(0);
